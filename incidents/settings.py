@@ -1,0 +1,243 @@
+"""The one settings object.
+
+Every entry point (CLI command, worker, sink, push endpoint) builds it once with
+:func:`load_settings` and passes it down.  Nothing else reads the environment.
+
+Values come from, highest priority first:
+1. environment variables (``KAFKA_BOOTSTRAP_SERVERS``, ``CLICKHOUSE_DSN``, ...);
+2. an optional dotenv-style file, ``incidents.env`` in the working directory or the
+   path in ``INCIDENTS_ENV_FILE``;
+3. the defaults below, which run everything on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ENV_FILE = "incidents.env"
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        frozen=True,
+        extra="ignore",
+        env_file_encoding="utf-8",
+    )
+
+
+class PathsSettings(BaseSettings):
+    """Where local state lives: logs, pid files, the local broker's data, the warehouse."""
+
+    model_config = _section("INCIDENTS_")
+
+    var_dir: Path = Field(default=Path("var"), description="Logs, pid files and local data.")
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "incidents",
+        description="Downloaded Kafka jars (shared between checkouts).",
+    )
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+
+class KafkaSettings(BaseSettings):
+    """How clients reach Kafka and how the project's topics are shaped."""
+
+    model_config = _section("KAFKA_")
+
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Comma-separated.")
+    topic_prefix: str = Field(default="incidents", description="Prefix of every topic name.")
+    partitions: int = Field(default=4, ge=1, description="Partitions of each project topic.")
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(
+        default=-1,
+        ge=-1,
+        description="Retention of the report topics; -1 keeps reports forever (they are the source of truth).",
+    )
+    dead_letter_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    def topic(self, name: str) -> str:
+        """Return the full name of one of the project's topics."""
+        return f"{self.topic_prefix}.{name}"
+
+    @property
+    def raw_topic(self) -> str:
+        return self.topic("reports.raw")
+
+    @property
+    def valid_topic(self) -> str:
+        return self.topic("reports.valid")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.topic("reports.deadletter")
+
+    @property
+    def incident_updates_topic(self) -> str:
+        return self.topic("incidents.updates")
+
+    @property
+    def snapshots_topic(self) -> str:
+        return self.topic("warehouse.snapshots")
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Connection options shared by kafka-python clients."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            kwargs["sasl_mechanism"] = self.sasl_mechanism
+            kwargs["sasl_plain_username"] = self.sasl_username
+            kwargs["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.ssl_cafile:
+            kwargs["ssl_cafile"] = str(self.ssl_cafile)
+        return kwargs
+
+
+class LocalKafkaSettings(BaseSettings):
+    """The single-node KRaft broker that `incidents up` runs from Maven jars."""
+
+    model_config = _section("LOCAL_KAFKA_")
+
+    enabled: bool = Field(
+        default=True,
+        description="Start a local broker on `incidents up`. Set false to use an existing cluster.",
+    )
+    version: str = Field(default="4.1.1", description="org.apache.kafka:kafka_2.13 version.")
+    port: int = 9092
+    controller_port: int = 9093
+    heap: str = Field(default="512m", description="JVM -Xmx/-Xms of the local broker.")
+    start_timeout_s: float = 90.0
+
+
+class ClickHouseSettings(BaseSettings):
+    """Where the warehouse is. `chdb://` = embedded engine, `http(s)://` = a server."""
+
+    model_config = _section("CLICKHOUSE_")
+
+    dsn: str = Field(
+        default="",
+        description="Empty means chdb:///<INCIDENTS_VAR_DIR>/warehouse (embedded).",
+    )
+    database: str = "incidents"
+    cluster: str = Field(
+        default="",
+        description="Server only: run DDL ON CLUSTER <name> with Replicated engines.",
+    )
+    sql_host: str = Field(default="127.0.0.1", description="Embedded read-only SQL endpoint host.")
+    sql_port: int = Field(default=8123, description="Embedded read-only SQL endpoint port.")
+
+    def resolved_dsn(self, paths: PathsSettings) -> str:
+        if self.dsn:
+            return self.dsn
+        return f"chdb://{(paths.var_dir / 'warehouse').resolve()}"
+
+    def is_embedded(self, paths: PathsSettings) -> bool:
+        return self.resolved_dsn(paths).startswith("chdb://")
+
+
+class StreamSettings(BaseSettings):
+    """The Faust workers."""
+
+    model_config = _section("STREAMS_")
+
+    app_id: str = Field(default="incidents", description="Faust app id = consumer group prefix.")
+    store: str = Field(default="rocksdb://", description="Faust table store (rocksdict).")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    web_port: int = Field(default=6066, description="Faust worker web port (first worker).")
+    batch_size: int = Field(default=500, ge=1, description="Events taken per stream.take batch.")
+    batch_timeout_s: float = Field(default=0.5, gt=0)
+    casualty_rule: str = Field(
+        default="max_total",
+        description="How an incident's casualties are chosen from its reports (docs/semantics.md).",
+    )
+
+
+class SinkSettings(BaseSettings):
+    """The process that writes to ClickHouse (and, embedded, owns the warehouse)."""
+
+    model_config = _section("SINK_")
+
+    group_id: str = "incidents-sink"
+    batch_size: int = Field(default=5000, ge=1)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+
+
+class PushSettings(BaseSettings):
+    """The HTTP push endpoint for upstream feeds (`POST /v1/reports`)."""
+
+    model_config = _section("PUSH_")
+
+    host: str = "127.0.0.1"
+    port: int = 8088
+    token: SecretStr | None = Field(default=None, description="Bearer token feeds must send.")
+    open: bool = Field(
+        default=False, description="Allow running without a token (local use only)."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+
+
+class Settings(BaseModel):
+    """All settings, one section per component."""
+
+    model_config = ConfigDict(frozen=True)
+
+    paths: PathsSettings
+    kafka: KafkaSettings
+    local_kafka: LocalKafkaSettings
+    clickhouse: ClickHouseSettings
+    streams: StreamSettings
+    sink: SinkSettings
+    push: PushSettings
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        return self.clickhouse.resolved_dsn(self.paths)
+
+    @property
+    def embedded_warehouse(self) -> bool:
+        return self.clickhouse.is_embedded(self.paths)
+
+
+SECTIONS: dict[str, type[BaseSettings]] = {
+    "paths": PathsSettings,
+    "kafka": KafkaSettings,
+    "local_kafka": LocalKafkaSettings,
+    "clickhouse": ClickHouseSettings,
+    "streams": StreamSettings,
+    "sink": SinkSettings,
+    "push": PushSettings,
+}
+
+
+def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from the environment and the optional file.
+
+    ``overrides`` maps a section name to a dict of values; tests use it to point at
+    their own topics and folders without touching the environment.
+    """
+    path = Path(env_file or os.environ.get("INCIDENTS_ENV_FILE", DEFAULT_ENV_FILE))
+    file_arg = path if path.is_file() else None
+    sections: dict[str, BaseSettings] = {}
+    for name, cls in SECTIONS.items():
+        sections[name] = cls(_env_file=file_arg, **overrides.get(name, {}))  # type: ignore[call-arg]
+    return Settings(**sections)  # type: ignore[arg-type]

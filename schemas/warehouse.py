@@ -1,0 +1,156 @@
+"""Messages between the stream stages and the rows the sink writes to ClickHouse.
+
+The path of a report:
+
+``reports.raw`` (bytes from feeds)
+  -> validate -> ``reports.valid`` (:class:`schemas.report.Report` JSON, keyed by report id)
+              -> ``reports.deadletter`` (:class:`DeadLetter`)
+  -> dedupe   -> ``incidents.updates`` (:class:`Membership`, keyed by district-day)
+  -> rollup   -> ``warehouse.snapshots`` (:class:`DistrictDaySnapshot`, keyed by district-day)
+  -> sink     -> ClickHouse
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.report import Casualties, Category
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+GROUPS = ("civilians", "security", "militants", "unknown")
+
+
+class DistrictDay(BaseModel):
+    """The partition key of everything after dedupe: one district on one local day."""
+
+    model_config = _FROZEN
+
+    occurred_on: date
+    province: str
+    district: str = ""  # "" when the reports name no district
+
+    @property
+    def key(self) -> str:
+        return f"{self.occurred_on.isoformat()}|{self.province}|{self.district}"
+
+
+class IncidentKey(BaseModel):
+    """Reports with the same incident key describe the same incident."""
+
+    model_config = _FROZEN
+
+    occurred_on: date
+    province: str
+    district: str = ""
+    category: Category
+    location: str = ""  # normalized; "" matches only another missing location
+
+    @property
+    def district_day(self) -> DistrictDay:
+        return DistrictDay(
+            occurred_on=self.occurred_on, province=self.province, district=self.district
+        )
+
+    @property
+    def key(self) -> str:
+        return (
+            f"{self.occurred_on.isoformat()}|{self.province}|{self.district}"
+            f"|{self.category}|{self.location}"
+        )
+
+
+class ReportEntry(BaseModel):
+    """What an incident needs to know about one version of one report."""
+
+    model_config = _FROZEN
+
+    source: str
+    source_event_id: str
+    version: int
+    present: bool  # False: retracted, or moved to another incident by a revision
+    reported_at: datetime
+    fingerprint: str  # content hash, breaks ties between two different bodies of one version
+    subtype: str = ""
+    location: str = ""  # as written (display), the key holds the normalized form
+    killed: Casualties = Field(default_factory=Casualties)
+    injured: Casualties = Field(default_factory=Casualties)
+
+    @property
+    def report_id(self) -> str:
+        return f"{self.source}:{self.source_event_id}"
+
+
+class Membership(BaseModel):
+    """dedupe -> rollup: the state of one report in one incident."""
+
+    model_config = _FROZEN
+
+    incident: IncidentKey
+    entry: ReportEntry
+
+
+class IncidentRow(BaseModel):
+    """One incident as the warehouse stores it (``incidents`` table)."""
+
+    model_config = _FROZEN
+
+    incident_id: str  # stable: derived from the incident key
+    occurred_on: date
+    province: str
+    district: str
+    category: Category
+    location: str  # normalized
+    location_display: str
+    subtype: str
+    killed: Casualties
+    injured: Casualties
+    killed_from: str  # report id the killed split was taken from
+    injured_from: str
+    report_ids: list[str]  # current (present) reports, sorted
+    deleted: bool  # all its reports retracted or moved
+
+
+class Aggregate(BaseModel):
+    """Counts of incidents and casualties; one per district-day in the warehouse."""
+
+    model_config = _FROZEN
+
+    incidents: int = 0
+    terror_attacks: int = 0
+    security_operations: int = 0
+    killed: Casualties = Field(default_factory=Casualties)
+    injured: Casualties = Field(default_factory=Casualties)
+
+
+class DistrictDaySnapshot(BaseModel):
+    """rollup -> sink: the whole state of one district-day after a change.
+
+    ``revision`` grows by one with every change of the district-day, so the warehouse's
+    ReplacingMergeTree keeps the newest snapshot whatever order or number of times the
+    sink receives them.
+    """
+
+    model_config = _FROZEN
+
+    district_day: DistrictDay
+    revision: int
+    aggregate: Aggregate
+    incidents: list[IncidentRow]
+
+
+class DeadLetter(BaseModel):
+    """A report the platform could not use, with why and where it came from."""
+
+    model_config = _FROZEN
+
+    errors: list[dict[str, str]]  # [{"field": ..., "message": ...}]
+    raw_b64: str  # the original bytes, base64
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime
+    source: str = ""  # best effort, when the bytes were JSON with a source
+    source_event_id: str = ""
