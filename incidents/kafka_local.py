@@ -1,0 +1,533 @@
+"""The local single-node KRaft broker (broker + controller in one JVM), run from Maven jars.
+
+The jars come from ``infra/kafka/pom.xml`` into ``<cache_dir>/kafka/<version>``; the broker's
+config, data, log and pid file live under ``<var_dir>``. See ``infra/kafka/README.md``.
+Everything here takes a :class:`BrokerConfig`, so tests can run a broker on free ports in a
+temporary folder; :meth:`BrokerConfig.from_settings` builds the one ``incidents up`` uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from incidents.exceptions import (
+    BrokerStartError,
+    BrokerStopError,
+    JarsDownloadError,
+    ToolMissing,
+)
+from incidents.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INFRA_DIR = REPO_ROOT / "infra" / "kafka"
+POM_FILE = INFRA_DIR / "pom.xml"
+LOG4J2_CONFIG = INFRA_DIR / "log4j2.properties"
+
+INSTALL_HINT = "apt-get install openjdk-17-jre-headless maven"
+# The flags of Kafka's own kafka-run-class.sh / kafka-server-start.sh.
+JVM_FLAGS: tuple[str, ...] = (
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+)
+BROKER_MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL_CLASS = "kafka.tools.StorageTool"
+STOP_TIMEOUT_S = 30.0
+MVN_TIMEOUT_S = 900.0
+LOG_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Everything needed to format, start and stop one local broker."""
+
+    version: str
+    jars_dir: Path
+    data_dir: Path
+    config_file: Path
+    log_file: Path
+    pid_file: Path
+    port: int = 9092
+    controller_port: int = 9093
+    host: str = "127.0.0.1"
+    heap: str = "512m"
+    start_timeout_s: float = 90.0
+    node_id: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BrokerConfig:
+        """Build the config of the broker that ``incidents up`` runs."""
+        local = settings.local_kafka
+        paths = settings.paths
+        kafka_dir = paths.var_dir / "kafka"
+        return cls(
+            version=local.version,
+            jars_dir=jars_dir_for(paths.cache_dir, local.version),
+            data_dir=kafka_dir / "data",
+            config_file=kafka_dir / "server.properties",
+            log_file=paths.log_dir / "kafka.log",
+            pid_file=paths.run_dir / "kafka.pid",
+            port=local.port,
+            controller_port=local.controller_port,
+            heap=local.heap,
+            start_timeout_s=local.start_timeout_s,
+        )
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` of the PLAINTEXT listener."""
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """Whether the local broker runs, and where."""
+
+    running: bool
+    pid: int | None
+    port: int
+    bootstrap_servers: str
+
+
+def jars_dir_for(cache_dir: Path, version: str) -> Path:
+    """Return the folder that holds the jars of one Kafka version."""
+    return cache_dir / "kafka" / version
+
+
+def kafka_major(version: str) -> int:
+    """Return the major number of a Kafka version string ("4.1.1" -> 4)."""
+    return int(version.split(".", 1)[0])
+
+
+def missing_tools_message(missing: Sequence[str]) -> str:
+    """Explain which programs are missing and how to install them."""
+    names = " and ".join(f"`{name}`" for name in missing)
+    return (
+        f"{names} not found on PATH: the local Kafka broker needs a Java 17+ runtime (java) "
+        f"and Maven (mvn) to fetch its jars. On Debian/Ubuntu: {INSTALL_HINT}"
+    )
+
+
+def require_tools(*tools: str, which: Callable[[str], str | None] | None = None) -> dict[str, str]:
+    """Return the path of each tool; raise :class:`ToolMissing` naming the missing ones."""
+    lookup = which or shutil.which
+    found = {tool: lookup(tool) for tool in tools}
+    missing = [tool for tool, path in found.items() if path is None]
+    if missing:
+        raise ToolMissing(missing_tools_message(missing))
+    return {tool: path for tool, path in found.items() if path is not None}
+
+
+def generate_cluster_id() -> str:
+    """Return a random KRaft cluster id (a URL-safe base64 UUID, as StorageTool makes)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # An id starting with "-" would be read as an option by StorageTool.
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def jars_present(jars_dir: Path, version: str) -> bool:
+    """Tell whether a complete download of ``version`` is in ``jars_dir``."""
+    return (jars_dir / f"kafka_2.13-{version}.jar").is_file()
+
+
+def ensure_jars(version: str, jars_dir: Path, *, pom: Path = POM_FILE) -> Path:
+    """Fetch the broker's runtime jars with Maven unless ``jars_dir`` already has them.
+
+    Maven writes into a temporary sibling folder that is renamed into place only when
+    complete, so an interrupted download is never used.
+    """
+    if jars_present(jars_dir, version):
+        logger.debug("Kafka %s jars already in %s", version, jars_dir)
+        return jars_dir
+    tools = require_tools("java", "mvn")
+    jars_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{jars_dir.name}-partial-", dir=jars_dir.parent))
+    cmd = [
+        tools["mvn"],
+        "-q",
+        "-B",
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={tmp_dir}",
+        f"-Dkafka.version={version}",
+    ]
+    logger.info("Fetching Kafka %s jars with Maven into %s", version, jars_dir)
+    started = time.monotonic()
+    try:
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=MVN_TIMEOUT_S, check=False
+            )
+        except subprocess.TimeoutExpired as e:
+            raise JarsDownloadError(
+                f"mvn did not finish fetching Kafka {version} in {MVN_TIMEOUT_S:.0f}s"
+            ) from e
+        if proc.returncode != 0:
+            output = (proc.stdout + proc.stderr).strip()[-4000:]
+            raise JarsDownloadError(
+                f"mvn failed ({proc.returncode}) fetching Kafka {version}: "
+                f"{' '.join(cmd)}\n{output}"
+            )
+        if not jars_present(tmp_dir, version):
+            raise JarsDownloadError(f"mvn succeeded but kafka_2.13-{version}.jar is missing")
+        try:
+            tmp_dir.rename(jars_dir)
+        except OSError:
+            # Another process finished the same download first; theirs is as good.
+            if not jars_present(jars_dir, version):
+                raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    logger.info("Fetched Kafka %s jars in %.1fs", version, time.monotonic() - started)
+    return jars_dir
+
+
+def render_server_properties(config: BrokerConfig) -> str:
+    """Render the ``server.properties`` of a combined broker+controller KRaft node."""
+    controller = f"{config.host}:{config.controller_port}"
+    plaintext = f"{config.host}:{config.port}"
+    props: dict[str, str | int] = {
+        "process.roles": "broker,controller",
+        "node.id": config.node_id,
+        "controller.quorum.voters": f"{config.node_id}@{controller}",
+        "listeners": f"PLAINTEXT://{plaintext},CONTROLLER://{controller}",
+        "advertised.listeners": f"PLAINTEXT://{plaintext}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(config.data_dir.resolve()),
+        "num.partitions": 1,
+        "offsets.topic.replication.factor": 1,
+        "transaction.state.log.replication.factor": 1,
+        "transaction.state.log.min.isr": 1,
+        "group.initial.rebalance.delay.ms": 0,
+        # Topics are created explicitly (incidents.topics); a typo must not create one.
+        "auto.create.topics.enable": "false",
+    }
+    if kafka_major(config.version) >= 4:
+        props["share.coordinator.state.topic.replication.factor"] = 1
+        props["share.coordinator.state.topic.min.isr"] = 1
+    lines = [f"# Written by incidents.kafka_local for Kafka {config.version}; edits are lost."]
+    lines += [f"{key}={value}" for key, value in props.items()]
+    return "\n".join(lines) + "\n"
+
+
+def java_logging_flags(version: str) -> list[str]:
+    """Return the JVM flags that point Kafka's logging at ``infra/kafka``'s config."""
+    return [f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}"]
+
+
+def broker_command(config: BrokerConfig, java: str = "java") -> list[str]:
+    """Return the command line that runs the broker in the foreground."""
+    return [
+        java,
+        f"-Xmx{config.heap}",
+        f"-Xms{config.heap}",
+        *JVM_FLAGS,
+        *java_logging_flags(config.version),
+        "-cp",
+        f"{config.jars_dir}/*",
+        BROKER_MAIN_CLASS,
+        str(config.config_file.resolve()),
+    ]
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """Return the last ``lines`` lines of a text file ("" if it does not exist)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """Tell whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def broker_answers(bootstrap_servers: str, timeout_s: float = 5.0) -> bool:
+    """Tell whether a Kafka broker at ``bootstrap_servers`` answers a metadata request."""
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers.split(","),
+            client_id="incidents-local-probe",
+            bootstrap_timeout_ms=timeout_ms,
+            request_timeout_ms=timeout_ms,
+        )
+    except (KafkaError, OSError) as e:
+        logger.debug("Broker at %s does not answer yet: %s", bootstrap_servers, e)
+        return False
+    try:
+        cluster = admin.describe_cluster()
+        return bool(cluster.get("brokers"))
+    except (KafkaError, OSError) as e:
+        logger.debug("Broker at %s does not describe its cluster yet: %s", bootstrap_servers, e)
+        return False
+    finally:
+        admin.close()
+
+
+class LocalBroker:
+    """Format, start, stop and inspect one local broker described by a :class:`BrokerConfig`."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalBroker:
+        """Return the broker that ``incidents up`` runs."""
+        return cls(BrokerConfig.from_settings(settings))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.config.bootstrap_servers
+
+    def ensure_jars(self) -> Path:
+        """Fetch the jars of the configured version unless they are cached."""
+        return ensure_jars(self.config.version, self.config.jars_dir)
+
+    def write_config(self) -> Path:
+        """Write ``server.properties`` (rewritten on every start, so ports may change)."""
+        cfg = self.config
+        cfg.config_file.parent.mkdir(parents=True, exist_ok=True)
+        cfg.config_file.write_text(render_server_properties(cfg), encoding="utf-8")
+        return cfg.config_file
+
+    def is_formatted(self) -> bool:
+        """Tell whether the data dir already holds a formatted KRaft log."""
+        return (self.config.data_dir / "meta.properties").is_file()
+
+    def format_storage(self) -> bool:
+        """Write the config; format the data dir unless it is formatted. True if formatted now."""
+        cfg = self.config
+        self.write_config()
+        if self.is_formatted():
+            logger.debug("Kafka data dir %s is already formatted", cfg.data_dir)
+            return False
+        java = require_tools("java")["java"]
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = generate_cluster_id()
+        cmd = [
+            java,
+            *java_logging_flags(cfg.version),
+            "-cp",
+            f"{cfg.jars_dir}/*",
+            STORAGE_TOOL_CLASS,
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(cfg.config_file.resolve()),
+            "--ignore-formatted",
+        ]
+        logger.info("Formatting Kafka data dir %s (cluster id %s)", cfg.data_dir, cluster_id)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        except subprocess.TimeoutExpired as e:
+            raise BrokerStartError(f"StorageTool format did not finish: {' '.join(cmd)}") from e
+        if proc.returncode != 0 or not self.is_formatted():
+            output = (proc.stdout + proc.stderr).strip()[-4000:]
+            raise BrokerStartError(
+                f"StorageTool format failed ({proc.returncode}): {' '.join(cmd)}\n{output}"
+            )
+        return True
+
+    def status(self) -> BrokerStatus:
+        """Return whether the broker named by the pid file runs."""
+        pid = self._read_pid()
+        running = pid is not None and self._alive(pid) and self._is_ours(pid)
+        return BrokerStatus(
+            running=running,
+            pid=pid if running else None,
+            port=self.config.port,
+            bootstrap_servers=self.bootstrap_servers,
+        )
+
+    def start(self) -> BrokerStatus:
+        """Start the broker detached and wait until it answers; do nothing if it already runs."""
+        cfg = self.config
+        current = self.status()
+        if current.running and current.pid is not None:
+            if port_open(cfg.host, cfg.port):
+                logger.info(
+                    "Kafka broker already running (pid %s) on %s",
+                    current.pid,
+                    cfg.bootstrap_servers,
+                )
+            else:
+                logger.info("Kafka broker (pid %s) is starting; waiting for it", current.pid)
+            self._wait_until_answering(current.pid)
+            return current
+        if current.pid is None and cfg.pid_file.exists():
+            logger.info("Removing stale pid file %s", cfg.pid_file)
+            cfg.pid_file.unlink(missing_ok=True)
+        for port in (cfg.port, cfg.controller_port):
+            if port_open(cfg.host, port):
+                raise BrokerStartError(
+                    f"port {cfg.host}:{port} is already in use by a process that is not this "
+                    f"broker (pid file {cfg.pid_file}); stop it or choose other ports"
+                )
+
+        self.ensure_jars()
+        self.format_storage()
+        java = require_tools("java")["java"]
+        cmd = broker_command(cfg, java)
+        cfg.log_file.parent.mkdir(parents=True, exist_ok=True)
+        cfg.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        logger.info("Starting Kafka %s broker on %s", cfg.version, cfg.bootstrap_servers)
+        logger.debug("Broker command: %s", " ".join(cmd))
+        with cfg.log_file.open("ab") as log:
+            self._proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=cfg.config_file.parent,
+                start_new_session=True,
+            )
+        pid = self._proc.pid
+        cfg.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+        started = time.monotonic()
+        try:
+            self._wait_until_answering(pid)
+        except BrokerStartError:
+            self._terminate(pid)
+            cfg.pid_file.unlink(missing_ok=True)
+            raise
+        logger.info(
+            "Kafka broker answers on %s (pid %s, %.1fs)",
+            cfg.bootstrap_servers,
+            pid,
+            time.monotonic() - started,
+        )
+        return BrokerStatus(True, pid, cfg.port, cfg.bootstrap_servers)
+
+    def stop(self) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after a timeout); keep its data.
+
+        Return False if it was not running.
+        """
+        cfg = self.config
+        pid = self._read_pid()
+        if pid is None or not self._alive(pid) or not self._is_ours(pid):
+            logger.info("Kafka broker is not running")
+            cfg.pid_file.unlink(missing_ok=True)
+            return False
+        logger.info("Stopping Kafka broker (pid %s)", pid)
+        self._terminate(pid)
+        cfg.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _terminate(self, pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM ``pid``, wait for a clean shutdown, then SIGKILL."""
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if self._wait_dead(pid, timeout_s):
+            return
+        logger.warning(
+            "Kafka broker (pid %s) ignored SIGTERM for %.0fs; killing it", pid, timeout_s
+        )
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if not self._wait_dead(pid, 10.0):
+            raise BrokerStopError(f"Kafka broker (pid {pid}) survived SIGKILL")
+
+    def _wait_dead(self, pid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self._alive(pid):
+                return True
+            time.sleep(0.1)
+        return not self._alive(pid)
+
+    def _wait_until_answering(self, pid: int) -> None:
+        """Poll until the broker answers metadata requests; raise on early exit or timeout."""
+        cfg = self.config
+        deadline = time.monotonic() + cfg.start_timeout_s
+        while True:
+            if not self._alive(pid):
+                code = self._proc.returncode if self._proc and self._proc.pid == pid else None
+                raise BrokerStartError(
+                    f"Kafka broker (pid {pid}) exited during startup (code {code}); "
+                    f"last lines of {cfg.log_file}:\n{tail(cfg.log_file)}"
+                )
+            if port_open(cfg.host, cfg.port) and broker_answers(cfg.bootstrap_servers):
+                return
+            if time.monotonic() >= deadline:
+                raise BrokerStartError(
+                    f"Kafka broker (pid {pid}) did not answer on {cfg.bootstrap_servers} within "
+                    f"{cfg.start_timeout_s:.0f}s; last lines of {cfg.log_file}:\n"
+                    f"{tail(cfg.log_file)}"
+                )
+            time.sleep(0.25)
+
+    def _read_pid(self) -> int | None:
+        try:
+            return int(self.config.pid_file.read_text(encoding="utf-8").strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _alive(self, pid: int) -> bool:
+        """Tell whether ``pid`` runs (reaping it if it is our exited child)."""
+        if self._proc is not None and self._proc.pid == pid:
+            return self._proc.poll() is None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            # The state field follows the parenthesised command name; Z = zombie.
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return True
+
+    def _is_ours(self, pid: int) -> bool:
+        """Tell whether ``pid`` is a broker started with this config file."""
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except FileNotFoundError:
+            # No /proc (macOS): trust the pid file.
+            return not Path("/proc/self").exists()
+        except OSError:
+            return False
+        wanted = str(self.config.config_file.resolve()).encode()
+        return BROKER_MAIN_CLASS.encode() in args and wanted in args

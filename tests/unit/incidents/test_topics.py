@@ -1,0 +1,39 @@
+"""The project's topic specs, without Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from incidents.settings import Settings
+from incidents.topics import topic_specs
+
+
+def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) -> None:
+    kafka = settings_factory(
+        kafka={
+            "topic_prefix": "x",
+            "partitions": 6,
+            "replication_factor": 3,
+            "retention_ms": 1000,
+            "dead_letter_retention_ms": 500,
+        }
+    ).kafka
+    specs = {spec.name: spec for spec in topic_specs(kafka)}
+
+    assert sorted(specs) == sorted(
+        [
+            "x.reports.raw",
+            "x.reports.valid",
+            "x.reports.deadletter",
+            "x.incidents.updates",
+            "x.warehouse.snapshots",
+        ]
+    )
+    assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(6, 3)}
+    assert specs["x.reports.deadletter"].configs == {"retention.ms": "500"}
+    assert specs["x.reports.raw"].configs == {"retention.ms": "1000"}
+
+
+def test_reports_are_kept_forever_by_default(settings_factory: Callable[..., Settings]) -> None:
+    specs = topic_specs(settings_factory().kafka)
+    assert [s.configs["retention.ms"] for s in specs if "deadletter" not in s.name] == ["-1"] * 4
