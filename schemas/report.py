@@ -1,21 +1,149 @@
 """The incident report contract (version 1).
 
-STUB written by the lead to fix names; the schemas helper owns this file and
-completes the validation rules and the gazetteer normalization.
+A feed sends one JSON object per report version; :func:`parse_report` validates it into a
+frozen :class:`Report` or raises :class:`ReportValidationError` listing every problem as
+``{"field": "killed.civilians", "message": "..."}``. ``docs/contract.md`` documents each field
+and rule; ``schemas/report.schema.json`` is the exported JSON Schema (regenerate it with
+``python -m schemas.report``; a unit test fails when it is stale).
+
+Decisions:
+
+- **Unknown fields are rejected** (``extra="forbid"``), at the top level and inside
+  ``killed``/``injured``: a typo such as ``kiled`` must fail loudly instead of silently
+  dropping casualties. The error names the field and suggests the closest known one.
+- **Normalization is idempotent**, so ``Report.model_validate_json(r.model_dump_json()) == r``:
+  province and district become gazetteer canonical names (a district alone fills in its
+  province), ``reported_at`` is converted to UTC, optional text is stripped and blank text
+  becomes null.
+- ``occurred_on`` is the local calendar date in Asia/Karachi: a timestamp with a time zone is
+  converted to that date ("2024-03-31T22:00Z" -> 2024-04-01); a plain date is kept. It may be
+  at most one day after ``reported_at``'s local date (time-zone slop) and not before
+  1947-08-14.
+- Coordinates are checked against rectangles (Pakistan's, then the province's from the
+  gazetteer), not polygons: a coarse plausibility check.
+- Counts, versions and booleans are strict (JSON numbers / ``true``/``false`` only), and dates
+  and timestamps must be ISO 8601 strings, so the JSON Schema and this module agree.
+- Location normalization for incident matching belongs to the stream; this module only
+  offers the pure :func:`normalize_location` so every stage normalizes alike.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import difflib
+import json
+import re
+import unicodedata
+from contextlib import suppress
+from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from schemas.exceptions import PlaceError, ReportValidationError, UnknownPlace
+from schemas.gazetteer import PAKISTAN_BBOX, BBox, load_gazetteer
+
+__all__ = [
+    "MAX_PER_GROUP",
+    "SCHEMA_FILE",
+    "SCHEMA_ID",
+    "SCHEMA_VERSION",
+    "Casualties",
+    "Category",
+    "DatePrecision",
+    "Report",
+    "ReportValidationError",
+    "Subtype",
+    "export_json_schema",
+    "json_schema",
+    "json_schema_text",
+    "normalize_location",
+    "parse_report",
+]
 
 SCHEMA_VERSION = 1
-MAX_PER_GROUP = 5000
+SCHEMA_ID = "urn:incidents-platform:schema:report:v1"
+SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
-Count = Annotated[int, Field(ge=0, le=MAX_PER_GROUP)]
+LOCAL_TZ = ZoneInfo("Asia/Karachi")
+EARLIEST_DATE = date(1947, 8, 14)  # independence; nothing earlier belongs here
+LATEST_REPORTED_YEAR = 2999  # keeps every local-date conversion in range
+FUTURE_TOLERANCE_DAYS = 1  # occurred_on may run this far past reported_at's local date
+MAX_PER_GROUP = 5000
+MAX_ID = 128
+MAX_NAME = 128
+MAX_NOTES = 4000
+MAX_URL = 2048
+
+_ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SOURCE_PATTERN = r"^[^\s:]([^:]*[^\s:])?$"
+_EVENT_ID_PATTERN = r"^\S([\s\S]*\S)?$"
+_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"
+
+Count = Annotated[int, Field(ge=0, le=MAX_PER_GROUP, strict=True)]
+
+
+def _fail(message: str, field: str | None = None) -> PydanticCustomError:
+    """Build a contract error; ``field`` overrides the location pydantic would report."""
+    return PydanticCustomError("report_contract", message, {"field": field} if field else None)
+
+
+def _iso_string_only(value: Any) -> Any:
+    """Refuse numbers and non-ISO strings, which pydantic would read as Unix times."""
+    if isinstance(value, bool | int | float):
+        raise _fail("expected an ISO 8601 string, not a number")
+    if isinstance(value, str) and not _ISO_DATE_START.match(value):
+        raise _fail(f"expected an ISO 8601 date or timestamp (YYYY-MM-DD...), got {value!r:.60}")
+    return value
+
+
+def _local_date_input(value: Any) -> Any:
+    """Turn a timestamp with a time zone into its Asia/Karachi date; keep plain dates."""
+    value = _iso_string_only(value)
+    if isinstance(value, str) and len(value) > 10:
+        try:
+            value = datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError as e:
+            raise _fail(f"not a valid ISO 8601 date or timestamp: {value!r:.60}") from e
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _fail(
+                "a timestamp needs a time zone (e.g. 2024-03-31T22:00Z); or send the local date"
+            )
+        try:
+            return value.astimezone(LOCAL_TZ).date()
+        except OverflowError as e:
+            raise _fail("timestamp out of range") from e
+    return value
+
+
+LocalDate = Annotated[
+    date,
+    BeforeValidator(_local_date_input),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date"},
+                {"type": "string", "format": "date-time"},
+            ]
+        }
+    ),
+]
+Timestamp = Annotated[datetime, BeforeValidator(_iso_string_only)]
 
 
 class Category(StrEnum):
@@ -59,45 +187,343 @@ class Casualties(BaseModel):
         return self.civilians + self.security + self.militants + self.unknown
 
 
+def _text(max_length: int, description: str) -> Any:
+    return Field(default=None, max_length=max_length, description=description)
+
+
 class Report(BaseModel):
     """One version of one incident report from one source."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        title="Incident report",
+        json_schema_extra={"$id": SCHEMA_ID, "version": SCHEMA_VERSION},
+    )
 
-    source: str
-    source_event_id: str
-    version: int = Field(ge=1)
-    reported_at: datetime
-    retracted: bool = False
-    occurred_on: date
+    schema_version: Literal[1] = Field(default=1, description="Contract version; only 1.")
+    source: str = Field(
+        max_length=MAX_ID,
+        description="Feed id; no ':' and no surrounding whitespace.",
+        json_schema_extra={"minLength": 1, "pattern": _SOURCE_PATTERN},
+    )
+    source_event_id: str = Field(
+        max_length=MAX_ID,
+        description="Event id, unique within the source.",
+        json_schema_extra={"minLength": 1, "pattern": _EVENT_ID_PATTERN},
+    )
+    version: int = Field(
+        ge=1, le=2**31 - 1, strict=True, description="Higher replaces lower for one report id."
+    )
+    reported_at: Timestamp = Field(
+        description="When the source published this version; needs a time zone (stored as UTC)."
+    )
+    retracted: bool = Field(default=False, strict=True, description="The source withdrew it.")
+    occurred_on: LocalDate = Field(
+        description="Local date in Asia/Karachi; a timestamp with a time zone is converted."
+    )
     date_precision: DatePrecision = DatePrecision.DAY
-    province: str
-    district: str | None = None
-    location: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
+    province: str = Field(
+        max_length=MAX_NAME,
+        description="Province or territory (any gazetteer alias); optional if district is given.",
+    )
+    district: str | None = _text(MAX_NAME, "District (any gazetteer alias).")
+    location: str | None = _text(MAX_NAME, "Town, village or place, as written.")
+    latitude: float | None = Field(
+        default=None,
+        strict=True,
+        description="WGS 84; inside Pakistan and the province's bounding box.",
+        json_schema_extra={"minimum": PAKISTAN_BBOX.min_lat, "maximum": PAKISTAN_BBOX.max_lat},
+    )
+    longitude: float | None = Field(
+        default=None,
+        strict=True,
+        validate_default=True,
+        description="WGS 84; given together with latitude.",
+        json_schema_extra={"minimum": PAKISTAN_BBOX.min_lon, "maximum": PAKISTAN_BBOX.max_lon},
+    )
     category: Category
     subtype: Subtype = Subtype.OTHER
     killed: Casualties = Field(default_factory=Casualties)
     injured: Casualties = Field(default_factory=Casualties)
-    perpetrator: str | None = None
-    target: str | None = None
-    notes: str | None = None
-    url: str | None = None
+    perpetrator: str | None = _text(MAX_NAME, "Group held responsible, if named.")
+    target: str | None = _text(MAX_NAME, "Who or what was attacked.")
+    notes: str | None = _text(MAX_NOTES, "Free text.")
+    url: str | None = Field(
+        default=None,
+        max_length=MAX_URL,
+        description="http(s) link to the source article.",
+        json_schema_extra={"format": "uri", "pattern": _URL_PATTERN},
+    )
 
     @property
     def report_id(self) -> str:
+        """Return the id shared by all versions of this report: ``source:source_event_id``."""
         return f"{self.source}:{self.source_event_id}"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_province(cls, data: Any) -> Any:
+        """Fill a missing or null province from an unambiguous district."""
+        if not isinstance(data, dict) or data.get("province") is not None:
+            return data
+        data = {k: v for k, v in data.items() if k != "province"}
+        district = data.get("district")
+        if isinstance(district, str) and len(district) <= MAX_NAME:
+            with suppress(PlaceError):  # the district validator reports why
+                data["province"] = load_gazetteer().district(district).province
+        return data
 
-class ReportValidationError(ValueError):
-    """A report broke the contract; ``errors`` lists each problem with its field."""
+    @field_validator("source", "source_event_id")
+    @classmethod
+    def _check_id(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            raise _fail("must not be empty")
+        if value != value.strip():
+            raise _fail("must not start or end with whitespace")
+        if info.field_name == "source" and ":" in value:
+            raise _fail("must not contain ':' (the report id is source:source_event_id)")
+        return value
 
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+    @field_validator("reported_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _fail(
+                "needs a time zone (e.g. 2024-04-01T09:30:00+05:00 or ...Z); naive timestamps"
+                " are ambiguous"
+            )
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError as e:
+            raise _fail("timestamp out of range") from e
+        if not (EARLIEST_DATE.year <= utc.year <= LATEST_REPORTED_YEAR):
+            raise _fail(f"must be between {EARLIEST_DATE.year} and {LATEST_REPORTED_YEAR}")
+        return utc
+
+    @field_validator("occurred_on")
+    @classmethod
+    def _check_occurred_on(cls, value: date, info: ValidationInfo) -> date:
+        if value < EARLIEST_DATE:
+            raise _fail(f"{value} is before {EARLIEST_DATE} (the creation of Pakistan)")
+        reported_at = info.data.get("reported_at")
+        if reported_at is not None:
+            local = reported_at.astimezone(LOCAL_TZ).date()
+            if (value - local).days > FUTURE_TOLERANCE_DAYS:
+                raise _fail(
+                    f"{value} is after the report's local date {local} (reported_at in"
+                    f" Asia/Karachi); at most {FUTURE_TOLERANCE_DAYS} day later is allowed"
+                )
+        return value
+
+    @field_validator("province")
+    @classmethod
+    def _canonical_province(cls, value: str) -> str:
+        gazetteer = load_gazetteer()
+        try:
+            return gazetteer.province(value).name
+        except UnknownPlace as e:
+            try:
+                district = gazetteer.district(value)
+            except PlaceError:
+                raise _fail(e.message) from e
+            raise _fail(
+                f"unknown province '{value}' ('{district.name}' is a district of"
+                f" {district.province}: send it as district)"
+            ) from e
+
+    @field_validator("district", "location", "perpetrator", "target", "notes", "url")
+    @classmethod
+    def _strip_text(cls, value: str | None) -> str | None:
+        """Strip optional text; blank becomes null."""
+        if value is None:
+            return None
+        return value.strip() or None
+
+    @field_validator("district")
+    @classmethod
+    def _canonical_district(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return load_gazetteer().district(value, info.data.get("province")).name
+        except PlaceError as e:
+            raise _fail(e.message) from e
+
+    @field_validator("latitude")
+    @classmethod
+    def _check_latitude(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None:
+            _check_axis("latitude", value, info.data.get("province"))
+        return value
+
+    @field_validator("longitude")
+    @classmethod
+    def _check_longitude(cls, value: float | None, info: ValidationInfo) -> float | None:
+        latitude_given = info.data.get("latitude") is not None
+        if value is None:
+            if latitude_given:
+                raise _fail("required when latitude is given")
+            return None
+        if "latitude" in info.data and not latitude_given:
+            raise _fail("required when longitude is given", field="latitude")
+        _check_axis("longitude", value, info.data.get("province"))
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise _fail("must be an http:// or https:// URL with a host")
+        if any(ch.isspace() for ch in value):
+            raise _fail("must not contain whitespace")
+        return value
+
+
+def _check_axis(axis: Literal["latitude", "longitude"], value: float, province: str | None) -> None:
+    """Check one coordinate against Pakistan's box, then the province's box."""
+
+    def bounds(box: BBox) -> tuple[float, float]:
+        if axis == "latitude":
+            return box.min_lat, box.max_lat
+        return box.min_lon, box.max_lon
+
+    low, high = bounds(PAKISTAN_BBOX)
+    if not low <= value <= high:  # also refuses NaN
+        raise _fail(f"{value} is outside Pakistan ({axis} {low}..{high})")
+    if province is not None:
+        low, high = bounds(load_gazetteer().bbox(province))
+        if not low <= value <= high:
+            raise _fail(
+                f"{value} is outside the bounding box of {province} ({axis} {low}..{high});"
+                " the check is a rough rectangle per province"
+            )
+
+
+# -- parsing -------------------------------------------------------------------------
 
 
 def parse_report(raw: bytes | str | dict[str, Any]) -> Report:
     """Validate one report from JSON bytes/text or a dict; raise ReportValidationError."""
-    raise NotImplementedError
+    try:
+        if isinstance(raw, dict):
+            return Report.model_validate(raw)
+        if isinstance(raw, bytes | bytearray | str):
+            return Report.model_validate_json(raw)
+    except ValidationError as e:
+        raise ReportValidationError(_flatten(e, raw)) from e
+    raise ReportValidationError([{"field": "$", "message": "expected a JSON object"}])
+
+
+def _flatten(error: ValidationError, raw: Any) -> list[dict[str, str]]:
+    """Turn pydantic's errors into ``[{"field": dotted.path, "message": ...}]``."""
+    flat: list[dict[str, str]] = []
+    for e in error.errors(include_url=False):
+        loc = tuple(str(part) for part in e["loc"])
+        ctx = e.get("ctx") or {}
+        field = str(ctx["field"]) if e["type"] == "report_contract" and "field" in ctx else ""
+        field = field or ".".join(loc) or "$"
+        flat.append({"field": field, "message": _message(e["type"], loc, e["msg"], raw)})
+    return flat
+
+
+def _message(kind: str, loc: tuple[str, ...], default: str, raw: Any) -> str:
+    if kind == "json_invalid":
+        return _json_error(raw)
+    if kind in ("model_type", "model_attributes_type") and not loc:
+        return "expected a JSON object"
+    if kind == "missing":
+        if loc == ("province",):
+            return "required field is missing (give province, or a district that determines it)"
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        model: type[BaseModel] = Casualties if len(loc) > 1 else Report
+        known = list(model.model_fields)
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
+        return f"unknown field (not in contract version {SCHEMA_VERSION}){hint}"
+    return default
+
+
+def _json_error(raw: Any) -> str:
+    """Describe why ``raw`` is not JSON, in the standard library's words."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else str(raw)
+    except UnicodeDecodeError as e:
+        return f"not valid JSON: not UTF-8 ({e.reason} at byte {e.start})"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as e:
+        return f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+    return "not valid JSON"
+
+
+# -- helpers for other stages ------------------------------------------------------------
+
+_SEPARATOR_CATEGORIES = {"Pd", "Ps", "Pe", "Pc"}
+_SEPARATOR_CHARS = set(",;:/\\|&+")
+
+
+def normalize_location(s: str | None) -> str:
+    """Normalize a place name for matching: casefold, punctuation out, whitespace collapsed.
+
+    Dashes, brackets, underscores and ``, ; : / \\ | & +`` become spaces; other punctuation
+    (dots, apostrophes, quotes) is dropped, so "D.I. Khan" and "DI Khan" agree. None or
+    blank gives "". The result is stable: normalizing it again changes nothing.
+    """
+    if s is None:
+        return ""
+    text = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+    chars = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in _SEPARATOR_CATEGORIES or ch in _SEPARATOR_CHARS:
+            chars.append(" ")
+        elif not category.startswith("P"):
+            chars.append(ch)
+    return " ".join("".join(chars).split())
+
+
+# -- JSON Schema -------------------------------------------------------------------------
+
+
+def json_schema() -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of the report as feeds send it."""
+    schema = Report.model_json_schema(mode="validation")
+    props = schema["properties"]
+    # Feeds may leave province out when the district determines it.
+    schema["required"] = [name for name in schema["required"] if name != "province"]
+    province = props["province"]
+    props["province"] = {
+        "anyOf": [{"type": "string", "maxLength": MAX_NAME}, {"type": "null"}],
+        "default": None,
+        "description": province["description"],
+        "title": province["title"],
+    }
+    schema["anyOf"] = [
+        {"required": ["province"], "properties": {"province": {"type": "string"}}},
+        {"required": ["district"], "properties": {"district": {"type": "string"}}},
+    ]
+    schema["description"] = (
+        "One version of one incident report (contract version"
+        f" {SCHEMA_VERSION}). Place names, the province bounding boxes and the occurred_on"
+        " vs reported_at rule are checked by schemas.report.parse_report, not by this schema."
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def json_schema_text() -> str:
+    """Return the JSON Schema as the committed file holds it."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def export_json_schema(path: str | Path = SCHEMA_FILE) -> None:
+    """Write the JSON Schema to ``path`` (default: the committed schemas/report.schema.json)."""
+    Path(path).write_text(json_schema_text(), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    export_json_schema()
