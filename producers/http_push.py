@@ -1,0 +1,237 @@
+"""HTTP push endpoint for upstream feeds: ``POST /v1/reports`` -> Kafka.
+
+* ``Authorization: Bearer <token>`` (``PUSH_TOKEN``) is required; without a configured
+  token the app refuses to start unless ``PUSH_OPEN=true`` (local use).
+* The body is one JSON report (``application/json``) or a batch of JSON lines
+  (``application/x-ndjson``; blank lines are ignored) of at most ``PUSH_MAX_BODY_BYTES``.
+* Every item is validated against the contract; valid ones are published (original
+  bytes, keyed ``source:source_event_id``) and the answer waits for Kafka's
+  acknowledgement: ``202 {"accepted": n, "rejected": m, "rejections": [{"index": i,
+  "errors": [...]}]}``, where ``index`` is the item's 0-based line in the body.
+* Kafka unreachable or not confirming -> ``503``; resending is safe, the stream
+  deduplicates by report id and version.
+
+``GET /healthz`` answers ``200`` while the process runs and says whether Kafka is connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from incidents.settings import Settings
+from producers.exceptions import DeliveryFailed, KafkaUnavailable, ProducerError, PushConfigError
+from producers.pipeline import validate
+from producers.publisher import Publisher, RecordSink
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+REPORTS_PATH = "/v1/reports"
+
+
+@dataclass
+class ItemResults:
+    """The outcome of validating one request's items."""
+
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)  # (key, value)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.accepted),
+            "rejected": len(self.rejections),
+            "rejections": self.rejections,
+        }
+
+
+def split_items(body: bytes, content_type: str) -> list[tuple[int, bytes]]:
+    """Return ``(index, bytes)`` per item: the whole JSON body, or each non-blank line."""
+    if content_type == JSON:
+        value = body.strip()
+        return [(0, value)] if value else []
+    return [(i, line.strip()) for i, line in enumerate(body.split(b"\n")) if line.strip()]
+
+
+def validate_items(items: list[tuple[int, bytes]]) -> ItemResults:
+    """Validate each item against the contract and key the valid ones."""
+    results = ItemResults()
+    for index, value in items:
+        key, errors = validate(value)
+        if errors:
+            results.rejections.append({"index": index, "errors": errors})
+        else:
+            results.accepted.append((key or "", value))
+    return results
+
+
+class KafkaGate:
+    """The endpoint's publisher: connects on first use and confirms each batch's delivery.
+
+    Blocking; the handlers call it in a thread. kafka-python's producer is thread-safe,
+    so concurrent requests share one producer.
+    """
+
+    def __init__(self, settings: Settings, publisher: RecordSink | None = None) -> None:
+        self._settings = settings
+        self._publisher: RecordSink | None = publisher
+        self._owned: Publisher | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return self._publisher is not None
+
+    def _ensure(self) -> RecordSink:
+        with self._lock:
+            if self._publisher is None:
+                push = self._settings.push
+                publisher = Publisher(
+                    self._settings.kafka,
+                    bootstrap_timeout_s=push.connect_timeout_s,
+                    delivery_timeout_s=push.delivery_timeout_s,
+                    linger_ms=5,  # a request waits for its batch: keep the wait short
+                )
+                publisher.connect()
+                self._owned = self._publisher = publisher
+            return self._publisher
+
+    def publish(self, records: list[tuple[str, bytes]]) -> None:
+        """Publish and wait for every acknowledgement; raise if any is missing."""
+        publisher = self._ensure()
+        deliveries = [publisher.send(key, value) for key, value in records]
+        deadline = time.monotonic() + self._settings.push.delivery_timeout_s
+        for delivery in deliveries:
+            if not delivery.wait(max(0.0, deadline - time.monotonic())):
+                raise KafkaUnavailable(
+                    self._settings.kafka.bootstrap_servers, "delivery not confirmed in time"
+                )
+        failures = [d.error for d in deliveries if d.error is not None]
+        if failures:
+            raise DeliveryFailed(
+                f"Kafka did not accept {len(failures)} of {len(records)} reports: {failures[0]}"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._owned is not None:
+                self._owned.close()
+            self._owned = self._publisher = None
+
+
+GATE = web.AppKey("gate", KafkaGate)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def _error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def _authorized(request: web.Request, settings: Settings) -> bool:
+    token = settings.push.token
+    if token is None:
+        return True  # create_app only allows this when push.open is set
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode())
+
+
+async def post_reports(request: web.Request) -> web.Response:
+    """Validate and publish one report or an NDJSON batch; 202 once Kafka has them."""
+    settings = request.app[SETTINGS]
+    if not _authorized(request, settings):
+        return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": "Bearer"})
+    limit = settings.push.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body larger than {limit} bytes")
+    if request.content_type not in (JSON, NDJSON):
+        return _error(415, f"Content-Type must be {JSON} or {NDJSON}")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"body larger than {limit} bytes")
+    items = split_items(body, request.content_type)
+    if not items:
+        return _error(400, "empty body: send one JSON report or JSON lines")
+
+    loop = asyncio.get_running_loop()
+    results = await loop.run_in_executor(None, validate_items, items)
+    if results.accepted:
+        try:
+            await loop.run_in_executor(None, request.app[GATE].publish, results.accepted)
+        except ProducerError as e:  # KafkaUnavailable, DeliveryFailed
+            logger.warning("push of %d reports failed: %s", len(results.accepted), e)
+            return _error(503, str(e), **{"Retry-After": "5"})
+    logger.info("push: accepted %d, rejected %d", len(results.accepted), len(results.rejections))
+    return web.json_response(results.body(), status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness, plus whether the producer has reached Kafka yet."""
+    gate = request.app[GATE]
+    return web.json_response({"status": "ok", "kafka": gate.connected})
+
+
+def create_app(settings: Settings, *, publisher: RecordSink | None = None) -> web.Application:
+    """Build the push app; raise :class:`PushConfigError` when no token is set and not open.
+
+    ``publisher`` replaces the lazily connected Kafka publisher (tests).
+    """
+    push = settings.push
+    if push.token is None and not push.open:
+        raise PushConfigError(
+            "the push endpoint needs a token: set PUSH_TOKEN (or PUSH_OPEN=true for local use)"
+        )
+    if push.token is not None and not push.token.get_secret_value().strip():
+        raise PushConfigError("PUSH_TOKEN is empty: set a real token")
+    if push.token is None:
+        logger.warning("push endpoint is OPEN: no bearer token required (PUSH_OPEN=true)")
+    app = web.Application(client_max_size=push.max_body_bytes)
+    app[SETTINGS] = settings
+    gate = KafkaGate(settings, publisher)
+    app[GATE] = gate
+
+    async def close_gate(_app: web.Application) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, gate.close)
+
+    app.on_cleanup.append(close_gate)
+    app.router.add_post(REPORTS_PATH, post_reports)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def run_push(settings: Settings) -> None:
+    """Serve the push endpoint on ``settings.push.host:port`` until interrupted."""
+    app = create_app(settings)
+    logger.info(
+        "push endpoint on http://%s:%d%s -> %s",
+        settings.push.host,
+        settings.push.port,
+        REPORTS_PATH,
+        settings.kafka.raw_topic,
+    )
+    web.run_app(app, host=settings.push.host, port=settings.push.port, print=None)
+
+
+def main() -> None:
+    """``python -m producers.http_push``: load the settings and serve."""
+    from incidents.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        run_push(load_settings())
+    except PushConfigError as e:
+        raise SystemExit(f"error: {e}") from None
+
+
+if __name__ == "__main__":
+    main()

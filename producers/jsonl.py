@@ -1,0 +1,59 @@
+"""JSON lines -> Kafka: one contract report per line (see docs/producers.md).
+
+Each non-blank line is published as it is (its original bytes), keyed by
+``source:source_event_id``. With validation on (the default) lines that break the
+contract are not published: they are counted by reason and, when asked, written to a
+rejects file. ``validate=False`` sends every non-blank line, so the stream's dead-letter
+path can be demonstrated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from incidents.settings import Settings
+from producers.pipeline import ByteCountingLines, Candidate, Item, Skip, run_file_source
+from producers.progress import ProgressArg
+from producers.publisher import RecordSink
+from producers.summary import PublishSummary
+
+logger = logging.getLogger(__name__)
+
+BLANK_LINE = "blank line"
+
+
+def jsonl_items(lines: ByteCountingLines | BinaryIO) -> Iterator[Item]:
+    """Turn a binary stream of JSON lines into items, streaming (one line in memory)."""
+    for number, line in enumerate(lines, 1):
+        value = line.strip()
+        yield Candidate(number, value) if value else Skip(BLANK_LINE)
+
+
+def publish_jsonl(
+    path_or_stdin: str | Path | BinaryIO,
+    settings: Settings,
+    *,
+    validate: bool = True,
+    rejects_path: str | Path | None = None,
+    progress: ProgressArg = None,
+    publisher: RecordSink | None = None,
+) -> PublishSummary:
+    """Publish a JSON-lines file (``"-"`` = stdin) to the raw topic and summarize the run.
+
+    ``progress`` is a rich ``Progress`` to add a task to, ``True`` for a bar on stderr, or
+    None. ``publisher`` replaces the Kafka publisher (tests). Raise ``InputNotFound`` for a
+    missing file and ``KafkaUnavailable`` when no broker answers.
+    """
+    return run_file_source(
+        path_or_stdin,
+        jsonl_items,
+        settings,
+        validate=validate,
+        rejects_path=rejects_path,
+        progress=progress,
+        publisher=publisher,
+        description="JSON lines",
+    )

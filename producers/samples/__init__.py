@@ -1,0 +1,1 @@
+"""Bundled sample feeds for the README demo and the tests."""
