@@ -1,0 +1,200 @@
+"""Versioned migrations: `sinks/migrations/NNNN_name.sql`, applied in order, recorded in
+`<database>.schema_migrations`.
+
+The .sql files are templates. Their `$placeholders` are filled from a fixed set of values
+derived from validated settings (database and cluster are checked as identifiers), never
+from user input, so one file serves the embedded engine, a server and a cluster:
+
+- `$database`; `$on_cluster` -> `ON CLUSTER <cluster>` or nothing;
+- `$replacing` -> `ReplacingMergeTree` or `ReplicatedReplacingMergeTree`;
+- `$replica` / `$replica_args` -> the replication path and replica name (the latter followed
+  by a comma, for engines that take more arguments), or nothing.
+
+A file whose first line is `-- foreach period: week, month, ...` is rendered once per period
+with `$period`, `$period_start`, `$period_label` and `$period_prev` (see PERIODS).
+Every statement is idempotent (IF NOT EXISTS, OR REPLACE), so a migration interrupted
+half-way can simply run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from incidents.settings import Settings
+from sinks.clickhouse import database_name, identifier
+from sinks.exceptions import MigrationError
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_FOREACH = re.compile(r"^--\s*foreach period:\s*(.+)$")
+REPLICATION_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+
+# name -> (first day of the period from `day`, label, previous period); `{p}` is the column.
+PERIODS: dict[str, tuple[str, str, str]] = {
+    "week": ("toMonday(day)", "formatDateTime({p}, '%G-W%V')", "subtractWeeks({p}, 1)"),
+    "month": ("toStartOfMonth(day)", "formatDateTime({p}, '%Y-%m')", "subtractMonths({p}, 1)"),
+    "quarter": (
+        "toStartOfQuarter(day)",
+        "concat(toString(toYear({p})), '-Q', toString(toQuarter({p})))",
+        "subtractQuarters({p}, 1)",
+    ),
+    "year": ("toStartOfYear(day)", "toString(toYear({p}))", "subtractYears({p}, 1)"),
+}
+
+BOOTSTRAP = """
+CREATE DATABASE IF NOT EXISTS $database $on_cluster;
+
+CREATE TABLE IF NOT EXISTS $database.schema_migrations $on_cluster
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = $replacing($replica)
+ORDER BY version;
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration file."""
+
+    version: int
+    name: str
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+def template_values(database: str, cluster: str = "") -> dict[str, str]:
+    """Return the placeholder values for a database, on one server or ON CLUSTER."""
+    values = {"database": identifier(database, "database")}
+    if cluster:
+        values.update(
+            on_cluster=f"ON CLUSTER {identifier(cluster, 'cluster')}",
+            replacing="ReplicatedReplacingMergeTree",
+            replica=REPLICATION_PATH,
+            replica_args=f"{REPLICATION_PATH},",
+        )
+    else:
+        values.update(on_cluster="", replacing="ReplacingMergeTree", replica="", replica_args="")
+    return values
+
+
+def render(text: str, values: dict[str, str]) -> list[str]:
+    """Fill a migration template and split it into statements.
+
+    Statements end with a line ending in `;`; lines starting with `--` are comments.
+    """
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    match = _FOREACH.match(first)
+    if match:
+        statements: list[str] = []
+        for period in (p.strip() for p in match.group(1).split(",")):
+            if period not in PERIODS:
+                raise MigrationError(f"unknown period {period!r} in a foreach line")
+            start, label, prev = PERIODS[period]
+            statements.extend(
+                _render_once(
+                    text,
+                    {
+                        **values,
+                        "period": period,
+                        "period_start": start,
+                        "period_label": label.format(p=period),
+                        "period_prev": prev.format(p=period),
+                    },
+                )
+            )
+        return statements
+    return _render_once(text, values)
+
+
+def _render_once(text: str, values: dict[str, str]) -> list[str]:
+    code = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
+    try:
+        body = Template(code).substitute(values)
+    except (KeyError, ValueError) as e:
+        raise MigrationError(f"bad placeholder in migration: {e}") from e
+    lines = body.splitlines()
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";").strip()
+            if statement:
+                statements.append(statement)
+            current = []
+    if "\n".join(current).strip():
+        raise MigrationError("the last statement of a migration must end with ';'")
+    return statements
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Read the migration files in version order."""
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+        migrations.append(Migration(int(match.group(1)), match.group(2), path.read_text("utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version in {directory}")
+    return migrations
+
+
+def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply the migrations not yet recorded; return the labels of those applied now."""
+    values = template_values(database_name(settings), settings.clickhouse.cluster)
+    db = values["database"]
+    for statement in render(BOOTSTRAP, values):
+        _execute(client, statement, "bootstrap")
+    rows = client.query(
+        f"SELECT version, checksum FROM {db}.schema_migrations FINAL"  # db is an identifier
+    ).result_rows
+    done = {int(version): checksum for version, checksum in rows}
+    applied: list[str] = []
+    for migration in load_migrations(directory):
+        if migration.version in done:
+            if done[migration.version] != migration.checksum:
+                logger.warning(
+                    "migration %s changed after it was applied; write a new migration instead",
+                    migration.label,
+                )
+            continue
+        for statement in render(migration.text, values):
+            _execute(client, statement, migration.label)
+        client.insert(
+            f"{db}.schema_migrations",
+            [[migration.version, migration.name, migration.checksum, datetime.now(UTC)]],
+            column_names=["version", "name", "checksum", "applied_at"],
+        )
+        logger.info("applied migration %s", migration.label)
+        applied.append(migration.label)
+    return applied
+
+
+def _execute(client: Client, statement: str, label: str) -> None:
+    try:
+        client.command(statement)
+    except ClickHouseError as e:
+        raise MigrationError(f"migration {label} failed: {e}\n{statement}") from e

@@ -1,0 +1,216 @@
+"""Pure conversions from the pipeline's messages to warehouse rows.
+
+Every row is fully determined by its message (and the message's Kafka coordinates), so a
+message delivered twice gives the same row twice and the ReplacingMergeTree keeps one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from pydantic import ValidationError
+
+from schemas.report import Casualties, Report
+from schemas.warehouse import DeadLetter, DistrictDaySnapshot, IncidentKey, IncidentRow
+from sinks import tables
+from sinks.tables import GROUPS
+
+
+class TableRow(NamedTuple):
+    """One row for one table, as column name -> value."""
+
+    table: str
+    values: dict[str, Any]
+
+
+class KafkaCoordinates(NamedTuple):
+    """Where the sink read a message; `timestamp` is the record's Kafka timestamp."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+
+
+class MessageKind(StrEnum):
+    """What a topic carries, which decides how its messages become rows."""
+
+    REPORT = "report"
+    DEAD_LETTER = "dead_letter"
+    SNAPSHOT = "snapshot"
+
+
+REJECTED_BY_PIPELINE = "pipeline"  # a DeadLetter the producers or validate wrote
+REJECTED_BY_SINK = "sink"  # a message on a sink topic the sink could not decode
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as an aware UTC datetime; naive values are taken to be UTC."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def kafka_timestamp(ms: int | None) -> datetime:
+    """Convert a Kafka record timestamp (ms since the epoch) to UTC; -1/None -> epoch."""
+    return datetime.fromtimestamp(max(ms or 0, 0) / 1000, tz=UTC)
+
+
+def casualty_columns(prefix: str, c: Casualties) -> dict[str, int]:
+    """Flatten casualties to `<prefix>_<group>` columns plus `<prefix>_total`."""
+    cols = {f"{prefix}_{g}": int(getattr(c, g)) for g in GROUPS}
+    cols[f"{prefix}_total"] = c.total
+    return cols
+
+
+def report_row(report: Report, at: KafkaCoordinates) -> TableRow:
+    """Convert one accepted report version to a `report_versions` row."""
+    values: dict[str, Any] = {
+        "report_id": report.report_id,
+        "incident_id": IncidentKey.of(report).incident_id,  # lineage: report -> incident
+        "source": report.source,
+        "source_event_id": report.source_event_id,
+        "version": report.version,
+        "reported_at": utc(report.reported_at),
+        "retracted": int(report.retracted),
+        "occurred_on": report.occurred_on,
+        "date_precision": str(report.date_precision),
+        "province": report.province,
+        "district": report.district,
+        "location": report.location,
+        "latitude": report.latitude,
+        "longitude": report.longitude,
+        "category": str(report.category),
+        "subtype": str(report.subtype),
+        **casualty_columns("killed", report.killed),
+        **casualty_columns("injured", report.injured),
+        "perpetrator": report.perpetrator,
+        "target": report.target,
+        "notes": report.notes,
+        "url": report.url,
+        "kafka_topic": at.topic,
+        "kafka_partition": at.partition,
+        "kafka_offset": at.offset,
+        "received_at": utc(at.timestamp),
+    }
+    return TableRow(tables.REPORT_VERSIONS.name, values)
+
+
+def incident_row(incident: IncidentRow, revision: int) -> TableRow:
+    """Convert one incident of a district-day snapshot to an `incidents` row."""
+    values: dict[str, Any] = {
+        "incident_id": incident.incident_id,
+        "occurred_on": incident.occurred_on,
+        "province": incident.province,
+        "district": incident.district,
+        "category": str(incident.category),
+        "location": incident.location,
+        "location_display": incident.location_display,
+        "subtype": incident.subtype,
+        **casualty_columns("killed", incident.killed),
+        **casualty_columns("injured", incident.injured),
+        "killed_from": incident.killed_from,
+        "injured_from": incident.injured_from,
+        "report_ids": list(incident.report_ids),
+        "revision": revision,
+        "is_deleted": int(incident.deleted),
+    }
+    return TableRow(tables.INCIDENTS.name, values)
+
+
+def snapshot_rows(snapshot: DistrictDaySnapshot) -> list[TableRow]:
+    """Convert a district-day snapshot to its `agg_district_day` row and its incident rows.
+
+    A district-day without incidents is written as a delete marker (is_deleted=1), so views
+    reading with FINAL stop showing it.
+    """
+    dd, agg = snapshot.district_day, snapshot.aggregate
+    values: dict[str, Any] = {
+        "day": dd.occurred_on,
+        "province": dd.province,
+        "district": dd.district,
+        "incidents": agg.incidents,
+        "terror_attacks": agg.terror_attacks,
+        "security_operations": agg.security_operations,
+        **casualty_columns("killed", agg.killed),
+        **casualty_columns("injured", agg.injured),
+        "revision": snapshot.revision,
+        "is_deleted": int(agg.incidents == 0),
+    }
+    rows = [TableRow(tables.AGG_DISTRICT_DAY.name, values)]
+    rows.extend(incident_row(i, snapshot.revision) for i in snapshot.incidents)
+    return rows
+
+
+def _decode_text(raw: bytes | None) -> str:
+    return (raw or b"").decode("utf-8", errors="replace")
+
+
+def _reasons(errors: list[tuple[str, str]]) -> str:
+    return "; ".join(f"{field}: {message}" if field else message for field, message in errors)
+
+
+def dead_letter_row(letter: DeadLetter) -> TableRow:
+    """Convert a DeadLetter to a `rejected_reports` row (keyed by where the bytes came from)."""
+    try:
+        raw = _decode_text(base64.b64decode(letter.raw_b64, validate=True))
+    except (binascii.Error, ValueError):
+        raw = letter.raw_b64
+    errors = [(e.get("field", ""), e.get("message", "")) for e in letter.errors]
+    values: dict[str, Any] = {
+        "topic": letter.topic,
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "rejected_by": REJECTED_BY_PIPELINE,
+        "errors": errors,
+        "reasons": _reasons(errors),
+        "raw": raw,
+        "source": letter.source,
+        "source_event_id": letter.source_event_id,
+        "received_at": utc(letter.received_at),
+    }
+    return TableRow(tables.REJECTED_REPORTS.name, values)
+
+
+def undecodable_row(
+    raw: bytes | None, at: KafkaCoordinates, errors: list[tuple[str, str]]
+) -> TableRow:
+    """Make a `rejected_reports` row for a message on a sink topic the sink could not decode."""
+    values: dict[str, Any] = {
+        "topic": at.topic,
+        "partition": at.partition,
+        "offset": at.offset,
+        "rejected_by": REJECTED_BY_SINK,
+        "errors": errors,
+        "reasons": _reasons(errors),
+        "raw": _decode_text(raw),
+        "source": "",
+        "source_event_id": "",
+        "received_at": utc(at.timestamp),
+    }
+    return TableRow(tables.REJECTED_REPORTS.name, values)
+
+
+def validation_errors(e: ValidationError) -> list[tuple[str, str]]:
+    """Return pydantic's errors as (field path, message) pairs."""
+    return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
+
+
+def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[TableRow]:
+    """Convert one Kafka message to rows; a message that does not decode becomes a rejected row."""
+    if value is None:
+        return [undecodable_row(None, at, [("", "empty message (tombstone)")])]
+    try:
+        if kind is MessageKind.REPORT:
+            return [report_row(Report.model_validate_json(value), at)]
+        if kind is MessageKind.DEAD_LETTER:
+            return [dead_letter_row(DeadLetter.model_validate_json(value))]
+        return snapshot_rows(DistrictDaySnapshot.model_validate_json(value))
+    except ValidationError as e:
+        return [undecodable_row(value, at, validation_errors(e))]
+    except ValueError as e:  # a validator's own error that pydantic did not wrap
+        return [undecodable_row(value, at, [("", str(e))])]

@@ -1,0 +1,200 @@
+"""The sink process: Kafka -> ClickHouse, at least once.
+
+It polls the valid-report, dead-letter and snapshot topics, converts each message to rows,
+writes them per table per batch, and only then commits the consumer's offsets. A crash
+between the write and the commit re-delivers the batch, which the ReplacingMergeTree keys
+make harmless. In embedded mode the process owns the chdb folder and serves the read-only
+SQL endpoint for everyone else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+
+from clickhouse_connect.driver.client import Client
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+
+from incidents.settings import Settings
+from sinks.clickhouse import connect, database_name, open_engine_reader
+from sinks.exceptions import SinkWriteError
+from sinks.migrate import migrate
+from sinks.rows import (
+    REJECTED_BY_SINK,
+    KafkaCoordinates,
+    MessageKind,
+    kafka_timestamp,
+    message_rows,
+)
+from sinks.sink import BatchingSink, ClickHouseSink
+from sinks.sql_endpoint import SqlEndpoint
+
+logger = logging.getLogger(__name__)
+
+READY_FILE = "sink.ready"
+MAX_RETRY_DELAY_S = 30.0
+BOOTSTRAP_TIMEOUT_MS = 5000
+
+
+def topic_kinds(settings: Settings) -> dict[str, MessageKind]:
+    """Return the topics the sink reads and what each carries."""
+    return {
+        settings.kafka.valid_topic: MessageKind.REPORT,
+        settings.kafka.dead_letter_topic: MessageKind.DEAD_LETTER,
+        settings.kafka.snapshots_topic: MessageKind.SNAPSHOT,
+    }
+
+
+def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> None:
+    """Run the sink until ``stop_event`` is set; flush, commit and close on the way out."""
+    stop = stop_event or threading.Event()
+    database = database_name(settings)
+    writer = connect(settings)
+    reader: Client | None = None
+    endpoint: SqlEndpoint | None = None
+    consumer: KafkaConsumer | None = None
+    ready_file = settings.paths.run_dir / READY_FILE
+    try:
+        applied = migrate(writer, settings)
+        logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
+        sink = ClickHouseSink(writer, database)
+        sink.setup()
+        if settings.embedded_warehouse:
+            reader = open_engine_reader(settings)
+            endpoint = SqlEndpoint(
+                reader,
+                database,
+                settings.clickhouse.sql_host,
+                settings.clickhouse.sql_port,
+                settings.clickhouse.sql_max_body_bytes,
+            )
+            endpoint.start()
+        consumer = _consumer(settings, stop)
+        if consumer is None:
+            return
+        batcher = _Batcher(consumer, sink, settings, stop)
+        # No rebalance listener: a revoked partition's unflushed messages are simply
+        # re-delivered to its next owner, which the idempotent tables absorb.
+        consumer.subscribe(list(topic_kinds(settings)))
+        _write_ready(ready_file, endpoint)
+        logger.info("sink ready%s", f"; SQL endpoint {endpoint.url}" if endpoint else "")
+        batcher.run()
+    finally:
+        ready_file.unlink(missing_ok=True)
+        if consumer is not None:
+            consumer.close(autocommit=False)
+        if endpoint is not None:
+            endpoint.stop()
+        if reader is not None:
+            reader.close()
+        writer.close()
+        logger.info("sink stopped")
+
+
+def _consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None:
+    """Connect to Kafka, retrying until it answers or ``stop`` is set (then None)."""
+    while True:
+        try:
+            return KafkaConsumer(
+                group_id=settings.sink.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=settings.sink.batch_size,
+                client_id=f"{settings.sink.group_id}-{os.getpid()}",
+                bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                **settings.kafka.client_kwargs(),
+            )
+        except KafkaError as e:
+            logger.warning("Kafka (%s) is not reachable: %s", settings.kafka.bootstrap_servers, e)
+            if stop.wait(1.0):
+                return None
+
+
+def _write_ready(path: os.PathLike[str], endpoint: SqlEndpoint | None) -> None:
+    marker = {"pid": os.getpid(), "sql_endpoint": endpoint.url if endpoint else None}
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(marker, f)
+    except OSError:
+        logger.warning("cannot write the ready marker %s", path, exc_info=True)
+
+
+class _Batcher:
+    """Poll, convert, buffer; flush on size or age, then commit."""
+
+    def __init__(
+        self, consumer: KafkaConsumer, sink: BatchingSink, settings: Settings, stop: threading.Event
+    ) -> None:
+        self._consumer = consumer
+        self._sink = sink
+        self._stop = stop
+        self._kinds = topic_kinds(settings)
+        self._batch_size = settings.sink.batch_size
+        self._interval_s = settings.sink.flush_interval_s
+        self._poll_ms = int(min(self._interval_s, 0.5) * 1000)
+        self._messages = 0  # messages added since the last flush
+        self._oldest: float | None = None  # when the oldest unflushed message was added
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            polled = self._consumer.poll(timeout_ms=self._poll_ms, max_records=self._batch_size)
+            for messages in polled.values():
+                self.add(messages)
+            if self._due():
+                self.flush_and_commit(retry=True)
+        self.flush_and_commit(retry=False)
+
+    def add(self, messages: Iterable[ConsumerRecord]) -> None:
+        for m in messages:
+            at = KafkaCoordinates(m.topic, m.partition, m.offset, kafka_timestamp(m.timestamp))
+            rows = message_rows(self._kinds[m.topic], m.value, at)
+            for row in rows:
+                if row.values.get("rejected_by") == REJECTED_BY_SINK:
+                    logger.warning(
+                        "undecodable message %s[%d]@%d: %s",
+                        at.topic,
+                        at.partition,
+                        at.offset,
+                        row.values["reasons"],
+                    )
+            self._sink.add(rows)
+            self._messages += 1
+            if self._oldest is None:
+                self._oldest = time.monotonic()
+
+    def _due(self) -> bool:
+        if not self._messages or self._oldest is None:
+            return False
+        return (
+            self._messages >= self._batch_size
+            or time.monotonic() - self._oldest >= self._interval_s
+        )
+
+    def flush_and_commit(self, retry: bool) -> None:
+        """Write the buffered rows, then commit what was polled. Never commit unwritten rows."""
+        if self._messages:
+            delay = 0.5
+            while True:
+                try:
+                    written = self._sink.flush()
+                    break
+                except SinkWriteError as e:
+                    logger.error("%s; retrying in %.1fs", e, delay)
+                    if not retry or self._stop.wait(delay):
+                        logger.error("stopping with unwritten rows; Kafka will re-deliver them")
+                        return
+                    delay = min(delay * 2, MAX_RETRY_DELAY_S)
+            logger.info("flushed %d rows from %d messages", written, self._messages)
+            self._messages, self._oldest = 0, None
+        try:
+            self._consumer.commit()
+        except (CommitFailedError, KafkaError) as e:
+            # Rows are written; the next owner of the partitions re-delivers them harmlessly.
+            logger.warning("offset commit failed: %s", e)

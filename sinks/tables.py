@@ -1,0 +1,142 @@
+"""The columns the sink writes, per table, with their ClickHouse types.
+
+They mirror the DDL in `sinks/migrations/`; an integration test compares the two, so the
+sink can build its insert contexts once without asking the server for the columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUPS = ("civilians", "security", "militants", "unknown")
+
+
+def _casualty_columns(prefix: str) -> tuple[tuple[str, str], ...]:
+    cols = tuple((f"{prefix}_{g}", "UInt32") for g in GROUPS)
+    return (*cols, (f"{prefix}_total", "UInt32"))
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A table the sink inserts into: its name and ordered (column, type) pairs."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    @property
+    def column_types(self) -> list[str]:
+        return [t for _, t in self.columns]
+
+
+REPORT_VERSIONS = TableSpec(
+    "report_versions",
+    (
+        ("report_id", "String"),
+        ("incident_id", "String"),
+        ("source", "LowCardinality(String)"),
+        ("source_event_id", "String"),
+        ("version", "UInt32"),
+        ("reported_at", "DateTime64(3, 'UTC')"),
+        ("retracted", "UInt8"),
+        ("occurred_on", "Date"),
+        ("date_precision", "LowCardinality(String)"),
+        ("province", "LowCardinality(String)"),
+        ("district", "Nullable(String)"),
+        ("location", "Nullable(String)"),
+        ("latitude", "Nullable(Float64)"),
+        ("longitude", "Nullable(Float64)"),
+        ("category", "LowCardinality(String)"),
+        ("subtype", "LowCardinality(String)"),
+        *_casualty_columns("killed"),
+        *_casualty_columns("injured"),
+        ("perpetrator", "Nullable(String)"),
+        ("target", "Nullable(String)"),
+        ("notes", "Nullable(String)"),
+        ("url", "Nullable(String)"),
+        ("kafka_topic", "LowCardinality(String)"),
+        ("kafka_partition", "Int32"),
+        ("kafka_offset", "Int64"),
+        ("received_at", "DateTime64(3, 'UTC')"),
+    ),
+)
+
+INCIDENTS = TableSpec(
+    "incidents",
+    (
+        ("incident_id", "String"),
+        ("occurred_on", "Date"),
+        ("province", "LowCardinality(String)"),
+        ("district", "LowCardinality(String)"),
+        ("category", "LowCardinality(String)"),
+        ("location", "String"),
+        ("location_display", "String"),
+        ("subtype", "LowCardinality(String)"),
+        *_casualty_columns("killed"),
+        *_casualty_columns("injured"),
+        ("killed_from", "String"),
+        ("injured_from", "String"),
+        ("report_ids", "Array(String)"),
+        ("revision", "UInt64"),
+        ("is_deleted", "UInt8"),
+    ),
+)
+
+AGG_DISTRICT_DAY = TableSpec(
+    "agg_district_day",
+    (
+        ("day", "Date"),
+        ("province", "LowCardinality(String)"),
+        ("district", "LowCardinality(String)"),
+        ("incidents", "UInt32"),
+        ("terror_attacks", "UInt32"),
+        ("security_operations", "UInt32"),
+        *_casualty_columns("killed"),
+        *_casualty_columns("injured"),
+        ("revision", "UInt64"),
+        ("is_deleted", "UInt8"),
+    ),
+)
+
+REJECTED_REPORTS = TableSpec(
+    "rejected_reports",
+    (
+        ("topic", "LowCardinality(String)"),
+        ("partition", "Int32"),
+        ("offset", "Int64"),
+        ("rejected_by", "LowCardinality(String)"),
+        ("errors", "Array(Tuple(field String, message String))"),
+        ("reasons", "String"),
+        ("raw", "String"),
+        ("source", "String"),
+        ("source_event_id", "String"),
+        ("received_at", "DateTime64(3, 'UTC')"),
+    ),
+)
+
+ALERTS = TableSpec(
+    "alerts",
+    (
+        ("alert_id", "String"),
+        ("kind", "LowCardinality(String)"),
+        ("fired_at", "DateTime64(3, 'UTC')"),
+        ("province", "LowCardinality(String)"),
+        ("district", "LowCardinality(String)"),
+        ("period_start", "Date"),
+        ("period_end", "Date"),
+        ("value", "Float64"),
+        ("baseline", "Float64"),
+        ("details", "String"),
+    ),
+)
+
+SINK_TABLES: tuple[TableSpec, ...] = (
+    REPORT_VERSIONS,
+    INCIDENTS,
+    AGG_DISTRICT_DAY,
+    REJECTED_REPORTS,
+)
+ALL_TABLES: tuple[TableSpec, ...] = (*SINK_TABLES, ALERTS)

@@ -1,0 +1,45 @@
+"""A second process opening the embedded warehouse gets a WarehouseLocked error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from incidents.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from incidents.settings import load_settings
+    from sinks.clickhouse import connect
+    from sinks.exceptions import WarehouseLocked
+    try:
+        connect(load_settings(env_file="/nonexistent", paths={"var_dir": sys.argv[1]}))
+    except WarehouseLocked as e:
+        print("LOCKED", e.owner_pid)
+        print(e)
+    else:
+        print("OPENED")
+    """
+)
+
+
+def test_second_process_gets_warehouse_locked(writer: Client, warehouse_settings: Settings) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(warehouse_settings.paths.var_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    first, _, message = done.stdout.partition("\n")
+    assert first == f"LOCKED {os.getpid()}", done.stdout + done.stderr
+    assert "incidents sql" in message
+    assert "read-only endpoint at http://127.0.0.1:8123" in message

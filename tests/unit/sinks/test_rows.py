@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from schemas.report import Casualties
+from schemas.warehouse import IncidentKey
+from sinks import rows, tables
+from sinks.rows import MessageKind, message_rows
+from tests.unit.sinks.samples import AT, dead_letter, incident, report, snapshot
+
+
+def _columns(spec: tables.TableSpec) -> set[str]:
+    return set(spec.column_names)
+
+
+def test_report_row_flattens_every_field_and_keeps_kafka_coordinates() -> None:
+    row = rows.report_row(report(), AT)
+    assert row.table == "report_versions"
+    assert set(row.values) == _columns(tables.REPORT_VERSIONS)
+    v = row.values
+    assert v["report_id"] == "dawn:e-1"
+    assert v["incident_id"] == IncidentKey.of(report()).incident_id != ""
+    assert (v["killed_civilians"], v["killed_security"], v["killed_total"]) == (3, 1, 4)
+    assert (v["injured_civilians"], v["injured_unknown"], v["injured_total"]) == (5, 2, 7)
+    assert v["category"] == "terror_attack"
+    assert v["subtype"] == "other"
+    assert v["date_precision"] == "day"
+    assert v["perpetrator"] is None
+    assert (v["kafka_topic"], v["kafka_partition"], v["kafka_offset"]) == (AT[0], 2, 41)
+    assert v["received_at"] == AT.timestamp
+
+
+def test_report_row_normalizes_times_to_utc() -> None:
+    pkt = timezone(timedelta(hours=5))
+    row = rows.report_row(report(reported_at=datetime(2025, 3, 1, 15, 30, tzinfo=pkt)), AT)
+    assert row.values["reported_at"] == datetime(2025, 3, 1, 10, 30, tzinfo=UTC)
+    assert row.values["reported_at"].tzinfo == UTC
+
+
+def test_snapshot_gives_one_aggregate_row_and_one_row_per_incident() -> None:
+    snap = snapshot(7, [incident("a"), incident("b", deleted=True)])
+    out = rows.snapshot_rows(snap)
+    assert [r.table for r in out] == ["agg_district_day", "incidents", "incidents"]
+    agg, a, b = (r.values for r in out)
+    assert set(agg) == _columns(tables.AGG_DISTRICT_DAY)
+    assert set(a) == _columns(tables.INCIDENTS)
+    assert agg["day"] == date(2025, 2, 28)
+    assert (agg["incidents"], agg["killed_total"], agg["revision"], agg["is_deleted"]) == (
+        1,
+        4,
+        7,
+        0,
+    )
+    assert (a["revision"], a["is_deleted"], b["is_deleted"]) == (7, 0, 1)
+    assert a["report_ids"] == ["dawn:e-1"]
+
+
+def test_empty_district_day_becomes_a_delete_marker() -> None:
+    (agg,) = rows.snapshot_rows(snapshot(9, []))
+    assert agg.values["incidents"] == 0
+    assert agg.values["is_deleted"] == 1
+
+
+def test_dead_letter_row_decodes_raw_and_joins_reasons() -> None:
+    row = rows.dead_letter_row(dead_letter())
+    assert set(row.values) == _columns(tables.REJECTED_REPORTS)
+    v = row.values
+    assert v["raw"] == '{"province": "X"}'
+    assert v["errors"] == [("province", "unknown province"), ("killed.civilians", "must be >= 0")]
+    assert v["reasons"] == "province: unknown province; killed.civilians: must be >= 0"
+    assert (v["topic"], v["partition"], v["offset"]) == ("incidents.reports.raw", 1, 7)
+    assert v["rejected_by"] == rows.REJECTED_BY_PIPELINE
+
+
+def test_dead_letter_with_bad_base64_keeps_the_text() -> None:
+    letter = dead_letter().model_copy(update={"raw_b64": "not base64!"})
+    assert rows.dead_letter_row(letter).values["raw"] == "not base64!"
+
+
+def test_message_rows_dispatches_on_kind() -> None:
+    assert message_rows(MessageKind.REPORT, report().model_dump_json().encode(), AT)[0].table == (
+        "report_versions"
+    )
+    snap = snapshot(1, [incident()]).model_dump_json().encode()
+    assert len(message_rows(MessageKind.SNAPSHOT, snap, AT)) == 2
+    letter = dead_letter().model_dump_json().encode()
+    assert message_rows(MessageKind.DEAD_LETTER, letter, AT)[0].values["offset"] == 7
+
+
+def test_undecodable_message_becomes_a_rejected_row_with_reason() -> None:
+    (bad,) = message_rows(MessageKind.SNAPSHOT, b"{not json", AT)
+    assert bad.table == "rejected_reports"
+    assert bad.values["rejected_by"] == rows.REJECTED_BY_SINK
+    assert bad.values["raw"] == "{not json"
+    assert "JSON" in bad.values["reasons"]
+    assert (bad.values["topic"], bad.values["offset"]) == (AT.topic, AT.offset)
+
+
+def test_wrong_shape_names_the_fields() -> None:
+    (bad,) = message_rows(MessageKind.REPORT, b'{"source": "x"}', AT)
+    fields = {f for f, _ in bad.values["errors"]}
+    assert {"source_event_id", "province"} <= fields
+
+
+def test_tombstone_and_binary_garbage_do_not_raise() -> None:
+    (tomb,) = message_rows(MessageKind.REPORT, None, AT)
+    assert "tombstone" in tomb.values["reasons"]
+    (garbage,) = message_rows(MessageKind.REPORT, b"\xff\xfe\x00", AT)
+    assert garbage.values["rejected_by"] == rows.REJECTED_BY_SINK
+
+
+def test_casualty_columns_total() -> None:
+    cols = rows.casualty_columns("killed", Casualties(civilians=1, militants=2))
+    assert cols == {
+        "killed_civilians": 1,
+        "killed_security": 0,
+        "killed_militants": 2,
+        "killed_unknown": 0,
+        "killed_total": 3,
+    }
+
+
+def test_kafka_timestamp() -> None:
+    assert rows.kafka_timestamp(1_700_000_000_123) == datetime(
+        2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC
+    )
+    assert rows.kafka_timestamp(-1) == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_raw_b64_sample_is_valid() -> None:
+    assert base64.b64decode(dead_letter().raw_b64) == b'{"province": "X"}'
