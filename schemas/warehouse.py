@@ -12,11 +12,12 @@ The path of a report:
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.report import Casualties, Category
+from schemas.report import Casualties, Category, Report, normalize_location
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -47,6 +48,22 @@ class IncidentKey(BaseModel):
     district: str = ""
     category: Category
     location: str = ""  # normalized; "" matches only another missing location
+
+    @classmethod
+    def of(cls, report: Report) -> IncidentKey:
+        """Return the key that decides which incident a report describes."""
+        return cls(
+            occurred_on=report.occurred_on,
+            province=report.province,
+            district=report.district or "",
+            category=report.category,
+            location=normalize_location(report.location),
+        )
+
+    @property
+    def incident_id(self) -> str:
+        """A stable id for the incident (also the warehouse's ``incident_id``)."""
+        return hashlib.sha1(self.key.encode()).hexdigest()[:16]
 
     @property
     def district_day(self) -> DistrictDay:

@@ -1,0 +1,242 @@
+"""The platform's semantics as pure functions (docs/semantics.md).
+
+The Faust agents only move bytes and tables around; every decision about which report
+version wins, which reports form an incident, which casualty split an incident takes and
+how incidents add up is made here, without Faust or Kafka, so it can be tested directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.report import Casualties, Category, Report
+from schemas.warehouse import (
+    Aggregate,
+    DistrictDay,
+    DistrictDaySnapshot,
+    IncidentKey,
+    IncidentRow,
+    Membership,
+    ReportEntry,
+)
+
+# --- reports -------------------------------------------------------------------------
+
+
+def fingerprint(report: Report) -> str:
+    """Return the SHA-256 of the report's canonical JSON."""
+    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+
+
+def incident_key(report: Report) -> IncidentKey:
+    """Return the key that decides which incident a report describes."""
+    return IncidentKey.of(report)
+
+
+def report_entry(report: Report, *, present: bool | None = None) -> ReportEntry:
+    """Reduce a report to what its incident needs."""
+    return ReportEntry(
+        source=report.source,
+        source_event_id=report.source_event_id,
+        version=report.version,
+        present=(not report.retracted) if present is None else present,
+        reported_at=report.reported_at,
+        fingerprint=fingerprint(report),
+        subtype=str(report.subtype),
+        location=report.location or "",
+        killed=report.killed,
+        injured=report.injured,
+    )
+
+
+def _order(version: int, reported_at: datetime, fp: str) -> tuple[int, float, str]:
+    return (version, reported_at.timestamp(), fp)
+
+
+def entry_order(entry: ReportEntry) -> tuple[int, float, str, bool]:
+    """Total order of the versions of one report; the largest is the current one.
+
+    For one (report, version) the removal (``present=False``) of a moved report sorts
+    after its presence, so "left this incident" wins over "is in this incident" at the
+    same version.
+    """
+    return (*_order(entry.version, entry.reported_at, entry.fingerprint), not entry.present)
+
+
+def report_order(report: Report) -> tuple[int, float, str]:
+    """Total order of the versions of one report (version, reported_at, fingerprint)."""
+    return _order(report.version, report.reported_at, fingerprint(report))
+
+
+class ReportState(BaseModel):
+    """dedupe's table value for one report id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    latest: Report
+    keys: dict[str, IncidentKey] = Field(default_factory=dict)  # every key ever announced
+
+
+def dedupe(
+    state: ReportState | None, report: Report
+) -> tuple[ReportState | None, list[Membership]]:
+    """Apply one report version; return the new state and the memberships to announce.
+
+    A version older than the known one changes nothing and announces nothing. The known
+    version itself (a re-send or a redelivery) is announced again: rollup ignores what it
+    already has, and announcing again repairs a crash between the table write and the send.
+    """
+    if state is not None and report_order(report) < report_order(state.latest):
+        return state, []
+    key = incident_key(report)
+    entry = report_entry(report)
+    keys = {**(state.keys if state else {}), key.key: key}
+    gone = entry.model_copy(update={"present": False})
+    out = [Membership(incident=k, entry=gone) for s, k in sorted(keys.items()) if s != key.key]
+    out.append(Membership(incident=key, entry=entry))
+    return ReportState(latest=report, keys=keys), out
+
+
+# --- incidents -----------------------------------------------------------------------
+
+
+class IncidentState(BaseModel):
+    """One incident inside a district-day: the latest entry of every report it has seen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: IncidentKey
+    entries: dict[str, ReportEntry] = Field(default_factory=dict)
+
+    def current(self) -> list[ReportEntry]:
+        return [e for e in self.entries.values() if e.present]
+
+
+class DistrictDayState(BaseModel):
+    """rollup's table value for one district-day."""
+
+    model_config = ConfigDict(frozen=True)
+
+    district_day: DistrictDay
+    revision: int = 0
+    incidents: dict[str, IncidentState] = Field(default_factory=dict)
+
+
+def apply_membership(
+    state: DistrictDayState | None, membership: Membership
+) -> tuple[DistrictDayState, bool]:
+    """Record one report's membership; return the state and whether to publish it.
+
+    An entry older than the known one is ignored (not published). An equal one is
+    published again (see :func:`dedupe`), a newer one replaces the known one.
+    """
+    key = membership.incident
+    if state is None:
+        state = DistrictDayState(district_day=key.district_day)
+    incident = state.incidents.get(key.key) or IncidentState(key=key)
+    entry = membership.entry
+    known = incident.entries.get(entry.report_id)
+    if known is not None and entry_order(entry) < entry_order(known):
+        return state, False
+    entries = {**incident.entries, entry.report_id: entry}
+    incidents = {**state.incidents, key.key: IncidentState(key=key, entries=entries)}
+    return state.model_copy(update={"incidents": incidents}), True
+
+
+# --- casualties ----------------------------------------------------------------------
+
+CasualtyPick = Callable[[list[ReportEntry], str], ReportEntry]
+
+
+def pick_max_total(entries: list[ReportEntry], field: str) -> ReportEntry:
+    """Pick the report whose `field` ("killed"/"injured") has the highest total.
+
+    Ties: fewer unknown, then later reported_at, then smaller (source, source_event_id).
+    """
+
+    def rank(e: ReportEntry) -> tuple[int, int, float, str, str]:
+        c: Casualties = getattr(e, field)
+        return (-c.total, c.unknown, -e.reported_at.timestamp(), e.source, e.source_event_id)
+
+    return min(entries, key=rank)
+
+
+CASUALTY_RULES: dict[str, CasualtyPick] = {"max_total": pick_max_total}
+
+
+def casualty_rule(name: str) -> CasualtyPick:
+    """Return the casualty rule registered under `name`."""
+    try:
+        return CASUALTY_RULES[name]
+    except KeyError:
+        known = ", ".join(sorted(CASUALTY_RULES))
+        raise ValueError(f"unknown casualty rule {name!r}; known rules: {known}") from None
+
+
+def incident_row(incident: IncidentState, pick: CasualtyPick = pick_max_total) -> IncidentRow:
+    """Merge an incident's current reports into the row the warehouse stores.
+
+    An incident without current reports is returned as a deleted row, so the warehouse
+    drops it.
+    """
+    key = incident.key
+    current = incident.current()
+    killed_from = pick(current, "killed") if current else None
+    injured_from = pick(current, "injured") if current else None
+    return IncidentRow(
+        incident_id=key.incident_id,
+        occurred_on=key.occurred_on,
+        province=key.province,
+        district=key.district,
+        category=key.category,
+        location=key.location,
+        location_display=killed_from.location if killed_from else "",
+        subtype=killed_from.subtype if killed_from else "",
+        killed=killed_from.killed if killed_from else Casualties(),
+        injured=injured_from.injured if injured_from else Casualties(),
+        killed_from=killed_from.report_id if killed_from else "",
+        injured_from=injured_from.report_id if injured_from else "",
+        report_ids=sorted(e.report_id for e in current),
+        deleted=not current,
+    )
+
+
+# --- aggregates ----------------------------------------------------------------------
+
+
+def add_casualties(items: Iterable[Casualties]) -> Casualties:
+    """Sum casualty splits group by group."""
+    c = s = m = u = 0
+    for x in items:
+        c += x.civilians
+        s += x.security
+        m += x.militants
+        u += x.unknown
+    return Casualties.model_construct(civilians=c, security=s, militants=m, unknown=u)
+
+
+def aggregate(rows: Iterable[IncidentRow]) -> Aggregate:
+    """Add up incidents (not reports); deleted incidents count for nothing."""
+    live = [r for r in rows if not r.deleted]
+    return Aggregate(
+        incidents=len(live),
+        terror_attacks=sum(r.category == Category.TERROR_ATTACK for r in live),
+        security_operations=sum(r.category == Category.SECURITY_OPERATION for r in live),
+        killed=add_casualties(r.killed for r in live),
+        injured=add_casualties(r.injured for r in live),
+    )
+
+
+def snapshot(state: DistrictDayState, pick: CasualtyPick = pick_max_total) -> DistrictDaySnapshot:
+    """Return the warehouse snapshot of a district-day."""
+    rows = [incident_row(i, pick) for _, i in sorted(state.incidents.items())]
+    return DistrictDaySnapshot(
+        district_day=state.district_day,
+        revision=state.revision,
+        aggregate=aggregate(rows),
+        incidents=rows,
+    )

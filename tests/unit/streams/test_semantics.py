@@ -1,0 +1,202 @@
+"""The pure semantics against the independent recomputation in tests/reference.py."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.report import Casualties, Report
+from schemas.warehouse import DistrictDaySnapshot
+from streams.semantics import (
+    DistrictDayState,
+    ReportState,
+    apply_membership,
+    dedupe,
+    pick_max_total,
+    report_entry,
+    snapshot,
+)
+from tests import reference
+
+PLACES = [
+    ("Khyber Pakhtunkhwa", "Bannu"),
+    ("Khyber Pakhtunkhwa", "North Waziristan"),
+    ("Khyber Pakhtunkhwa", None),
+    ("Balochistan", "Quetta"),
+]
+T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_report(
+    source: str = "news",
+    event: str = "1",
+    version: int = 1,
+    *,
+    day: int = 1,
+    place: int = 0,
+    category: str = "terror_attack",
+    location: str | None = None,
+    killed: tuple[int, int, int, int] = (0, 0, 0, 0),
+    injured: tuple[int, int, int, int] = (0, 0, 0, 0),
+    retracted: bool = False,
+    hours: int = 0,
+) -> Report:
+    province, district = PLACES[place]
+    return Report(
+        source=source,
+        source_event_id=event,
+        version=version,
+        reported_at=T0 + timedelta(days=day, hours=hours),
+        retracted=retracted,
+        occurred_on=date(2024, 3, day),
+        province=province,
+        district=district,
+        location=location,
+        category=category,
+        subtype="ied" if category == "terror_attack" else "clash",
+        killed=Casualties(
+            civilians=killed[0], security=killed[1], militants=killed[2], unknown=killed[3]
+        ),
+        injured=Casualties(
+            civilians=injured[0], security=injured[1], militants=injured[2], unknown=injured[3]
+        ),
+    )
+
+
+def run_pipeline(deliveries: list[Report]) -> dict[str, DistrictDaySnapshot]:
+    """Feed deliveries through dedupe and rollup exactly as the agents do."""
+    reports: dict[str, ReportState] = {}
+    days: dict[str, DistrictDayState] = {}
+    last: dict[str, DistrictDaySnapshot] = {}
+    for report in deliveries:
+        state, memberships = dedupe(reports.get(report.report_id), report)
+        if state is not None:
+            reports[report.report_id] = state
+        for m in memberships:
+            key = m.incident.district_day.key
+            day_state, publish = apply_membership(days.get(key), m)
+            if publish:
+                day_state = day_state.model_copy(update={"revision": day_state.revision + 1})
+                last[key] = snapshot(day_state)
+            days[key] = day_state
+    return last
+
+
+def totals(snapshots: dict[str, DistrictDaySnapshot]) -> dict[tuple[str, str, str], dict[str, int]]:
+    out = {}
+    for snap in snapshots.values():
+        a = snap.aggregate
+        if a.incidents == 0:
+            continue
+        dd = snap.district_day
+        row = {
+            "incidents": a.incidents,
+            "terror_attacks": a.terror_attacks,
+            "security_operations": a.security_operations,
+            "killed_total": a.killed.total,
+            "injured_total": a.injured.total,
+        }
+        for g in reference.GROUPS:
+            row[f"killed_{g}"] = getattr(a.killed, g)
+            row[f"injured_{g}"] = getattr(a.injured, g)
+        out[(dd.occurred_on.isoformat(), dd.province, dd.district)] = row
+    return out
+
+
+# --- examples from docs/semantics.md -------------------------------------------------
+
+
+def test_highest_version_wins_and_resend_changes_nothing() -> None:
+    v1 = make_report(version=1, killed=(2, 0, 0, 0))
+    v2 = make_report(version=2, killed=(5, 1, 0, 0), hours=3)
+    snaps = run_pipeline([v2, v1, v2])
+    (snap,) = snaps.values()
+    assert snap.aggregate.incidents == 1
+    assert snap.aggregate.killed.total == 6
+
+
+def test_retraction_withdraws_and_incident_disappears() -> None:
+    v1 = make_report(killed=(3, 0, 0, 0))
+    v2 = make_report(version=2, retracted=True, hours=1)
+    (snap,) = run_pipeline([v1, v2]).values()
+    assert snap.aggregate.incidents == 0
+    assert snap.incidents[0].deleted
+
+
+def test_sources_merge_and_killed_and_injured_are_chosen_independently() -> None:
+    news = make_report(
+        "news", "n1", killed=(4, 1, 0, 0), injured=(2, 0, 0, 0), location="D.I. Khan"
+    )
+    acled = make_report("acled", "PAK1", killed=(0, 0, 0, 7), location="di khan", hours=5)
+    third = make_report(
+        "dawn", "d9", killed=(1, 0, 0, 0), injured=(10, 3, 0, 0), location="DI Khan"
+    )
+    (snap,) = run_pipeline([news, acled, third]).values()
+    (row,) = snap.incidents
+    assert snap.aggregate.incidents == 1
+    assert row.killed == Casualties(unknown=7) and row.killed_from == "acled:PAK1"
+    assert row.injured.total == 13 and row.injured_from == "dawn:d9"
+    assert row.report_ids == ["acled:PAK1", "dawn:d9", "news:n1"]
+
+
+def test_ties_prefer_fewer_unknown_then_later_then_smaller_id() -> None:
+    split = make_report("b", "1", killed=(3, 0, 0, 0))
+    total_only = make_report("a", "1", killed=(0, 0, 0, 3), hours=9)
+    assert pick_max_total([report_entry(total_only), report_entry(split)], "killed").source == "b"
+    early = make_report("a", "2", killed=(3, 0, 0, 0), hours=1)
+    late = make_report("z", "2", killed=(2, 1, 0, 0), hours=2)
+    assert pick_max_total([report_entry(early), report_entry(late)], "killed").source == "z"
+    same_a = make_report("a", "3", killed=(3, 0, 0, 0))
+    same_b = make_report("b", "3", killed=(3, 0, 0, 0))
+    assert pick_max_total([report_entry(same_b), report_entry(same_a)], "killed").source == "a"
+
+
+def test_revision_that_moves_a_report_leaves_its_old_incident() -> None:
+    v1 = make_report(day=2, killed=(1, 0, 0, 0))
+    v2 = make_report(version=2, day=3, killed=(2, 0, 0, 0), hours=30)
+    snaps = run_pipeline([v1, v2])
+    by_day = {s.district_day.occurred_on.day: s.aggregate for s in snaps.values()}
+    assert by_day[2].incidents == 0 and by_day[3].incidents == 1
+    # and in the opposite order the old incident never appears
+    snaps = run_pipeline([v2, v1])
+    assert {s.district_day.occurred_on.day for s in snaps.values() if s.aggregate.incidents} == {3}
+
+
+def test_missing_location_matches_only_missing_location() -> None:
+    a = make_report("a", "1", killed=(1, 0, 0, 0))
+    b = make_report("b", "1", killed=(1, 0, 0, 0), location="Bannu city")
+    (snap,) = run_pipeline([a, b]).values()
+    assert snap.aggregate.incidents == 2 and snap.aggregate.killed.total == 2
+
+
+# --- the invariant, as a property ----------------------------------------------------
+
+report_specs = st.builds(
+    make_report,
+    source=st.sampled_from(["news", "acled", "dawn"]),
+    event=st.sampled_from(["1", "2", "3", "4"]),
+    version=st.integers(1, 3),
+    day=st.integers(1, 3),
+    place=st.integers(0, len(PLACES) - 1),
+    category=st.sampled_from(["terror_attack", "security_operation"]),
+    location=st.sampled_from([None, "Mir Ali", "mir-ali", "Bannu"]),
+    killed=st.tuples(*[st.integers(0, 4)] * 4),
+    injured=st.tuples(*[st.integers(0, 4)] * 4),
+    retracted=st.booleans(),
+    hours=st.integers(0, 5),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(report_specs, min_size=1, max_size=25), st.randoms(use_true_random=False))
+def test_aggregates_equal_reference_in_any_order_with_duplicates(
+    deliveries: list[Report], rnd: random.Random
+) -> None:
+    expected = reference.district_day_totals(deliveries)
+    shuffled = deliveries + rnd.sample(deliveries, k=len(deliveries) // 2)
+    rnd.shuffle(shuffled)
+    assert totals(run_pipeline(deliveries)) == expected
+    assert totals(run_pipeline(shuffled)) == expected
