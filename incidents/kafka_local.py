@@ -31,6 +31,7 @@ from incidents.exceptions import (
     JarsDownloadError,
     ToolMissing,
 )
+from incidents.processes import pid_alive
 from incidents.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -506,18 +507,7 @@ class LocalBroker:
         """Tell whether ``pid`` runs (reaping it if it is our exited child)."""
         if self._proc is not None and self._proc.pid == pid:
             return self._proc.poll() is None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        stat = Path(f"/proc/{pid}/stat")
-        try:
-            # The state field follows the parenthesised command name; Z = zombie.
-            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-        except (OSError, IndexError):
-            return True
+        return pid_alive(pid)
 
     def _is_ours(self, pid: int) -> bool:
         """Tell whether ``pid`` is a broker started with this config file."""

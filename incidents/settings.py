@@ -59,18 +59,26 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Comma-separated.")
     topic_prefix: str = Field(default="incidents", description="Prefix of every topic name.")
     partitions: int = Field(default=4, ge=1, description="Partitions of each project topic.")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1, ge=1, description="Replicas of each topic (3 on a cluster)."
+    )
     retention_ms: int = Field(
         default=-1,
         ge=-1,
-        description="Retention of the report topics; -1 keeps reports forever (they are the source of truth).",
+        description="Retention of the report topics; -1 keeps reports forever (source of truth).",
     )
-    dead_letter_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: Path | None = None
+    dead_letter_retention_ms: int = Field(
+        default=30 * 24 * 3600 * 1000, ge=-1, description="Retention of the dead-letter topic."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism, with SASL_* protocols."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
 
     def topic(self, name: str) -> str:
         """Return the full name of one of the project's topics."""
@@ -122,11 +130,11 @@ class LocalKafkaSettings(BaseSettings):
         default=True,
         description="Start a local broker on `incidents up`. Set false to use an existing cluster.",
     )
-    version: str = Field(default="4.1.1", description="org.apache.kafka:kafka_2.13 version.")
-    port: int = 9092
-    controller_port: int = 9093
+    version: str = Field(default="4.4.0", description="org.apache.kafka:kafka_2.13 version.")
+    port: int = Field(default=9092, description="Client port of the local broker.")
+    controller_port: int = Field(default=9093, description="KRaft controller port.")
     heap: str = Field(default="512m", description="JVM -Xmx/-Xms of the local broker.")
-    start_timeout_s: float = 90.0
+    start_timeout_s: float = Field(default=90.0, description="How long to wait for it to answer.")
 
 
 class ClickHouseSettings(BaseSettings):
@@ -138,13 +146,16 @@ class ClickHouseSettings(BaseSettings):
         default="",
         description="Empty means chdb:///<INCIDENTS_VAR_DIR>/warehouse (embedded).",
     )
-    database: str = "incidents"
+    database: str = Field(default="incidents", description="Database holding tables and views.")
     cluster: str = Field(
         default="",
         description="Server only: run DDL ON CLUSTER <name> with Replicated engines.",
     )
     sql_host: str = Field(default="127.0.0.1", description="Embedded read-only SQL endpoint host.")
     sql_port: int = Field(default=8123, description="Embedded read-only SQL endpoint port.")
+    sql_max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body the SQL endpoint accepts (413)."
+    )
 
     def resolved_dsn(self, paths: PathsSettings) -> str:
         if self.dsn:
@@ -160,12 +171,23 @@ class StreamSettings(BaseSettings):
 
     model_config = _section("STREAMS_")
 
-    app_id: str = Field(default="incidents", description="Faust app id = consumer group prefix.")
+    app_id: str = Field(
+        default="streams",
+        description="Faust app id; the consumer group is <KAFKA_TOPIC_PREFIX>-<app id>.",
+    )
     store: str = Field(default="rocksdb://", description="Faust table store (rocksdict).")
-    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    web_port: int = Field(default=6066, description="Faust worker web port (first worker).")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once", description="Faust's guarantee; see docs/streams.md."
+    )
     batch_size: int = Field(default=500, ge=1, description="Events taken per stream.take batch.")
-    batch_timeout_s: float = Field(default=0.5, gt=0)
+    batch_timeout_s: float = Field(
+        default=0.5, gt=0, description="Longest wait to fill a batch, in seconds."
+    )
+    session_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A worker silent this long is presumed dead; its partitions move on.",
+    )
     casualty_rule: str = Field(
         default="max_total",
         description="How an incident's casualties are chosen from its reports (docs/semantics.md).",
@@ -177,9 +199,11 @@ class SinkSettings(BaseSettings):
 
     model_config = _section("SINK_")
 
-    group_id: str = "incidents-sink"
-    batch_size: int = Field(default=5000, ge=1)
-    flush_interval_s: float = Field(default=1.0, gt=0)
+    group_id: str = Field(default="incidents-sink", description="The sink's consumer group.")
+    batch_size: int = Field(default=5000, ge=1, description="Rows per ClickHouse insert, at most.")
+    flush_interval_s: float = Field(
+        default=1.0, gt=0, description="Longest a row waits before it is written, in seconds."
+    )
 
 
 class PushSettings(BaseSettings):
@@ -187,13 +211,23 @@ class PushSettings(BaseSettings):
 
     model_config = _section("PUSH_")
 
-    host: str = "127.0.0.1"
-    port: int = 8088
+    host: str = Field(default="127.0.0.1", description="Push endpoint address.")
+    port: int = Field(default=8088, description="Push endpoint port.")
     token: SecretStr | None = Field(default=None, description="Bearer token feeds must send.")
-    open: bool = Field(
-        default=False, description="Allow running without a token (local use only)."
+    open: bool = Field(default=False, description="Allow running without a token (local use only).")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="Largest request body; larger gets 413."
     )
-    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    delivery_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a request waits for Kafka to acknowledge its reports before 503.",
+    )
+    connect_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long the endpoint tries to reach Kafka before answering 503.",
+    )
 
 
 class Settings(BaseModel):
@@ -239,5 +273,27 @@ def load_settings(env_file: str | Path | None = None, **overrides: Any) -> Setti
     file_arg = path if path.is_file() else None
     sections: dict[str, BaseSettings] = {}
     for name, cls in SECTIONS.items():
-        sections[name] = cls(_env_file=file_arg, **overrides.get(name, {}))  # type: ignore[call-arg]
-    return Settings(**sections)  # type: ignore[arg-type]
+        sections[name] = cls(_env_file=file_arg, **overrides.get(name, {}))
+    return Settings(**sections)
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Return environment variables that rebuild exactly these settings in a child process.
+
+    `incidents up` passes them to the worker, sink and push processes, so a setting given
+    by file, by environment or by a test's overrides reaches every part of the stack.
+    """
+    env: dict[str, str] = {}
+    for name, cls in SECTIONS.items():
+        section = getattr(settings, name)
+        prefix = cls.model_config.get("env_prefix", "")
+        for field in cls.model_fields:
+            value = getattr(section, field)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            env[f"{prefix}{field}".upper()] = str(value)
+    return env

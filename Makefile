@@ -1,0 +1,44 @@
+# The two commands of the README:
+#   make demo   set up, start the stack, publish the sample feeds, print the province table
+#   make test   lint, type-check and run every test (unit + integration against real services)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test setup check-tools lint unit integration down clean
+
+$(BIN)/incidents: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+setup: check-tools $(BIN)/incidents
+
+check-tools:
+	@command -v java >/dev/null || { echo "error: java not found. Install a JDK >= 17: apt-get install openjdk-17-jdk-headless"; exit 1; }
+	@command -v mvn  >/dev/null || { echo "error: mvn not found. Install Maven: apt-get install maven"; exit 1; }
+
+demo: setup
+	$(BIN)/incidents demo
+
+lint: $(BIN)/incidents
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(BIN)/incidents
+	$(BIN)/pytest tests/unit -q
+
+integration: setup
+	$(BIN)/pytest tests/integration -m integration -q
+
+test: setup lint
+	$(BIN)/pytest -q
+
+down: $(BIN)/incidents
+	$(BIN)/incidents down
+
+clean: down
+	rm -rf var

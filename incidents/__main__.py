@@ -1,0 +1,5 @@
+"""`python -m incidents` is the `incidents` command."""
+
+from incidents.cli import main
+
+main()

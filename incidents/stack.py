@@ -1,0 +1,185 @@
+"""The local stack: broker, sink, Faust workers and the push endpoint, as one unit.
+
+`incidents up` calls :func:`up`, `incidents down` calls :func:`down`. With
+``LOCAL_KAFKA_ENABLED=false`` the broker is somebody else's cluster and is neither
+started nor stopped here.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from incidents import processes
+from incidents.exceptions import IncidentsError
+from incidents.kafka_local import LocalBroker, broker_answers
+from incidents.settings import Settings, child_env
+from incidents.topics import ensure_topics
+
+logger = logging.getLogger(__name__)
+
+SINK = "sink"
+PUSH = "push"
+BROKER = "kafka"
+
+
+def worker_name(i: int) -> str:
+    return f"worker-{i}"
+
+
+class StackError(IncidentsError):
+    """A part of the local stack could not be started or reached."""
+
+
+@dataclass
+class UpReport:
+    """What `up` did, part by part: 'started', 'already running' or 'external'."""
+
+    parts: dict[str, str] = field(default_factory=dict)
+    push_token_file: str | None = None
+
+
+def push_token(settings: Settings) -> tuple[str | None, bool]:
+    """Return the push endpoint's token and whether it was generated for local use.
+
+    A configured ``PUSH_TOKEN`` wins. Without one, and unless ``PUSH_OPEN`` is set, the
+    local stack makes a random token once and keeps it in ``var/push-token`` (mode 600).
+    """
+    if settings.push.token is not None:
+        return settings.push.token.get_secret_value(), False
+    if settings.push.open:
+        return None, False
+    path = settings.paths.var_dir / "push-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip(), True
+
+
+def up(
+    settings: Settings, *, workers: int = 1, push: bool = True, say: Callable[[str], None] = print
+) -> UpReport:
+    """Start whatever is not running yet and wait until each part answers."""
+    report = UpReport()
+    paths = settings.paths
+    if settings.local_kafka.enabled:
+        broker = LocalBroker.from_settings(settings)
+        before = broker.status().running
+        if not before:
+            say("starting Kafka (first run fetches its jars with Maven)...")
+        broker.start()
+        report.parts[BROKER] = "already running" if before else "started"
+    elif not broker_answers(settings.kafka.bootstrap_servers):
+        raise StackError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers} "
+            "(LOCAL_KAFKA_ENABLED=false, so `incidents up` does not start one)"
+        )
+    else:
+        report.parts[BROKER] = "external"
+    ensure_topics(settings.kafka)
+
+    py = sys.executable
+    env = child_env(settings)
+    _, started = processes.start(paths, SINK, [py, "-m", "sinks"], env=env)
+    report.parts[SINK] = "started" if started else "already running"
+    _wait_sink(settings)
+
+    for i in range(1, workers + 1):
+        name = worker_name(i)
+        argv = [py, "-m", "streams", "--worker-id", str(i)]
+        _, started = processes.start(paths, name, argv, env=env)
+        report.parts[name] = "started" if started else "already running"
+
+    if push:
+        token, generated = push_token(settings)
+        push_env = {**env, "PUSH_TOKEN": token} if token else env
+        argv = [py, "-m", "producers.http_push"]
+        _, started = processes.start(paths, PUSH, argv, env=push_env)
+        report.parts[PUSH] = "started" if started else "already running"
+        if generated:
+            report.push_token_file = str(paths.var_dir / "push-token")
+    time.sleep(0.5)
+    for name in list(report.parts):
+        if (
+            name != BROKER
+            and report.parts[name] == "started"
+            and processes.exited_early(paths, name)
+        ):
+            log = processes.log_file(paths, name)
+            raise StackError(
+                f"{name} exited right after starting; see {log}:\n" + processes.tail(log)
+            )
+    return report
+
+
+def _wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Wait until the sink has migrated the warehouse (and, embedded, serves SQL)."""
+    from sinks.clickhouse import endpoint_answers
+
+    if not settings.embedded_warehouse:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if endpoint_answers(settings):
+            return
+        if processes.exited_early(settings.paths, SINK):
+            break
+        time.sleep(0.2)
+    log = processes.log_file(settings.paths, SINK)
+    raise StackError(f"the sink did not become ready; see {log}:\n" + processes.tail(log))
+
+
+def managed_names(settings: Settings) -> list[str]:
+    """Names of every process the stack may have started, push and workers first."""
+    run = settings.paths.run_dir
+    workers = sorted(p.stem for p in run.glob("worker-*.pid")) if run.exists() else []
+    return [PUSH, *workers, SINK]
+
+
+def down(settings: Settings) -> dict[str, bool]:
+    """Stop everything in the safe order: feeds, workers, sink, broker. Keep all data."""
+    stopped: dict[str, bool] = {}
+    for name in managed_names(settings):
+        stopped[name] = processes.stop(settings.paths, name)
+    if settings.local_kafka.enabled:
+        stopped[BROKER] = LocalBroker.from_settings(settings).stop()
+    return stopped
+
+
+def running(settings: Settings) -> dict[str, processes.ProcessInfo]:
+    """State of each managed process."""
+    return {name: processes.info(settings.paths, name) for name in managed_names(settings)}
+
+
+def consumer_lag(settings: Settings) -> int:
+    """Messages the workers and the sink have yet to read, over the topics each reads."""
+    from incidents.topics import describe_offsets
+    from streams.app import app_name
+
+    kafka = settings.kafka
+    reads = {
+        app_name(settings): {kafka.raw_topic, kafka.valid_topic, kafka.incident_updates_topic},
+        settings.sink.group_id: {kafka.valid_topic, kafka.dead_letter_topic, kafka.snapshots_topic},
+    }
+    parts = describe_offsets(kafka, list(reads))
+    return sum(p.lag.get(g, 0) for p in parts for g, topics in reads.items() if p.topic in topics)
+
+
+def wait_caught_up(settings: Settings, timeout_s: float, *, quiet_checks: int = 3) -> bool:
+    """Wait until the workers and the sink have consumed everything published.
+
+    Lag must be zero several times in a row: a stage may still be sending what it read.
+    """
+    deadline = time.monotonic() + timeout_s
+    calm = 0
+    while time.monotonic() < deadline:
+        calm = calm + 1 if consumer_lag(settings) == 0 else 0
+        if calm >= quiet_checks:
+            return True
+        time.sleep(1.0)
+    return False

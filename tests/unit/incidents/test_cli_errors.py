@@ -1,0 +1,109 @@
+"""The CLI's promise: bad input and missing services give one clear line, never a traceback.
+
+These run the real `incidents` command in a subprocess, pointed at a folder and ports
+where nothing runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    port = free_port()  # nothing listens there
+    env = {
+        **os.environ,
+        "INCIDENTS_VAR_DIR": str(tmp_path / "var"),
+        "INCIDENTS_ENV_FILE": str(tmp_path / "none.env"),
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+        "LOCAL_KAFKA_ENABLED": "false",
+        "CLICKHOUSE_SQL_PORT": str(free_port()),
+        "PUSH_CONNECT_TIMEOUT_S": "2",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "incidents", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_every_command_answers_help(run) -> None:  # type: ignore[no-untyped-def]
+    for command in [
+        "",
+        "up",
+        "down",
+        "status",
+        "publish",
+        "sql",
+        "migrate",
+        "schema",
+        "config",
+        "demo",
+    ]:
+        result = run(*([command] if command else []), "--help")
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage" in result.stdout
+
+
+def test_publish_a_missing_file(run) -> None:  # type: ignore[no-untyped-def]
+    line = one_line_error(run("publish", "no-such-feed.jsonl"))
+    assert "no-such-feed.jsonl" in line
+
+
+def test_publish_while_kafka_is_down(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"source": "x"}\n')
+    line = one_line_error(run("publish", str(feed), "--no-validate"))
+    assert "Kafka" in line
+
+
+def test_status_while_nothing_is_up(run) -> None:  # type: ignore[no-untyped-def]
+    line = one_line_error(run("status"))
+    assert "incidents up" in line
+
+
+def test_sql_before_any_warehouse_exists(run) -> None:  # type: ignore[no-untyped-def]
+    line = one_line_error(run("sql", "SELECT 1"))
+    assert "no warehouse" in line
+
+
+def test_sql_with_bad_sql_and_writes_refused(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("migrate").returncode == 0
+    ok = run("sql", "SELECT count() AS n FROM incidents", "--format", "csv")
+    assert ok.returncode == 0 and ok.stdout.splitlines() == ["n", "0"], ok.stderr
+    assert "SQL error" in one_line_error(run("sql", "SELEKT nonsense"))
+    assert "SQL error" in one_line_error(run("sql", "DROP TABLE incidents"))
+
+
+def test_usage_errors_exit_2(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("publish", "x.jsonl", "--format", "xml")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert run("no-such-command").returncode == 2
