@@ -253,7 +253,12 @@ def _print_result(columns: Any, rows: list[Any], fmt: str) -> None:
         w.writerow(columns)
         w.writerows(rows)
     elif fmt == "table":
-        table = Table(*columns)
+        table = Table()
+        for i, name in enumerate(columns):
+            numeric = bool(rows) and all(
+                isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows
+            )
+            table.add_column(name, justify="right" if numeric else "left")
         for r in rows:
             table.add_row(*("" if v is None else str(v) for v in r))
         out.print(table)
@@ -325,9 +330,22 @@ def demo(
         {"quarter": "2024-01-01"},
     )
     _print_result(national.column_names, national.result_rows, "table")
+    if national.result_rows and result.result_rows:
+        incidents, killed, injured = national.result_rows[0]
+        shares = {row[0]: row[-1] for row in result.result_rows}
+        out.print(
+            f"\n[bold]Q1 2024: {killed} fatalities, {injured} injuries, {incidents} incidents; "
+            f"Khyber Pakhtunkhwa {shares.get('Khyber Pakhtunkhwa', 0):.0f}% and "
+            f"Balochistan {shares.get('Balochistan', 0):.0f}% of all fatalities.[/bold]"
+        )
     rejected = _query(settings, "SELECT count() AS dead_letters FROM rejected_reports FINAL")
     out.print(
-        f"dead letters (malformed reports kept with their reasons): {rejected.result_rows[0][0]}"
+        f"dead letters received so far (kept with their reasons): {rejected.result_rows[0][0]}; "
+        'see them with: incidents sql "SELECT reasons, raw FROM rejected_reports FINAL"'
+    )
+    out.print(
+        "The stack keeps running. Try `.venv/bin/incidents status` and docs/analysts.md; "
+        "stop it with `.venv/bin/incidents down`."
     )
 
 

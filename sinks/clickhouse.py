@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import os
 import re
 import urllib.error
 import urllib.request
@@ -140,6 +141,10 @@ def _connect_server(dsn: str, database: str | None = None) -> Client:
 
 def _open_chdb(path: Path, settings: Settings) -> Client:
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Ask the lock first: chdb itself would print its raw lock error on stderr.
+    owner = lock_owner(path)
+    if owner is not None and owner[0] != os.getpid():
+        raise WarehouseLocked(str(path), owner[0], owner[1], endpoint_url(settings))
     try:
         return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{path}")
     except ProgrammingError as e:
