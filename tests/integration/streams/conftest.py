@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaAdminClient, KafkaProducer
 
 from incidents import processes, stack
 from incidents.settings import Settings
@@ -63,6 +63,14 @@ class Pipeline:
             }
             pytest.fail(f"pipeline did not catch up in {timeout_s} s; logs: {logs}")
 
+    def group_members(self, group: str) -> int:
+        """How many consumers are members of `group` right now."""
+        admin = KafkaAdminClient(**self.settings.kafka.client_kwargs())
+        try:
+            return len(admin.describe_groups([group])[group]["members"])
+        finally:
+            admin.close()
+
     def read_progress(self, group: str, topic: str) -> tuple[int, int]:
         """(offsets committed by `group` on `topic`, messages in `topic`)."""
         parts = [p for p in describe_offsets(self.settings.kafka, [group], [topic])]
@@ -101,12 +109,12 @@ def pipeline_factory(
 ) -> Iterator[Callable[..., Pipeline]]:
     made: list[Pipeline] = []
 
-    def factory(partitions: int = 4) -> Pipeline:
+    def factory(partitions: int = 4, sink_flush_s: float = 0.3) -> Pipeline:
         settings = settings_factory(
             local_kafka={"enabled": False},
             kafka={"partitions": partitions},
             clickhouse={"sql_port": free_port()},
-            sink={"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": 0.3},
+            sink={"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": sink_flush_s},
             streams={"batch_timeout_s": 0.2},
         )
         p = Pipeline(settings)

@@ -43,6 +43,7 @@ def test_any_order_any_duplicates_any_worker_count_gives_the_reference(
     p.up(workers=workers)
     p.publish(list(deliveries(REPORTS, seed)))
     p.wait()
+    assert p.group_members(app_name(p.settings)) == workers  # the work really was shared
     assert p.district_days() == EXPECTED
     incidents = p.query("SELECT count(), sum(killed_total) FROM incidents FINAL")
     ref = reference.incidents(REPORTS)
@@ -113,7 +114,7 @@ def test_sigkill_of_worker_and_sink_mid_stream_loses_nothing_and_counts_nothing_
 ) -> None:
     reports = random_reports(seed=5, n_events=2500)
     expected = reference.district_day_totals(reports)
-    p = pipeline_factory()
+    p = pipeline_factory(sink_flush_s=1.0)  # the sink lags behind long enough to be caught
     kafka = p.settings.kafka
     p.up()
     p.publish(list(deliveries(reports, seed=11)))
