@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test setup check-tools lint unit integration down clean
+.PHONY: demo test setup check-tools lint unit integration bench down clean
 
 $(BIN)/incidents: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -36,6 +36,13 @@ integration: setup
 
 test: setup lint
 	$(BIN)/pytest -q
+
+# Benchmarks with small defaults (a few minutes; not part of `make test`). Full runs and
+# results: docs/benchmarks.md.
+bench: setup
+	$(BIN)/python -m bench.parse --reports 5000 --repeat 3
+	$(BIN)/python -m bench.semantics --reports 5000 --repeat 2 --sizes 1,16,256
+	$(BIN)/python -m bench.e2e --reports 2000 --workers 1,2 --queries 10
 
 down: $(BIN)/incidents
 	$(BIN)/incidents down

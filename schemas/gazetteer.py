@@ -45,7 +45,8 @@ def place_key(name: str) -> str:
     return "".join(ch for ch in text if ch.isalnum())
 
 
-def _key_variants(name: str) -> list[str]:
+@lru_cache(maxsize=4096)  # feeds repeat the same few hundred names; this runs per report
+def _key_variants(name: str) -> tuple[str, ...]:
     """Return the key of ``name`` and the keys with one administrative affix removed."""
     key = place_key(name)
     variants = [key]
@@ -54,7 +55,7 @@ def _key_variants(name: str) -> list[str]:
             variants.append(key[: -len(affix)])
         if key.startswith(affix) and len(key) > len(affix):
             variants.append(key[len(affix) :])
-    return variants
+    return tuple(variants)
 
 
 @dataclass(frozen=True)

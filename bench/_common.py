@@ -1,0 +1,73 @@
+"""Helpers shared by the benchmarks: machine description, timing statistics, ports, RSS."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+
+def machine() -> str:
+    """One line describing where the benchmark ran (CPU, cores, RAM, Python, load)."""
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{model or platform.processor()} x{os.cpu_count()}, {mem_gb:.0f} GiB RAM,"
+        f" Python {platform.python_version()} ({sys.implementation.name}),"
+        f" load avg {load}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def load_avg() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def summary_ms(seconds: Sequence[float]) -> str:
+    """'median X ms, p95 Y ms, min Z ms' of a list of durations in seconds."""
+    return (
+        f"median {statistics.median(seconds) * 1e3:.1f} ms,"
+        f" p95 {percentile(seconds, 95) * 1e3:.1f} ms, min {min(seconds) * 1e3:.1f} ms"
+    )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def proc_status_kb(pid: int, field: str) -> int | None:
+    """A ``/proc/<pid>/status`` field in kB (``VmHWM`` = peak RSS, ``VmRSS`` = current)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def mib(kb: int | None) -> str:
+    return "n/a" if kb is None else f"{kb / 1024:.0f} MiB"
