@@ -7,6 +7,7 @@ Topics are always created here, with their partitions, replication and retention
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from incidents.settings import KafkaSettings
 
 logger = logging.getLogger(__name__)
 
+READ_ATTEMPTS = 5
 ADMIN_TIMEOUT_MS = 30_000
 
 
@@ -143,30 +145,17 @@ def describe_offsets(
     nothing on a partition has ``committed`` None and lags by everything still retained.
     """
     names = list(topics) if topics is not None else [s.name for s in topic_specs(kafka)]
-    with admin_client(kafka, timeout_ms) as admin:
+    for attempt in range(READ_ATTEMPTS):
         try:
-            described = admin.describe_topics(names)
-            partitions = [
-                TopicPartition(t["name"], p["partition_index"])
-                for t in described
-                if t.get("error_code", 0) == 0
-                for p in t["partitions"]
-            ]
-            if not partitions:
-                return []
-            ends = admin.list_partition_offsets(
-                {tp: OffsetSpec.LATEST for tp in partitions}, timeout_ms=timeout_ms
-            )
-            starts = admin.list_partition_offsets(
-                {tp: OffsetSpec.EARLIEST for tp in partitions}, timeout_ms=timeout_ms
-            )
-            committed_by_group = (
-                admin.list_group_offsets({g: list(partitions) for g in group_ids})
-                if group_ids
-                else {}
-            )
+            read = _read_offsets(kafka, names, group_ids, timeout_ms)
+            break
         except KafkaError as e:
-            raise TopicAdminError(f"cannot describe offsets of {names}: {e}") from e
+            # A group's coordinator may move or still be loading (NotCoordinator,
+            # CoordinatorLoadInProgress): those errors are retriable, the rest are not.
+            if not getattr(e, "retriable", False) or attempt == READ_ATTEMPTS - 1:
+                raise TopicAdminError(f"cannot describe offsets of {names}: {e}") from e
+            time.sleep(0.2 * 2**attempt)
+    partitions, ends, starts, committed_by_group = read
     result = []
     for tp in sorted(partitions):
         end = ends[tp].offset
@@ -180,6 +169,31 @@ def describe_offsets(
             lag[group] = max(end - (offset if offset is not None else start), 0)
         result.append(PartitionOffsets(tp.topic, tp.partition, end, start, committed, lag))
     return result
+
+
+def _read_offsets(
+    kafka: KafkaSettings, names: list[str], group_ids: Sequence[str], timeout_ms: int
+) -> tuple[list[TopicPartition], Any, Any, Any]:
+    with admin_client(kafka, timeout_ms) as admin:
+        described = admin.describe_topics(names)
+        partitions = [
+            TopicPartition(t["name"], p["partition_index"])
+            for t in described
+            if t.get("error_code", 0) == 0
+            for p in t["partitions"]
+        ]
+        if not partitions:
+            return [], {}, {}, {}
+        ends = admin.list_partition_offsets(
+            {tp: OffsetSpec.LATEST for tp in partitions}, timeout_ms=timeout_ms
+        )
+        starts = admin.list_partition_offsets(
+            {tp: OffsetSpec.EARLIEST for tp in partitions}, timeout_ms=timeout_ms
+        )
+        committed = (
+            admin.list_group_offsets({g: list(partitions) for g in group_ids}) if group_ids else {}
+        )
+        return partitions, ends, starts, committed
 
 
 def _topic_errors(response: Any) -> list[tuple[str, KafkaError | None]]:

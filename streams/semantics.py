@@ -67,18 +67,22 @@ def entry_order(entry: ReportEntry) -> tuple[int, float, str, bool]:
     return (*_order(entry.version, entry.reported_at, entry.fingerprint), not entry.present)
 
 
-def report_order(report: Report) -> tuple[int, float, str]:
-    """Total order of the versions of one report (version, reported_at, fingerprint)."""
-    return _order(report.version, report.reported_at, fingerprint(report))
-
-
 class ReportState(BaseModel):
-    """dedupe's table value for one report id."""
+    """dedupe's table value for one report id: which version is current, and where it was.
+
+    Only what ordering versions needs is kept, not the report itself: the state stays
+    small, and loading it does not re-run the contract's validation.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    latest: Report
+    version: int
+    reported_at: datetime
+    fingerprint: str
     keys: dict[str, IncidentKey] = Field(default_factory=dict)  # every key ever announced
+
+    def order(self) -> tuple[int, float, str]:
+        return _order(self.version, self.reported_at, self.fingerprint)
 
 
 def dedupe(
@@ -90,15 +94,23 @@ def dedupe(
     version itself (a re-send or a redelivery) is announced again: rollup ignores what it
     already has, and announcing again repairs a crash between the table write and the send.
     """
-    if state is not None and report_order(report) < report_order(state.latest):
+    entry = report_entry(report)
+    if state is not None and _order(entry.version, entry.reported_at, entry.fingerprint) < (
+        state.order()
+    ):
         return state, []
     key = incident_key(report)
-    entry = report_entry(report)
     keys = {**(state.keys if state else {}), key.key: key}
     gone = entry.model_copy(update={"present": False})
     out = [Membership(incident=k, entry=gone) for s, k in sorted(keys.items()) if s != key.key]
     out.append(Membership(incident=key, entry=entry))
-    return ReportState(latest=report, keys=keys), out
+    new_state = ReportState(
+        version=entry.version,
+        reported_at=entry.reported_at,
+        fingerprint=entry.fingerprint,
+        keys=keys,
+    )
+    return new_state, out
 
 
 # --- incidents -----------------------------------------------------------------------
