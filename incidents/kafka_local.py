@@ -31,7 +31,7 @@ from incidents.exceptions import (
     JarsDownloadError,
     ToolMissing,
 )
-from incidents.processes import pid_alive
+from incidents.processes import pid_alive, tail
 from incidents.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -257,15 +257,6 @@ def broker_command(config: BrokerConfig, java: str = "java") -> list[str]:
     ]
 
 
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    """Return the last ``lines`` lines of a text file ("" if it does not exist)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def port_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
     """Tell whether something accepts TCP connections on ``host:port``."""
     try:
@@ -485,7 +476,7 @@ class LocalBroker:
                 code = self._proc.returncode if self._proc and self._proc.pid == pid else None
                 raise BrokerStartError(
                     f"Kafka broker (pid {pid}) exited during startup (code {code}); "
-                    f"last lines of {cfg.log_file}:\n{tail(cfg.log_file)}"
+                    f"last lines of {cfg.log_file}:\n{tail(cfg.log_file, LOG_TAIL_LINES)}"
                 )
             if port_open(cfg.host, cfg.port) and broker_answers(cfg.bootstrap_servers):
                 return
@@ -493,7 +484,7 @@ class LocalBroker:
                 raise BrokerStartError(
                     f"Kafka broker (pid {pid}) did not answer on {cfg.bootstrap_servers} within "
                     f"{cfg.start_timeout_s:.0f}s; last lines of {cfg.log_file}:\n"
-                    f"{tail(cfg.log_file)}"
+                    f"{tail(cfg.log_file, LOG_TAIL_LINES)}"
                 )
             time.sleep(0.25)
 

@@ -138,9 +138,9 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def tail(path: Path, lines: int = 15) -> str:
-    """Return the last lines of a log file (for error messages)."""
+    """Return the last lines of a log file (for error messages); "" if it is unreadable."""
     try:
-        text = path.read_text(errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])

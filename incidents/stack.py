@@ -8,6 +8,7 @@ started nor stopped here.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 import time
@@ -56,8 +57,9 @@ def push_token(settings: Settings) -> tuple[str | None, bool]:
     path = settings.paths.var_dir / "push-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32) + "\n")
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never world-readable
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
     return path.read_text().strip(), True
 
 

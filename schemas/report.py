@@ -484,7 +484,9 @@ def normalize_location(s: str | None) -> str:
             chars.append(" ")
         elif not category.startswith("P"):
             chars.append(ch)
-    return " ".join("".join(chars).split())
+    # Dropping punctuation can leave a combining mark next to a new base letter: compose
+    # again, so normalizing the result changes nothing.
+    return unicodedata.normalize("NFKC", " ".join("".join(chars).split()))
 
 
 # -- JSON Schema -------------------------------------------------------------------------
