@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from incidents.settings import Settings, load_settings
+
+# CI runs the property tests with a fixed seed so a landing never depends on luck; local
+# runs keep exploring new examples (and replay failures from .hypothesis/).
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 BROKER_FIXTURE = "kafka_broker"
 
