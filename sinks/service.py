@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 READY_FILE = "sink.ready"
 MAX_RETRY_DELAY_S = 30.0
+METADATA_MAX_AGE_MS = 30_000  # notice partition changes within 30 s, not 5 min
 BOOTSTRAP_TIMEOUT_MS = 5000
 
 
@@ -81,7 +82,10 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         batcher = _Batcher(consumer, sink, settings, stop)
         # No rebalance listener: a revoked partition's unflushed messages are simply
         # re-delivered to its next owner, which the idempotent tables absorb.
-        consumer.subscribe(list(topic_kinds(settings)))
+        topics = list(topic_kinds(settings))
+        if not _await_topics(consumer, topics, stop):
+            return  # stopped before the topics existed; `finally` closes the consumer
+        consumer.subscribe(topics)
         _write_ready(ready_file, endpoint)
         logger.info("sink ready%s", f"; SQL endpoint {endpoint.url}" if endpoint else "")
         batcher.run()
@@ -108,12 +112,32 @@ def _consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None
                 max_poll_records=settings.sink.batch_size,
                 client_id=f"{settings.sink.group_id}-{os.getpid()}",
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                metadata_max_age_ms=METADATA_MAX_AGE_MS,
                 **settings.kafka.client_kwargs(),
             )
         except KafkaError as e:
             logger.warning("Kafka (%s) is not reachable: %s", settings.kafka.bootstrap_servers, e)
             if stop.wait(1.0):
                 return None
+
+
+def _await_topics(consumer: KafkaConsumer, topics: list[str], stop: threading.Event) -> bool:
+    """Wait until the consumer knows every topic's partitions; False if stopped first.
+
+    A consumer that joins its group before its metadata lists a topic is assigned none of
+    that topic's partitions, and only notices them at the next metadata refresh, minutes
+    later. Fetching the metadata first avoids that idle start.
+    """
+    warned = False
+    while True:
+        missing = [t for t in topics if not consumer.partitions_for_topic(t)]
+        if not missing:
+            return True
+        if not warned:
+            logger.warning("waiting for topics %s to exist (run `incidents up`)", missing)
+            warned = True
+        if stop.wait(1.0):
+            return False
 
 
 def _write_ready(path: os.PathLike[str], endpoint: SqlEndpoint | None) -> None:
