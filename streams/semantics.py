@@ -32,11 +32,6 @@ def fingerprint(report: Report) -> str:
     return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
 
 
-def incident_key(report: Report) -> IncidentKey:
-    """Return the key that decides which incident a report describes."""
-    return IncidentKey.of(report)
-
-
 def report_entry(report: Report, *, present: bool | None = None) -> ReportEntry:
     """Reduce a report to what its incident needs."""
     return ReportEntry(
@@ -99,7 +94,7 @@ def dedupe(
         state.order()
     ):
         return state, []
-    key = incident_key(report)
+    key = IncidentKey.of(report)
     keys = {**(state.keys if state else {}), key.key: key}
     gone = entry.model_copy(update={"present": False})
     out = [Membership(incident=k, entry=gone) for s, k in sorted(keys.items()) if s != key.key]
