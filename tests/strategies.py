@@ -80,6 +80,10 @@ def occurred_on_values(draw: st.DrawFn, reported_at: datetime) -> str:
     if draw(st.booleans()):
         return day.isoformat()
     moment = datetime.combine(day, draw(st.times()), tzinfo=LOCAL_TZ)
+    if moment.astimezone(UTC).astimezone(LOCAL_TZ).date() != day:
+        # A wall time inside a DST jump (Pakistan had DST in 2002, 2008 and 2009) names
+        # no real instant; it lands on another local date, so send the plain date instead.
+        return day.isoformat()
     return moment.astimezone(draw(time_zones)).isoformat()
 
 
