@@ -79,6 +79,14 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = Field(default=None, description="SASL user.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password (secret).")
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
+    max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        description=(
+            "Largest message on the project's topics (their max.message.bytes and the"
+            " producers' request size); a larger report is rejected with its reason."
+        ),
+    )
 
     def topic(self, name: str) -> str:
         """Return the full name of one of the project's topics."""
@@ -156,6 +164,27 @@ class ClickHouseSettings(BaseSettings):
     sql_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest request body the SQL endpoint accepts (413)."
     )
+    sql_max_execution_s: float = Field(
+        default=30.0, gt=0, description="SQL endpoint: longest a query may run (then TIMEOUT)."
+    )
+    sql_max_result_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="SQL endpoint: largest result a query returns.",
+    )
+    sql_max_memory_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        ge=16 * 1024 * 1024,
+        description="SQL endpoint: memory one query may use.",
+    )
+    sql_max_concurrent: int = Field(
+        default=2, ge=1, le=32, description="SQL endpoint: queries that run at once."
+    )
+    sql_queue_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="SQL endpoint: how long a query waits for a free slot before 503.",
+    )
 
     def resolved_dsn(self, paths: PathsSettings) -> str:
         if self.dsn:
@@ -191,6 +220,15 @@ class StreamSettings(BaseSettings):
     casualty_rule: str = Field(
         default="max_total",
         description="How an incident's casualties are chosen from its reports (docs/semantics.md).",
+    )
+    max_state_bytes: int = Field(
+        default=900_000,
+        ge=10_000,
+        le=1_000_000,
+        description=(
+            "Largest table value or snapshot one key may grow to (under Faust's 1,000,000-byte"
+            " request limit); an update past it is dead-lettered with its reason."
+        ),
     )
 
 
@@ -230,6 +268,22 @@ class PushSettings(BaseSettings):
     )
 
 
+class MetricsSettings(BaseSettings):
+    """Prometheus metrics that every long-running process serves on ``/metrics``."""
+
+    model_config = _section("METRICS_")
+
+    enabled: bool = Field(default=True, description="Serve Prometheus metrics.")
+    host: str = Field(default="127.0.0.1", description="Address the metrics servers listen on.")
+    sink_port: int = Field(
+        default=9464, ge=0, description="Sink metrics port (0: any free port, see status)."
+    )
+    push_port: int = Field(default=9465, ge=0, description="Push endpoint metrics port.")
+    worker_port: int = Field(
+        default=9466, ge=0, description="Worker N serves metrics on this port + N - 1."
+    )
+
+
 class Settings(BaseModel):
     """All settings, one section per component."""
 
@@ -242,6 +296,7 @@ class Settings(BaseModel):
     streams: StreamSettings
     sink: SinkSettings
     push: PushSettings
+    metrics: MetricsSettings
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -260,6 +315,7 @@ SECTIONS: dict[str, type[BaseSettings]] = {
     "streams": StreamSettings,
     "sink": SinkSettings,
     "push": PushSettings,
+    "metrics": MetricsSettings,
 }
 
 
