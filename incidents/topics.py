@@ -49,9 +49,14 @@ class PartitionOffsets:
 
 
 def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
-    """Return the specs of the project's topics (report topics keep ``retention_ms``)."""
-    report_configs = {"retention.ms": str(kafka.retention_ms)}
-    dead_letter_configs = {"retention.ms": str(kafka.dead_letter_retention_ms)}
+    """Return the specs of the project's topics (report topics keep ``retention_ms``).
+
+    Every topic takes messages up to ``max_message_bytes``; the producers refuse larger
+    ones before sending, with a per-report reason.
+    """
+    size = {"max.message.bytes": str(kafka.max_message_bytes)}
+    report_configs = {"retention.ms": str(kafka.retention_ms), **size}
+    dead_letter_configs = {"retention.ms": str(kafka.dead_letter_retention_ms), **size}
     names_and_configs = [
         (kafka.raw_topic, report_configs),
         (kafka.valid_topic, report_configs),

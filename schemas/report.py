@@ -81,7 +81,9 @@ SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 LOCAL_TZ = ZoneInfo("Asia/Karachi")
 EARLIEST_DATE = date(1947, 8, 14)  # independence; nothing earlier belongs here
-LATEST_REPORTED_YEAR = 2999  # keeps every local-date conversion in range
+# The warehouse stores dates as Date32 and times as DateTime64, which end on 2299-12-31: with
+# reported_at at most in 2298, occurred_on (at most one day later) always fits.
+LATEST_REPORTED_YEAR = 2298
 FUTURE_TOLERANCE_DAYS = 1  # occurred_on may run this far past reported_at's local date
 MAX_PER_GROUP = 5000
 MAX_ID = 128

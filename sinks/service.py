@@ -16,13 +16,12 @@ import threading
 import time
 from collections.abc import Iterable
 
-from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
 from incidents.settings import Settings
-from sinks.clickhouse import connect, database_name, open_engine_reader
+from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
 from sinks.migrate import migrate
 from sinks.rows import (
@@ -33,7 +32,7 @@ from sinks.rows import (
     message_rows,
 )
 from sinks.sink import BatchingSink, ClickHouseSink
-from sinks.sql_endpoint import SqlEndpoint
+from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
     stop = stop_event or threading.Event()
     database = database_name(settings)
     writer = connect(settings)
-    reader: Client | None = None
     endpoint: SqlEndpoint | None = None
     consumer: KafkaConsumer | None = None
     ready_file = settings.paths.run_dir / READY_FILE
@@ -67,15 +65,7 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         sink = ClickHouseSink(writer, database)
         sink.setup()
         if settings.embedded_warehouse:
-            reader = open_engine_reader(settings)
-            endpoint = SqlEndpoint(
-                reader,
-                database,
-                settings.clickhouse.sql_host,
-                settings.clickhouse.sql_port,
-                settings.clickhouse.sql_max_body_bytes,
-            )
-            endpoint.start()
+            endpoint = open_sql_endpoint(settings)
         consumer = _consumer(settings, stop)
         if consumer is None:
             return
@@ -95,8 +85,6 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
             consumer.close(autocommit=False)
         if endpoint is not None:
             endpoint.stop()
-        if reader is not None:
-            reader.close()
         writer.close()
         logger.info("sink stopped")
 

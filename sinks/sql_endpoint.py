@@ -27,6 +27,7 @@ from aiohttp import web
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from incidents.settings import Settings
 from sinks.exceptions import EndpointError
 
 logger = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class SqlEndpoint:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._timezone = "UTC"
+        self.owned: list[Client] = []  # clients stop() closes
 
     @property
     def port(self) -> int:
@@ -179,6 +181,8 @@ class SqlEndpoint:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._executor.shutdown(wait=True)
+        for client in self.owned:
+            client.close()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -282,6 +286,30 @@ class SqlEndpoint:
             content_type="text/plain",
             charset="utf-8",
         )
+
+
+def open_sql_endpoint(settings: Settings) -> SqlEndpoint:
+    """Open the endpoint's own clients on the embedded engine this process owns, and serve.
+
+    ``stop()`` closes what this opened.
+    """
+    from sinks.clickhouse import database_name, open_engine_reader
+
+    reader = open_engine_reader(settings)
+    endpoint = SqlEndpoint(
+        reader,
+        database_name(settings),
+        settings.clickhouse.sql_host,
+        settings.clickhouse.sql_port,
+        settings.clickhouse.sql_max_body_bytes,
+    )
+    endpoint.owned.append(reader)
+    try:
+        endpoint.start()
+    except BaseException:
+        endpoint.stop()
+        raise
+    return endpoint
 
 
 def start_sql_endpoint(

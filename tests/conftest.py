@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from incidents.exceptions import IncidentsError
+from incidents.kafka_local import BrokerConfig, LocalBroker, jars_dir_for
 from incidents.settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
 
 # CI runs the property tests with a fixed seed so a landing never depends on luck; local
 # runs keep exploring new examples (and replay failures from .hypothesis/).
@@ -32,12 +38,86 @@ def settings_factory(tmp_path: Path) -> SettingsFactory:
     """
 
     def factory(**sections: dict[str, Any]) -> Settings:
-        overrides: dict[str, dict[str, Any]] = {"paths": {"var_dir": tmp_path / "var"}}
+        overrides: dict[str, dict[str, Any]] = {
+            "paths": {"var_dir": tmp_path / "var"},
+            # Any free port: tests run beside each other and beside a demo stack.
+            "metrics": {"sink_port": 0, "push_port": 0, "worker_port": 0},
+        }
         for name, values in sections.items():
             overrides[name] = {**overrides.get(name, {}), **values}
         return load_settings(env_file=tmp_path / "no-incidents.env", **overrides)
 
     return factory
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+BROKER_HEAP = "512m"
+
+
+@pytest.fixture(scope="session")
+def local_broker(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[LocalBroker]:
+    """Start a real single-node KRaft broker on free ports in a temporary folder.
+
+    Jars come from the shared cache (``INCIDENTS_CACHE_DIR``, fetched by Maven if absent);
+    the version is ``LOCAL_KAFKA_VERSION`` or the settings default. Fails, never skips.
+    """
+    defaults = load_settings()
+    version = defaults.local_kafka.version
+    counter = pytestconfig.pluginmanager.get_plugin("incidents-broker-test-counter")
+    if counter is not None:
+        counter.broker_version = version
+    root = tmp_path_factory.mktemp("kafka")
+    config = BrokerConfig(
+        version=version,
+        jars_dir=jars_dir_for(defaults.paths.cache_dir, version),
+        data_dir=root / "data",
+        config_file=root / "server.properties",
+        log_file=root / "kafka.log",
+        pid_file=root / "kafka.pid",
+        port=free_port(),
+        controller_port=free_port(),
+        heap=BROKER_HEAP,
+        start_timeout_s=defaults.local_kafka.start_timeout_s,
+    )
+    broker = LocalBroker(config)
+    error: IncidentsError | None = None
+    try:
+        broker.start()
+    except IncidentsError as e:
+        error = e
+    if error is not None:
+        broker.stop()
+        pytest.fail(f"the real Kafka broker {version} could not start: {error}", pytrace=False)
+    logger.info(
+        "Kafka %s for this session at %s (log %s)",
+        version,
+        broker.bootstrap_servers,
+        config.log_file,
+    )
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(local_broker: LocalBroker) -> str:
+    """Return the bootstrap servers of the session's real broker."""
+    return local_broker.bootstrap_servers
+
+
+@pytest.fixture
+def broker_log(local_broker: LocalBroker) -> Path:
+    """Return the session broker's log file (handy in assertion messages)."""
+    return local_broker.config.log_file
 
 
 class BrokerTestCounter:

@@ -16,6 +16,7 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
             "replication_factor": 3,
             "retention_ms": 1000,
             "dead_letter_retention_ms": 500,
+            "max_message_bytes": 2_000_000,
         }
     ).kafka
     specs = {spec.name: spec for spec in topic_specs(kafka)}
@@ -30,8 +31,9 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
         ]
     )
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(6, 3)}
-    assert specs["x.reports.deadletter"].configs == {"retention.ms": "500"}
-    assert specs["x.reports.raw"].configs == {"retention.ms": "1000"}
+    size = {"max.message.bytes": "2000000"}
+    assert specs["x.reports.deadletter"].configs == {"retention.ms": "500", **size}
+    assert specs["x.reports.raw"].configs == {"retention.ms": "1000", **size}
 
 
 def test_reports_are_kept_forever_by_default(settings_factory: Callable[..., Settings]) -> None:
