@@ -159,15 +159,25 @@ class DistrictDaySnapshot(BaseModel):
 
 
 class DeadLetter(BaseModel):
-    """A report the platform could not use, with why and where it came from."""
+    """A message the platform could not use, with why and where it came from.
+
+    A dead letter is always small enough to send: ``raw_b64`` holds at most the first
+    64 KiB of the original bytes (``raw_truncated``), ``raw_size`` and ``raw_sha256``
+    describe the whole original, and the error list is capped.
+    """
 
     model_config = _FROZEN
 
     errors: list[dict[str, str]]  # [{"field": ..., "message": ...}]
-    raw_b64: str  # the original bytes, base64
+    raw_b64: str  # the original bytes (or their first 64 KiB), base64
     topic: str
     partition: int
     offset: int
     received_at: datetime
-    source: str = ""  # best effort, when the bytes were JSON with a source
+    source: str = ""  # best effort: from the message key or the JSON
     source_event_id: str = ""
+    stage: str = ""  # validate, dedupe, rollup, producer, ...
+    reason: str = ""  # a small closed set: invalid_json, contract, too_large, ...
+    raw_size: int = -1  # length of the original bytes; -1 in letters older than the field
+    raw_sha256: str = ""
+    raw_truncated: bool = False

@@ -7,7 +7,9 @@ import logging
 
 import faust
 
+from incidents.metrics import serve
 from incidents.settings import load_settings
+from incidents.stack import worker_name
 from streams.app import build_app
 
 
@@ -19,6 +21,8 @@ def main() -> None:
     settings = load_settings()
     app, _ = build_app(settings, worker_id=args.worker_id)
     logging.basicConfig(level=args.loglevel.upper())
+    base = settings.metrics.worker_port
+    serve(settings, worker_name(args.worker_id), base + args.worker_id - 1 if base else 0)
     worker = faust.Worker(app, loglevel=args.loglevel)
     worker.execute_from_commandline()
 

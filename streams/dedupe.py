@@ -9,19 +9,40 @@ report of one incident into one partition.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import faust
 
 from incidents.settings import Settings
 from schemas.report import Report
-from streams.app import Send, Topics, batches, current, deliver
+from schemas.warehouse import Membership
+from streams.app import (
+    FatalAgentError,
+    Send,
+    Topics,
+    batches,
+    changelog_ready,
+    current,
+    dead_letter_send,
+    deliver,
+    guarded,
+    table_read,
+    table_write,
+)
+from streams.letters import Reason, dead_letter, internal_error_letter, raw_bytes
 from streams.semantics import ReportState, dedupe
-from streams.validate import internal_error
 
 logger = logging.getLogger(__name__)
 
+AGENT = "dedupe"
 
-def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+
+def _partition_key(m: Membership) -> bytes:
+    """rollup's partition key: the district-day, a prefix of the incident key."""
+    return m.incident.district_day.key.encode()
+
+
+def register(app: faust.App, topics: Topics, settings: Settings, crash_file: Path) -> None:
     """Register the dedupe agent and its table on `app`."""
     table = app.Table(
         "reports",
@@ -32,25 +53,54 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         # the source topic is partitioned by the same murmur2 of the same key bytes.
         use_partitioner=True,
     )
+    limit = settings.streams.max_state_bytes
 
-    @app.agent(topics.valid, name="dedupe")
+    def apply(stream: faust.StreamT[bytes], event: faust.EventT) -> list[Send]:
+        report = Report.model_validate_json(event.value)
+        key = report.report_id.encode()
+        with current(stream, event):
+            known = table_read(table, key)
+            state = ReportState.model_validate_json(known) if known else None
+            new_state, memberships = dedupe(state, report)
+            if new_state is not None and new_state is not state:
+                value = new_state.model_dump_json().encode()
+                if len(value) > limit:
+                    message = (
+                        f"report {report.report_id} has moved between {len(new_state.keys)}"
+                        f" incidents; its state ({len(value)} bytes) would exceed"
+                        f" STREAMS_MAX_STATE_BYTES={limit}"
+                    )
+                    letter = dead_letter(
+                        raw_bytes(event),
+                        [{"field": "$", "message": message}],
+                        event,
+                        stage=AGENT,
+                        reason=Reason.STATE_LIMIT,
+                    )
+                    return [dead_letter_send(letter, event, topics.dead_letter)]
+                table_write(table, key, value)
+        return [
+            Send(
+                topics.updates,
+                m.incident.district_day.key.encode(),
+                m.model_dump_json().encode(),
+                event,
+            )
+            for m in memberships
+        ]
+
+    @app.agent(topics.valid, name=AGENT)
+    @guarded(AGENT, crash_file)
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
+            await changelog_ready(app, table)
             sends: list[Send] = []
             for event in events:
                 try:
-                    report = Report.model_validate_json(event.value)
-                    key = report.report_id.encode()
-                    with current(stream, event):
-                        known = table.get(key)
-                        state = ReportState.model_validate_json(known) if known else None
-                        new_state, memberships = dedupe(state, report)
-                        if new_state is not None and new_state is not state:
-                            table[key] = new_state.model_dump_json().encode()
+                    sends.extend(apply(stream, event))
+                except FatalAgentError:
+                    raise
                 except Exception as e:  # a bug must not stop the stream or lose the report
-                    sends.append((topics.dead_letter, *internal_error("dedupe", event, e)))
-                    continue
-                for m in memberships:
-                    key = m.incident.district_day.key.encode()
-                    sends.append((topics.updates, key, m.model_dump_json().encode()))
-            await deliver(sends)
+                    letter = internal_error_letter(AGENT, event, e)
+                    sends.append(dead_letter_send(letter, event, topics.dead_letter))
+            await deliver(sends, AGENT, topics.dead_letter)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
 import faust
 
+from incidents.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
 from incidents.settings import Settings
 from schemas.report import Report, ReportValidationError, parse_report
-from schemas.warehouse import DeadLetter
-from streams.app import Send, Topics, batches, deliver
+from streams.app import Send, Topics, batches, dead_letter_send, deliver, guarded
+from streams.letters import (
+    contract_reason,
+    dead_letter,
+    identity,
+    internal_error_letter,
+    raw_bytes,
+)
 
 logger = logging.getLogger(__name__)
+
+AGENT = "validate"
 
 
 def check(raw: bytes) -> Report | list[dict[str, str]]:
@@ -32,61 +38,33 @@ def check(raw: bytes) -> Report | list[dict[str, str]]:
         return [{"field": "$", "message": f"internal error while validating: {e!r}"}]
 
 
-def dead_letter(raw: bytes, errors: list[dict[str, str]], event: faust.EventT) -> DeadLetter:
-    """Wrap a message that cannot be used with its reasons and origin."""
-    source, event_id = _identity(raw)
-    msg = event.message
-    return DeadLetter(
-        errors=errors,
-        raw_b64=base64.b64encode(raw).decode(),
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        received_at=datetime.now(UTC),
-        source=source,
-        source_event_id=event_id,
-    )
+def outputs(event: faust.EventT, topics: Topics) -> Send:
+    """Turn one raw message into its one output: a valid report or a dead letter."""
+    raw = raw_bytes(event)
+    key = event.message.key if isinstance(event.message.key, bytes) else None
+    REPORTS_CONSUMED.labels(source_label(identity(raw, key)[0])).inc()
+    result = check(raw)
+    if isinstance(result, Report):
+        REPORTS_ACCEPTED.labels(source_label(result.source)).inc()
+        value = result.model_dump_json().encode()
+        return Send(topics.valid, result.report_id.encode(), value, event)
+    reason = contract_reason(result)
+    letter = dead_letter(raw, result, event, stage=AGENT, reason=reason)
+    return dead_letter_send(letter, event, topics.dead_letter)
 
 
-def internal_error(
-    stage: str, event: faust.EventT, exc: BaseException
-) -> tuple[bytes | None, bytes]:
-    """A dead letter for a message a later stage failed on (a bug, never a silent loss)."""
-    logger.exception("%s failed on %s[%d]@%d", stage, *_where(event))
-    raw = event.value if isinstance(event.value, bytes) else b""
-    errors = [{"field": "$", "message": f"internal error in {stage}: {exc!r}"}]
-    return (event.message.key, dead_letter(raw, errors, event).model_dump_json().encode())
-
-
-def _where(event: faust.EventT) -> tuple[str, int, int]:
-    return event.message.topic, event.message.partition, event.message.offset
-
-
-def _identity(raw: bytes) -> tuple[str, str]:
-    """Best-effort (source, source_event_id) of a rejected message."""
-    try:
-        doc: Any = json.loads(raw)
-    except ValueError:
-        return "", ""
-    if not isinstance(doc, dict):
-        return "", ""
-    return str(doc.get("source") or "")[:128], str(doc.get("source_event_id") or "")[:128]
-
-
-def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+def register(app: faust.App, topics: Topics, settings: Settings, crash_file: Path) -> None:
     """Register the validate agent on `app`."""
 
-    @app.agent(topics.raw, name="validate")
+    @app.agent(topics.raw, name=AGENT)
+    @guarded(AGENT, crash_file)
     async def validate(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
             sends: list[Send] = []
             for event in events:
-                raw = event.value if isinstance(event.value, bytes) else b""
-                result = check(raw)
-                if isinstance(result, Report):
-                    value = result.model_dump_json().encode()
-                    sends.append((topics.valid, result.report_id.encode(), value))
-                else:
-                    letter = dead_letter(raw, result, event).model_dump_json().encode()
-                    sends.append((topics.dead_letter, event.message.key, letter))
-            await deliver(sends)
+                try:
+                    sends.append(outputs(event, topics))
+                except Exception as e:  # a bug must not lose the message or its neighbours
+                    letter = internal_error_letter(AGENT, event, e)
+                    sends.append(dead_letter_send(letter, event, topics.dead_letter))
+            await deliver(sends, AGENT, topics.dead_letter)
