@@ -10,6 +10,7 @@ from types import FrameType
 
 from kafka.errors import KafkaError
 
+from incidents.metrics import serve
 from incidents.settings import load_settings
 from sinks.exceptions import SinkError
 from sinks.service import run_sink
@@ -31,8 +32,10 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    settings = load_settings()
+    serve(settings, "sink", settings.metrics.sink_port)
     try:
-        run_sink(load_settings(), stop)
+        run_sink(settings, stop)
     except (SinkError, KafkaError) as e:
         logger.error("%s", e)
         return 1

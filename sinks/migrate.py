@@ -12,8 +12,15 @@ from user input, so one file serves the embedded engine, a server and a cluster:
 
 A file whose first line is `-- foreach period: week, month, ...` is rendered once per period
 with `$period`, `$period_start`, `$period_label` and `$period_prev` (see PERIODS).
-Every statement is idempotent (IF NOT EXISTS, OR REPLACE), so a migration interrupted
-half-way can simply run again.
+Two more directives may open a file, each on a line of its own:
+
+- `-- only if: <SELECT ...>`: the migration runs only when that query returns non-zero
+  (else it is recorded as done). Rebuilds use it to run only on the old schema.
+- `-- reapply: 3, 4`: run those earlier migrations again first (as rendered now), e.g. to
+  re-create views whose rendering changed.
+
+Every statement is idempotent (IF NOT EXISTS, OR REPLACE, or a guard), so a migration
+interrupted half-way can simply run again.
 """
 
 from __future__ import annotations
@@ -38,18 +45,30 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _FOREACH = re.compile(r"^--\s*foreach period:\s*(.+)$")
+_ONLY_IF = re.compile(r"^--\s*only if:\s*(.+)$", re.MULTILINE)
+_REAPPLY = re.compile(r"^--\s*reapply:\s*(.+)$", re.MULTILINE)
 REPLICATION_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 
 # name -> (first day of the period from `day`, label, previous period); `{p}` is the column.
+# `day` is Date32. toMonday/toStartOfMonth/... return Date, which clamps days before 1970 to
+# 1970-01-01, so period starts are computed with Date32 arithmetic instead.
 PERIODS: dict[str, tuple[str, str, str]] = {
-    "week": ("toMonday(day)", "formatDateTime({p}, '%G-W%V')", "subtractWeeks({p}, 1)"),
-    "month": ("toStartOfMonth(day)", "formatDateTime({p}, '%Y-%m')", "subtractMonths({p}, 1)"),
+    "week": (
+        "day - (toDayOfWeek(day) - 1)",
+        "formatDateTime({p}, '%G-W%V')",
+        "subtractWeeks({p}, 1)",
+    ),
+    "month": (
+        "day - (toDayOfMonth(day) - 1)",
+        "formatDateTime({p}, '%Y-%m')",
+        "subtractMonths({p}, 1)",
+    ),
     "quarter": (
-        "toStartOfQuarter(day)",
+        "makeDate32(toYear(day), (toQuarter(day) - 1) * 3 + 1, 1)",
         "concat(toString(toYear({p})), '-Q', toString(toQuarter({p})))",
         "subtractQuarters({p}, 1)",
     ),
-    "year": ("toStartOfYear(day)", "toString(toYear({p}))", "subtractYears({p}, 1)"),
+    "year": ("makeDate32(toYear(day), 1, 1)", "toString(toYear({p}))", "subtractYears({p}, 1)"),
 }
 
 BOOTSTRAP = """
@@ -82,6 +101,23 @@ class Migration:
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
+
+    @property
+    def condition(self) -> str | None:
+        """The `-- only if:` query, if the file has one."""
+        match = _ONLY_IF.search(self.text)
+        return match.group(1).strip() if match else None
+
+    @property
+    def reapplies(self) -> list[int]:
+        """Versions named by a `-- reapply:` line."""
+        match = _REAPPLY.search(self.text)
+        if not match:
+            return []
+        try:
+            return [int(v) for v in match.group(1).replace(",", " ").split()]
+        except ValueError as e:
+            raise MigrationError(f"{self.label}: bad reapply line: {match.group(0)}") from e
 
 
 def template_values(database: str, cluster: str = "") -> dict[str, str]:
@@ -173,7 +209,9 @@ def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR
     ).result_rows
     done = {int(version): checksum for version, checksum in rows}
     applied: list[str] = []
-    for migration in load_migrations(directory):
+    migrations = load_migrations(directory)
+    by_version = {m.version: m for m in migrations}
+    for migration in migrations:
         if migration.version in done:
             if done[migration.version] != migration.checksum:
                 logger.warning(
@@ -181,8 +219,19 @@ def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR
                     migration.label,
                 )
             continue
-        for statement in render(migration.text, values):
-            _execute(client, statement, migration.label)
+        if _wanted(client, migration, values):
+            for version in migration.reapplies:
+                earlier = by_version.get(version)
+                if earlier is None or version >= migration.version:
+                    raise MigrationError(f"{migration.label} reapplies unknown version {version}")
+                for statement in render(earlier.text, values):
+                    _execute(client, statement, migration.label)
+            for statement in render(migration.text, values):
+                _execute(client, statement, migration.label)
+        else:
+            logger.info(
+                "migration %s: nothing to do here (its condition is false)", migration.label
+            )
         client.insert(
             f"{db}.schema_migrations",
             [[migration.version, migration.name, migration.checksum, datetime.now(UTC)]],
@@ -191,6 +240,18 @@ def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR
         logger.info("applied migration %s", migration.label)
         applied.append(migration.label)
     return applied
+
+
+def _wanted(client: Client, migration: Migration, values: dict[str, str]) -> bool:
+    """Evaluate the migration's `-- only if:` query (true when it has none)."""
+    condition = migration.condition
+    if condition is None:
+        return True
+    try:
+        query = Template(condition).substitute(values)
+        return bool(int(str(client.command(query))))
+    except (ClickHouseError, KeyError, ValueError, TypeError) as e:
+        raise MigrationError(f"migration {migration.label}: its condition failed: {e}") from e
 
 
 def _execute(client: Client, statement: str, label: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -45,7 +46,10 @@ class MessageKind(StrEnum):
 
 
 REJECTED_BY_PIPELINE = "pipeline"  # a DeadLetter the producers or validate wrote
-REJECTED_BY_SINK = "sink"  # a message on a sink topic the sink could not decode
+REJECTED_BY_SINK = "sink"  # a message on a sink topic the sink could not decode or store
+UNDECODABLE = "undecodable"  # reason of a message the sink could not decode
+UNSTORABLE = "unstorable"  # reason of a row ClickHouse refused for good
+MAX_RAW_BYTES = 64 * 1024  # kept of a rejected message, like streams.letters
 
 
 def utc(dt: datetime) -> datetime:
@@ -150,6 +154,25 @@ def _decode_text(raw: bytes | None) -> str:
     return (raw or b"").decode("utf-8", errors="replace")
 
 
+def raw_text(kept: bytes, size: int, sha256: str, truncated: bool) -> str:
+    """The kept bytes as text; a marker says when they are only the start of the original."""
+    text = _decode_text(kept)
+    if truncated:
+        text += f"\n[truncated: the original has {size} bytes, sha256 {sha256}]"
+    return text
+
+
+def _raw_columns(raw: bytes | None) -> dict[str, Any]:
+    data = raw or b""
+    sha = hashlib.sha256(data).hexdigest()
+    truncated = len(data) > MAX_RAW_BYTES
+    return {
+        "raw": raw_text(data[:MAX_RAW_BYTES], len(data), sha, truncated),
+        "raw_size": len(data),
+        "raw_sha256": sha,
+    }
+
+
 def _reasons(errors: list[tuple[str, str]]) -> str:
     return "; ".join(f"{field}: {message}" if field else message for field, message in errors)
 
@@ -157,9 +180,11 @@ def _reasons(errors: list[tuple[str, str]]) -> str:
 def dead_letter_row(letter: DeadLetter) -> TableRow:
     """Convert a DeadLetter to a `rejected_reports` row (keyed by where the bytes came from)."""
     try:
-        raw = _decode_text(base64.b64decode(letter.raw_b64, validate=True))
+        kept = base64.b64decode(letter.raw_b64, validate=True)
     except (binascii.Error, ValueError):
-        raw = letter.raw_b64
+        kept = letter.raw_b64.encode()
+    size = letter.raw_size if letter.raw_size >= 0 else len(kept)
+    sha = letter.raw_sha256 or hashlib.sha256(kept).hexdigest()
     errors = [(e.get("field", ""), e.get("message", "")) for e in letter.errors]
     values: dict[str, Any] = {
         "topic": letter.topic,
@@ -168,18 +193,26 @@ def dead_letter_row(letter: DeadLetter) -> TableRow:
         "rejected_by": REJECTED_BY_PIPELINE,
         "errors": errors,
         "reasons": _reasons(errors),
-        "raw": raw,
+        "raw": raw_text(kept, size, sha, letter.raw_truncated),
         "source": letter.source,
         "source_event_id": letter.source_event_id,
         "received_at": utc(letter.received_at),
+        "stage": letter.stage,
+        "reason": letter.reason,
+        "raw_size": size,
+        "raw_sha256": sha,
     }
     return TableRow(tables.REJECTED_REPORTS.name, values)
 
 
 def undecodable_row(
-    raw: bytes | None, at: KafkaCoordinates, errors: list[tuple[str, str]]
+    raw: bytes | None,
+    at: KafkaCoordinates,
+    errors: list[tuple[str, str]],
+    reason: str = UNDECODABLE,
 ) -> TableRow:
-    """Make a `rejected_reports` row for a message on a sink topic the sink could not decode."""
+    """Make a `rejected_reports` row for a message on a sink topic the sink cannot use."""
+    errors = [(field[:200], message[:500]) for field, message in errors[:20]]
     values: dict[str, Any] = {
         "topic": at.topic,
         "partition": at.partition,
@@ -187,10 +220,12 @@ def undecodable_row(
         "rejected_by": REJECTED_BY_SINK,
         "errors": errors,
         "reasons": _reasons(errors),
-        "raw": _decode_text(raw),
+        **_raw_columns(raw),
         "source": "",
         "source_event_id": "",
         "received_at": utc(at.timestamp),
+        "stage": "sink",
+        "reason": reason,
     }
     return TableRow(tables.REJECTED_REPORTS.name, values)
 

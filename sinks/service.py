@@ -20,6 +20,12 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
+from incidents.metrics import (
+    CONSUMER_LAG,
+    SINK_FAILURES,
+    SINK_RETRY_DELAY,
+    SINK_RETRYING,
+)
 from incidents.settings import Settings
 from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
@@ -31,7 +37,7 @@ from sinks.rows import (
     kafka_timestamp,
     message_rows,
 )
-from sinks.sink import BatchingSink, ClickHouseSink
+from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
 
 logger = logging.getLogger(__name__)
@@ -148,6 +154,7 @@ class _Batcher:
         self._sink = sink
         self._stop = stop
         self._kinds = topic_kinds(settings)
+        self._group = settings.sink.group_id
         self._batch_size = settings.sink.batch_size
         self._interval_s = settings.sink.flush_interval_s
         self._poll_ms = int(min(self._interval_s, 0.5) * 1000)
@@ -176,7 +183,7 @@ class _Batcher:
                         at.offset,
                         row.values["reasons"],
                     )
-            self._sink.add(rows)
+            self._sink.add(rows, Origin(at, m.value))
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
@@ -190,7 +197,12 @@ class _Batcher:
         )
 
     def flush_and_commit(self, retry: bool) -> None:
-        """Write the buffered rows, then commit what was polled. Never commit unwritten rows."""
+        """Write the buffered rows, then commit what was polled. Never commit unwritten rows.
+
+        While ClickHouse fails, the sink backs off with its partitions paused: it keeps
+        polling (so it stays in its consumer group however long the outage lasts) but
+        fetches nothing new, and the offsets stay where they are.
+        """
         if self._messages:
             delay = 0.5
             while True:
@@ -198,11 +210,16 @@ class _Batcher:
                     written = self._sink.flush()
                     break
                 except SinkWriteError as e:
+                    SINK_FAILURES.labels(e.table).inc()
+                    SINK_RETRYING.set(1)
+                    SINK_RETRY_DELAY.set(delay)
                     logger.error("%s; retrying in %.1fs", e, delay)
-                    if not retry or self._stop.wait(delay):
+                    if not retry or self._idle(delay):
                         logger.error("stopping with unwritten rows; Kafka will re-deliver them")
                         return
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
+            SINK_RETRYING.set(0)
+            SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._oldest = 0, None
         try:
@@ -210,3 +227,42 @@ class _Batcher:
         except (CommitFailedError, KafkaError) as e:
             # Rows are written; the next owner of the partitions re-delivers them harmlessly.
             logger.warning("offset commit failed: %s", e)
+        self._report_lag()
+
+    def _idle(self, seconds: float) -> bool:
+        """Wait `seconds` while staying in the group; return True if asked to stop.
+
+        The assigned partitions are paused, so polling returns nothing from them; a
+        partition a rebalance hands over meanwhile is not paused, and what it returns is
+        buffered like anything else (dropping it would let its offset be committed unread).
+        """
+        deadline = time.monotonic() + seconds
+        try:
+            while not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._consumer.pause(*self._consumer.assignment())
+                polled = self._consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
+                for messages in polled.values():
+                    self.add(messages)
+            return True
+        finally:
+            self._consumer.resume(*self._consumer.paused())
+
+    def _report_lag(self) -> None:
+        """Export how far the sink is behind, per topic, from what the consumer knows."""
+        by_topic: dict[str, int] = {}
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = self._consumer.position(tp, timeout_ms=0)
+            except (KafkaError, TypeError):
+                continue
+            if position is None:
+                continue
+            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(highwater - position, 0)
+        for topic, lag in by_topic.items():
+            CONSUMER_LAG.labels(self._group, topic).set(lag)

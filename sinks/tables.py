@@ -42,7 +42,7 @@ REPORT_VERSIONS = TableSpec(
         ("version", "UInt32"),
         ("reported_at", "DateTime64(3, 'UTC')"),
         ("retracted", "UInt8"),
-        ("occurred_on", "Date"),
+        ("occurred_on", "Date32"),
         ("date_precision", "LowCardinality(String)"),
         ("province", "LowCardinality(String)"),
         ("district", "Nullable(String)"),
@@ -68,7 +68,7 @@ INCIDENTS = TableSpec(
     "incidents",
     (
         ("incident_id", "String"),
-        ("occurred_on", "Date"),
+        ("occurred_on", "Date32"),
         ("province", "LowCardinality(String)"),
         ("district", "LowCardinality(String)"),
         ("category", "LowCardinality(String)"),
@@ -88,7 +88,7 @@ INCIDENTS = TableSpec(
 AGG_DISTRICT_DAY = TableSpec(
     "agg_district_day",
     (
-        ("day", "Date"),
+        ("day", "Date32"),
         ("province", "LowCardinality(String)"),
         ("district", "LowCardinality(String)"),
         ("incidents", "UInt32"),
@@ -114,6 +114,10 @@ REJECTED_REPORTS = TableSpec(
         ("source", "String"),
         ("source_event_id", "String"),
         ("received_at", "DateTime64(3, 'UTC')"),
+        ("stage", "LowCardinality(String)"),
+        ("reason", "LowCardinality(String)"),
+        ("raw_size", "Int64"),
+        ("raw_sha256", "String"),
     ),
 )
 
@@ -125,8 +129,8 @@ ALERTS = TableSpec(
         ("fired_at", "DateTime64(3, 'UTC')"),
         ("province", "LowCardinality(String)"),
         ("district", "LowCardinality(String)"),
-        ("period_start", "Date"),
-        ("period_end", "Date"),
+        ("period_start", "Date32"),
+        ("period_end", "Date32"),
         ("value", "Float64"),
         ("baseline", "Float64"),
         ("details", "String"),

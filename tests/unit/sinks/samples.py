@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime
 from schemas.report import Casualties, Category, Report
 from schemas.warehouse import Aggregate, DeadLetter, DistrictDay, DistrictDaySnapshot, IncidentRow
 from sinks.rows import KafkaCoordinates
+from sinks.sink import Origin
 
 AT = KafkaCoordinates("incidents.reports.valid", 2, 41, datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+ORIGIN = Origin(AT, b"{}")  # where a quarantined row says it came from
 
 
 def report(**changes: object) -> Report:
