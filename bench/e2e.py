@@ -301,7 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="lines for the publish_jsonl measurement (default --reports; 0 = skip)",
     )
-    ap.add_argument("--timeout", type=float, default=600.0, help="catch-up limit, s (default 600)")
+    ap.add_argument(
+        "--timeout", type=float, default=600.0, help="give up after this long without progress, s"
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = ap.parse_args(argv)

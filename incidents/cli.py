@@ -101,7 +101,7 @@ def down(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Show what runs, the topics with their offsets, and consumer lag."""
+    """Show what runs and how it is doing: crashes, lag, the sink's retries, dead letters."""
     from incidents import stack
     from incidents.kafka_local import LocalBroker, broker_answers
     from incidents.topics import describe_offsets
@@ -109,15 +109,18 @@ def status(ctx: typer.Context) -> None:
     from streams.app import app_name
 
     settings = _settings(ctx)
-    procs = Table("process", "state", "pid", "log", title="processes")
+    procs = Table("process", "state", "pid", "health", "log", title="processes")
     if settings.local_kafka.enabled:
         b = LocalBroker.from_settings(settings).status()
-        procs.add_row("kafka (local)", _state(b.running), str(b.pid or ""), "")
+        procs.add_row("kafka (local)", _state(b.running), str(b.pid or ""), "", "")
     for name, info in stack.running(settings).items():
-        procs.add_row(name, _state(info.running), str(info.pid or ""), str(info.log))
+        procs.add_row(
+            name, _state(info.running), str(info.pid or ""), _health(settings, name), str(info.log)
+        )
     if settings.embedded_warehouse:
         answers = endpoint_answers(settings)
-        procs.add_row("sql endpoint", _state(answers), "", f":{settings.clickhouse.sql_port}")
+        url = f"http://{settings.clickhouse.sql_host}:{settings.clickhouse.sql_port}"
+        procs.add_row("sql endpoint", _state(answers), "", "read-only", url)
     out.print(procs)
     if not broker_answers(settings.kafka.bootstrap_servers, timeout_s=3.0):
         raise CliError(
@@ -138,6 +141,51 @@ def status(ctx: typer.Context) -> None:
         messages = sum(p.end_offset - p.start_offset for p in parts)
         topics.add_row(name, str(len(parts)), str(messages), *lags)
     out.print(topics)
+    _print_dead_letters(settings)
+
+
+def _health(settings: Settings, name: str) -> str:
+    """One cell on a process's health: its crash, or what its metrics say."""
+    from incidents import health
+
+    crashed = health.crash(settings, name) if name.startswith("worker-") else None
+    if crashed is not None:
+        return f"[red]{crashed.describe()}[/red]"
+    samples = health.scrape(settings, name)
+    if samples is None:
+        return ""
+    if name == "sink":
+        sink = health.sink_health(samples)
+        text = sink.describe()
+        return f"[red]{text}[/red]" if sink.retrying else text
+    if name.startswith("worker-"):
+        return health.worker_notes(samples)
+    if name == "push":
+        return health.push_notes(samples)
+    return ""
+
+
+def _print_dead_letters(settings: Settings) -> None:
+    """Dead letters of the last hour per source and reason (when the warehouse answers)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from incidents import health
+    from sinks.exceptions import SinkError
+
+    try:
+        result = _query(settings, health.DEAD_LETTERS_LAST_HOUR)
+    except (CliError, ClickHouseError, SinkError) as e:
+        err.print(f"dead letters: the warehouse does not answer ({_first_line(str(e))})")
+        return
+    if not result.result_rows:
+        out.print("dead letters in the last hour: none")
+        return
+    table = Table(
+        "source", "reason", "stage", "letters", "example", title="dead letters, last hour"
+    )
+    for source, reason, stage, letters, example in result.result_rows:
+        table.add_row(source or "?", reason or "?", stage or "?", str(letters), example[:80])
+    out.print(table)
 
 
 def _state(running: bool) -> str:
@@ -296,7 +344,10 @@ ORDER BY killed_total DESC, province
 @app.command()
 def demo(
     ctx: typer.Context,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 300,
+    timeout: Annotated[
+        float,
+        typer.Option(help="Give up when the pipeline makes no progress for this many seconds."),
+    ] = 120,
 ) -> None:
     """Start the stack, publish the bundled Q1 2024 feeds, and show the province table."""
     from producers.acled import publish_acled
@@ -317,7 +368,7 @@ def demo(
     err.print("waiting for the stream and the sink to catch up...")
     if not wait_caught_up(settings, timeout):
         raise CliError(
-            f"the pipeline did not catch up within {timeout:.0f} s; "
+            f"the pipeline made no progress for {timeout:.0f} s; "
             "see `incidents status` and var/log/"
         )
     result = _query(settings, PROVINCE_QUARTER, {"quarter": "2024-01-01"})

@@ -158,8 +158,16 @@ def running(settings: Settings) -> dict[str, processes.ProcessInfo]:
     return {name: processes.info(settings.paths, name) for name in managed_names(settings)}
 
 
-def consumer_lag(settings: Settings) -> int:
-    """Messages the workers and the sink have yet to read, over the topics each reads."""
+@dataclass(frozen=True)
+class Progress:
+    """How far the workers and the sink have read, over the topics each reads."""
+
+    lag: int  # messages not yet consumed (and committed)
+    committed: int  # sum of committed offsets: grows while work gets done
+
+
+def progress(settings: Settings) -> Progress:
+    """Read the committed offsets and lag of the stream's and the sink's groups."""
     from incidents.topics import describe_offsets
     from streams.app import app_name
 
@@ -169,19 +177,46 @@ def consumer_lag(settings: Settings) -> int:
         settings.sink.group_id: {kafka.valid_topic, kafka.dead_letter_topic, kafka.snapshots_topic},
     }
     parts = describe_offsets(kafka, list(reads))
-    return sum(p.lag.get(g, 0) for p in parts for g, topics in reads.items() if p.topic in topics)
+    lag = committed = 0
+    for p in parts:
+        for group, topics in reads.items():
+            if p.topic in topics:
+                lag += p.lag.get(group, 0)
+                committed += p.committed.get(group) or 0
+    return Progress(lag, committed)
 
 
-def wait_caught_up(settings: Settings, timeout_s: float, *, quiet_checks: int = 3) -> bool:
+def consumer_lag(settings: Settings) -> int:
+    """Messages the workers and the sink have yet to read, over the topics each reads."""
+    return progress(settings).lag
+
+
+def wait_caught_up(
+    settings: Settings,
+    stall_s: float,
+    *,
+    quiet_checks: int = 3,
+    interval_s: float = 1.0,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> bool:
     """Wait until the workers and the sink have consumed everything published.
 
-    Lag must be zero several times in a row: a stage may still be sending what it read.
+    Waits as long as work gets done: returns False only when the committed offsets have
+    not moved for ``stall_s`` while messages are still waiting. Lag must be zero several
+    times in a row: a stage may still be sending what it read.
     """
-    deadline = time.monotonic() + timeout_s
     calm = 0
-    while time.monotonic() < deadline:
-        calm = calm + 1 if consumer_lag(settings) == 0 else 0
+    last = progress(settings)
+    moved = time.monotonic()
+    while True:
+        now = progress(settings)
+        if on_progress is not None:
+            on_progress(now)
+        if now.committed != last.committed:
+            last, moved = now, time.monotonic()
+        calm = calm + 1 if now.lag == 0 else 0
         if calm >= quiet_checks:
             return True
-        time.sleep(1.0)
-    return False
+        if now.lag and time.monotonic() - moved > stall_s:
+            return False
+        time.sleep(interval_s)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from incidents import processes, stack
+from incidents import metrics, processes, stack
 from incidents.settings import Settings
 from incidents.topics import describe_offsets
 from schemas.report import Casualties, Report
@@ -39,7 +39,10 @@ class Pipeline:
 
     def publish(self, reports: list[Report | bytes], *, key: bytes | None = None) -> None:
         producer = KafkaProducer(
-            **self.settings.kafka.client_kwargs(), acks="all", enable_idempotence=True
+            **self.settings.kafka.client_kwargs(),
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=self.settings.kafka.max_message_bytes,
         )
         try:
             for r in reports:
@@ -55,13 +58,39 @@ class Pipeline:
         finally:
             producer.close()
 
-    def wait(self, timeout_s: float = 180.0) -> None:
-        if not stack.wait_caught_up(self.settings, timeout_s):
+    def publish_raw(self, messages: list[tuple[bytes | None, bytes]]) -> None:
+        """Produce (key, value) pairs to the raw topic exactly as given."""
+        producer = KafkaProducer(
+            **self.settings.kafka.client_kwargs(),
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=self.settings.kafka.max_message_bytes,
+        )
+        try:
+            for key, value in messages:
+                producer.send(self.settings.kafka.raw_topic, key=key, value=value)
+            producer.flush(timeout=120)
+        finally:
+            producer.close()
+
+    def metrics(self, name: str) -> list[metrics.Sample]:
+        """Scrape the /metrics of one of the stack's processes ("sink", "worker-1", ...)."""
+        url = metrics.recorded_address(self.settings, name)
+        assert url, f"{name} recorded no metrics address"
+        return metrics.scrape(url)
+
+    def wait(self, stall_s: float = 120.0) -> None:
+        """Wait until everything published is in the warehouse; fail if progress stops."""
+        if not stack.wait_caught_up(self.settings, stall_s):
+            left = stack.progress(self.settings)
             logs = {
                 n: processes.tail(processes.log_file(self.settings.paths, n))
                 for n in ("worker-1", "sink")
             }
-            pytest.fail(f"pipeline did not catch up in {timeout_s} s; logs: {logs}")
+            pytest.fail(
+                f"the pipeline made no progress for {stall_s} s with {left.lag} messages"
+                f" left; logs: {logs}"
+            )
 
     def group_members(self, group: str) -> int:
         """How many consumers are members of `group` right now."""
@@ -109,14 +138,19 @@ def pipeline_factory(
 ) -> Iterator[Callable[..., Pipeline]]:
     made: list[Pipeline] = []
 
-    def factory(partitions: int = 4, sink_flush_s: float = 0.3) -> Pipeline:
-        settings = settings_factory(
-            local_kafka={"enabled": False},
-            kafka={"partitions": partitions},
-            clickhouse={"sql_port": free_port()},
-            sink={"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": sink_flush_s},
-            streams={"batch_timeout_s": 0.2},
-        )
+    def factory(
+        partitions: int = 4, sink_flush_s: float = 0.3, **sections: dict[str, Any]
+    ) -> Pipeline:
+        defaults: dict[str, dict[str, Any]] = {
+            "local_kafka": {"enabled": False},
+            "kafka": {"partitions": partitions},
+            "clickhouse": {"sql_port": free_port()},
+            "sink": {"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": sink_flush_s},
+            "streams": {"batch_timeout_s": 0.2},
+        }
+        for name, values in sections.items():
+            defaults[name] = {**defaults.get(name, {}), **values}
+        settings = settings_factory(**defaults)
         p = Pipeline(settings)
         made.append(p)
         return p
