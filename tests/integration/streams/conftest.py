@@ -58,13 +58,15 @@ class Pipeline:
         finally:
             producer.close()
 
-    def publish_raw(self, messages: list[tuple[bytes | None, bytes]]) -> None:
+    def publish_raw(
+        self, messages: list[tuple[bytes | None, bytes]], max_request_size: int | None = None
+    ) -> None:
         """Produce (key, value) pairs to the raw topic exactly as given."""
         producer = KafkaProducer(
             **self.settings.kafka.client_kwargs(),
             acks="all",
             enable_idempotence=True,
-            max_request_size=self.settings.kafka.max_message_bytes,
+            max_request_size=max_request_size or self.settings.kafka.max_message_bytes,
         )
         try:
             for key, value in messages:

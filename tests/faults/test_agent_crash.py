@@ -1,0 +1,99 @@
+"""An agent that cannot go on stops its worker uncommitted, says why, and loses nothing.
+
+The real trigger: the dead-letter topic's size limit is lowered below the size of one dead
+letter, so Kafka refuses it for good. The worker must not ack (and so skip) that message
+or its neighbours: it exits, `incidents status` shows the crash, the raw topic's offsets
+stay behind the message, and once the limit is fixed a new worker handles everything.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from incidents import health, processes
+from incidents.settings import Settings, child_env
+from streams.app import CRASH_EXIT_CODE, app_name
+from tests import reference
+from tests.integration.streams.conftest import Pipeline, random_reports
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+SMALL = 65_536  # the smallest KAFKA_MAX_MESSAGE_BYTES; one dead letter of 64 KiB is larger
+
+
+def set_max_message_bytes(settings: Settings, topic: str, size: int) -> None:
+    admin = KafkaAdminClient(**settings.kafka.client_kwargs())
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(size)})
+        admin.alter_configs([resource])
+    finally:
+        admin.close()
+
+
+def wait_for(what: str, check: Callable[[], bool], stall_s: float = 120.0) -> None:
+    deadline = time.monotonic() + stall_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"waited {stall_s} s for {what}")
+
+
+def status_output(settings: Settings) -> str:
+    env = {**os.environ, **child_env(settings), "INCIDENTS_ENV_FILE": "/nonexistent"}
+    done = subprocess.run(
+        [sys.executable, "-m", "incidents", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.stdout + done.stderr
+
+
+def test_a_dead_letter_kafka_refuses_stops_the_worker_without_committing(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    p = pipeline_factory(partitions=1, kafka={"max_message_bytes": SMALL})
+    kafka = p.settings.kafka
+    p.up()
+    set_max_message_bytes(p.settings, kafka.raw_topic, 1_048_576)  # the raw topic takes it
+    worker = processes.info(p.settings.paths, "worker-1")
+    before, after = random_reports(seed=3, n_events=20), random_reports(seed=4, n_events=20)
+    after = [r.model_copy(update={"source_event_id": f"after-{r.source_event_id}"}) for r in after]
+    poison = b'{"notes": "' + b"x" * 70_000  # bad JSON whose dead letter is over 64 KiB
+    p.publish(list(before))
+    p.wait()
+    p.publish_raw([(None, poison)], max_request_size=1_048_576)
+    p.publish(list(after))
+
+    wait_for(
+        "the worker to stop itself",
+        lambda: not processes.info(p.settings.paths, "worker-1").running,
+    )
+    crash = health.crash(p.settings, "worker-1")
+    assert crash is not None and crash.agent == "validate", crash
+    assert "dead letter" in crash.error
+    # Nothing from the poison message on was committed: it and its neighbours wait.
+    done, total = p.read_progress(app_name(p.settings), kafka.raw_topic)
+    assert done <= total - 1 - len(after), (done, total)
+    assert "crashed" in status_output(p.settings)
+    log = processes.log_file(p.settings.paths, "worker-1").read_text(errors="replace")
+    assert f"exit code {CRASH_EXIT_CODE}" in log or "stopping the worker uncommitted" in log
+
+    # Fix the limit and start a new worker: every report and the dead letter arrive.
+    set_max_message_bytes(p.settings, kafka.dead_letter_topic, 1_048_576)
+    p.up()
+    assert processes.info(p.settings.paths, "worker-1").pid != worker.pid
+    p.wait()
+    assert p.district_days() == reference.district_day_totals(before + after)
+    rejected = p.query("SELECT raw_size, reason FROM rejected_reports FINAL")
+    assert rejected == [(len(poison), "invalid_json")]
+    assert health.crash(p.settings, "worker-1") is None  # a new worker: the crash is history
