@@ -47,7 +47,11 @@ Strategic developments
 
 Rows whose ``country`` is not Pakistan (``iso`` 586) are skipped as "outside Pakistan".
 A row that cannot be mapped (bad date, non-numeric fatalities, unknown event type ...)
-is rejected with one error per bad field, like a contract violation.
+is rejected with one error per bad field, like a contract violation. So is a row that is
+not CSV the reader can take (a stray carriage return, a row larger than
+``KAFKA_MAX_MESSAGE_BYTES``, a row with more or fewer fields than the header): the reader
+skips to the row's end, where its quotes balance, and goes on. Only a row whose quotes
+never close ends the run early, as one rejection that says which lines it skipped.
 """
 
 from __future__ import annotations
@@ -64,12 +68,17 @@ from typing import Any, BinaryIO
 from annotated_types import MaxLen
 
 from incidents.settings import Settings
-from producers.exceptions import AcledRowError, InputFormatError
+from producers.exceptions import AcledRowError, InputFormatError, ProducerError
 from producers.pipeline import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    PREVIEW_BYTES,
+    BoundedLines,
     Candidate,
     Item,
+    LongLine,
     Rejected,
     Skip,
+    preview,
     run_file_source,
 )
 from producers.progress import ProgressArg
@@ -299,20 +308,121 @@ def map_row(row: dict[str, str]) -> dict[str, Any] | Skip:
     }
 
 
-def acled_items(lines: Iterable[bytes]) -> Iterator[Item]:
-    """Turn an ACLED CSV export (binary lines) into items, streaming row by row."""
-    # A stray non-UTF-8 byte must not end the run: it becomes U+FFFD and the row goes on.
-    text = (
-        line.decode("utf-8-sig" if n == 0 else "utf-8", errors="replace")
-        for n, line in enumerate(lines)
-    )
-    reader = csv.DictReader(text)
-    missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+class RowTooLarge(ProducerError):
+    """Raised into the CSV reader to stop a row that has grown past the limit (internal)."""
+
+
+class CsvLines:
+    """The decoded lines csv.reader reads, counted per row; a row over the limit is stopped.
+
+    The reader asks for lines until a row is complete; ``row_done`` starts the next row.
+    After an error in a row, ``skip_rest_of_row`` drops lines until the row's double
+    quotes balance, which is where csv ends a row.
+    """
+
+    def __init__(self, lines: Iterable[bytes | LongLine], max_row_bytes: int) -> None:
+        self._lines = iter(lines)
+        self.max_row_bytes = max_row_bytes
+        self.number = 0  # lines handed out (or skipped) so far
+        self.row_start = 1  # the line where the current row starts
+        self.row_bytes = 0
+        self.row_quotes = 0
+        self.row_head = b""  # the start of the row, for a rejects file
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._count(line)
+        if isinstance(line, LongLine) or self.row_bytes > self.max_row_bytes:
+            raise RowTooLarge
+        # A stray non-UTF-8 byte must not end the run: it becomes U+FFFD and the row goes on.
+        return line.decode("utf-8-sig" if self.number == 1 else "utf-8", errors="replace")
+
+    def _count(self, line: bytes | LongLine) -> None:
+        self.number += 1
+        if isinstance(line, LongLine):
+            size, quotes, head = line.size, line.quotes, line.head
+        else:
+            size, quotes, head = len(line), line.count(b'"'), line
+        self.row_bytes += size
+        self.row_quotes += quotes
+        if not self.row_head:
+            self.row_head = head[:PREVIEW_BYTES]
+
+    def row_done(self) -> None:
+        """The reader finished a row: the next line starts a new one."""
+        self.row_start = self.number + 1
+        self.row_bytes = 0
+        self.row_quotes = 0
+        self.row_head = b""
+
+    def skip_rest_of_row(self) -> bool:
+        """Drop the lines left of a broken row; False if the input ends inside it."""
+        while self.row_quotes % 2:
+            line = next(self._lines, None)
+            if line is None:
+                return False
+            self._count(line)
+        return True
+
+
+def _allow_fields_up_to(size: int) -> None:
+    """Let csv read fields up to ``size`` characters (its default is 131,072).
+
+    The limit is process-wide; it is only ever raised. Rows are capped in bytes by
+    :class:`CsvLines` before any field could reach it.
+    """
+    if csv.field_size_limit() < size:
+        csv.field_size_limit(size)
+
+
+def acled_items(
+    lines: BoundedLines | BinaryIO, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> Iterator[Item]:
+    """Turn an ACLED CSV export (binary lines) into items, streaming row by row.
+
+    A row larger than ``max_message_bytes`` is rejected without being held whole; its
+    notes would be cut to the contract's length anyway.
+    """
+    if not isinstance(lines, BoundedLines):
+        lines = BoundedLines(lines, max_message_bytes)
+    _allow_fields_up_to(max_message_bytes)
+    text = CsvLines(lines, max_message_bytes)
+    reader = csv.reader(text)
+    try:
+        header = next(reader, [])
+    except (RowTooLarge, csv.Error) as e:
+        why = str(e) or f"larger than {max_message_bytes:,} bytes"
+        raise InputFormatError(f"not an ACLED export: unreadable header ({why})") from e
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise InputFormatError(f"not an ACLED export: missing columns {', '.join(missing)}")
-    row_start = reader.line_num + 1
-    for row in reader:
-        line, row_start = row_start, reader.line_num + 1
+    text.row_done()
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except (RowTooLarge, csv.Error) as e:
+            rejected, ended = _broken_row(text, e, max_message_bytes)
+            yield rejected
+            if not ended:
+                return
+            continue
+        line, last = text.row_start, text.number
+        text.row_done()
+        if not fields:
+            continue  # a blank line
+        if len(fields) != len(header):
+            message = f"row has {len(fields)} fields; the header has {len(header)}"
+            if last > line:  # say so when a stray quote made one row of many lines
+                message += f" (lines {line:,}-{last:,})"
+            raw = json.dumps(fields, ensure_ascii=False)
+            yield Rejected(line, [{"field": "$", "message": message}], raw)
+            continue
+        row = dict(zip(header, fields, strict=True))
         try:
             mapped = map_row(row)
         except AcledRowError as e:
@@ -322,6 +432,28 @@ def acled_items(lines: Iterable[bytes]) -> Iterator[Item]:
             yield mapped
         else:
             yield Candidate(line, json.dumps(mapped, ensure_ascii=False).encode())
+
+
+def _broken_row(text: CsvLines, error: Exception, max_message_bytes: int) -> tuple[Rejected, bool]:
+    """Skip the rest of a row the reader gave up on; return its rejection and whether the
+    input goes on after it."""
+    line = text.row_start
+    ended = text.skip_rest_of_row()
+    if isinstance(error, RowTooLarge):
+        reason = (
+            f"row too large: {text.row_bytes:,} bytes, at most {max_message_bytes:,}"
+            " (KAFKA_MAX_MESSAGE_BYTES)"
+        )
+    else:  # csv's own words, without its hint about opening files
+        reason = f"not valid CSV: {str(error).split(' - ')[0]}"
+    if not ended:
+        reason += (
+            f"; its quotes never close, so lines {line:,}-{text.number:,} (the rest of the"
+            " input) were skipped"
+        )
+    rejected = Rejected(line, [{"field": "$", "message": reason}], preview(text.row_head))
+    text.row_done()
+    return rejected, ended
 
 
 def publish_acled(

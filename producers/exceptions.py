@@ -46,3 +46,21 @@ class AcledRowError(ProducerError, ValueError):
 
 class DeliveryFailed(ProducerError):
     """Kafka refused or timed out on some records of a batch that had to be confirmed."""
+
+
+class RecordTooLarge(ProducerError):
+    """A record does not fit one Kafka message. Permanent: sending it again fails again."""
+
+    def __init__(self, size: int, limit: int, why: str) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"too large for one Kafka message: {size:,} bytes, at most {limit:,} ({why})"
+        )
+
+
+class ProducerReset(ProducerError):
+    """A record was lost with a Kafka producer that another record's failure broke.
+
+    Transient: the publisher starts a new producer, and sending the record again is safe.
+    """

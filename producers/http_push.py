@@ -7,9 +7,12 @@
 * Every item is validated against the contract; valid ones are published (original
   bytes, keyed ``source:source_event_id``) and the answer waits for Kafka's
   acknowledgement: ``202 {"accepted": n, "rejected": m, "rejections": [{"index": i,
-  "errors": [...]}]}``, where ``index`` is the item's 0-based line in the body.
+  "errors": [...]}]}``, where ``index`` is the item's 0-based line in the body. Whatever
+  an item holds (binary, JSON nested 100,000 deep, a report too large for one Kafka
+  message), it is rejected on its own and its neighbours go on.
 * Kafka unreachable or not confirming -> ``503``; resending is safe, the stream
-  deduplicates by report id and version.
+  deduplicates by report id and version. A record Kafka refuses for good (too large) is
+  a rejection, never a 503.
 
 ``GET /healthz`` answers ``200`` while the process runs and says whether Kafka is connected.
 """
@@ -26,10 +29,11 @@ from typing import Any
 
 from aiohttp import web
 
+from incidents.metrics import PUSH_ITEMS, PUSH_REQUESTS, serve
 from incidents.settings import Settings
 from producers.exceptions import DeliveryFailed, KafkaUnavailable, ProducerError, PushConfigError
-from producers.pipeline import validate
-from producers.publisher import Publisher, RecordSink
+from producers.pipeline import check_record
+from producers.publisher import Publisher, RecordSink, is_permanent
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +46,18 @@ REPORTS_PATH = "/v1/reports"
 class ItemResults:
     """The outcome of validating one request's items."""
 
-    accepted: list[tuple[str, bytes]] = field(default_factory=list)  # (key, value)
+    accepted: list[tuple[int, str, bytes]] = field(default_factory=list)  # (index, key, value)
     rejections: list[dict[str, Any]] = field(default_factory=list)
+
+    def refuse(self, refused: dict[int, BaseException]) -> None:
+        """Move the accepted items Kafka refused for good (by position) to the rejections."""
+        for position, error in refused.items():
+            index = self.accepted[position][0]
+            self.rejections.append(
+                {"index": index, "errors": [{"field": "$", "message": str(error)}]}
+            )
+        self.accepted = [item for i, item in enumerate(self.accepted) if i not in refused]
+        self.rejections.sort(key=lambda rejection: int(rejection["index"]))
 
     def body(self) -> dict[str, Any]:
         return {
@@ -61,15 +75,15 @@ def split_items(body: bytes, content_type: str) -> list[tuple[int, bytes]]:
     return [(i, line.strip()) for i, line in enumerate(body.split(b"\n")) if line.strip()]
 
 
-def validate_items(items: list[tuple[int, bytes]]) -> ItemResults:
-    """Validate each item against the contract and key the valid ones."""
+def validate_items(items: list[tuple[int, bytes]], max_message_bytes: int) -> ItemResults:
+    """Validate each item against the contract and its size, and key the valid ones."""
     results = ItemResults()
     for index, value in items:
-        key, errors = validate(value)
+        key, errors = check_record(value, max_message_bytes=max_message_bytes)
         if errors:
             results.rejections.append({"index": index, "errors": errors})
         else:
-            results.accepted.append((key or "", value))
+            results.accepted.append((index, key or "", value))
     return results
 
 
@@ -104,8 +118,12 @@ class KafkaGate:
                 self._owned = self._publisher = publisher
             return self._publisher
 
-    def publish(self, records: list[tuple[str, bytes]]) -> None:
-        """Publish and wait for every acknowledgement; raise if any is missing."""
+    def publish(self, records: list[tuple[str, bytes]]) -> dict[int, BaseException]:
+        """Publish and wait for every acknowledgement; raise if any is missing.
+
+        Return the records Kafka refused for good (too large), by position: sending them
+        again would fail again, so they are the client's to fix, not a reason for 503.
+        """
         publisher = self._ensure()
         deliveries = [publisher.send(key, value) for key, value in records]
         deadline = time.monotonic() + self._settings.push.delivery_timeout_s
@@ -114,11 +132,19 @@ class KafkaGate:
                 raise KafkaUnavailable(
                     self._settings.kafka.bootstrap_servers, "delivery not confirmed in time"
                 )
-        failures = [d.error for d in deliveries if d.error is not None]
+        refused = {
+            i: d.error
+            for i, d in enumerate(deliveries)
+            if d.error is not None and is_permanent(d.error)
+        }
+        failures = [
+            d.error for d in deliveries if d.error is not None and not is_permanent(d.error)
+        ]
         if failures:
             raise DeliveryFailed(
                 f"Kafka did not accept {len(failures)} of {len(records)} reports: {failures[0]}"
             )
+        return refused
 
     def close(self) -> None:
         with self._lock:
@@ -164,15 +190,35 @@ async def post_reports(request: web.Request) -> web.Response:
         return _error(400, "empty body: send one JSON report or JSON lines")
 
     loop = asyncio.get_running_loop()
-    results = await loop.run_in_executor(None, validate_items, items)
+    max_message_bytes = settings.kafka.max_message_bytes
+    results = await loop.run_in_executor(None, validate_items, items, max_message_bytes)
     if results.accepted:
+        records = [(key, value) for _index, key, value in results.accepted]
         try:
-            await loop.run_in_executor(None, request.app[GATE].publish, results.accepted)
+            refused = await loop.run_in_executor(None, request.app[GATE].publish, records)
         except ProducerError as e:  # KafkaUnavailable, DeliveryFailed
             logger.warning("push of %d reports failed: %s", len(results.accepted), e)
             return _error(503, str(e), **{"Retry-After": "5"})
+        results.refuse(refused)
     logger.info("push: accepted %d, rejected %d", len(results.accepted), len(results.rejections))
+    PUSH_ITEMS.labels("accepted").inc(len(results.accepted))
+    PUSH_ITEMS.labels("rejected").inc(len(results.rejections))
     return web.json_response(results.body(), status=202)
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Count every request by its HTTP status (incidents_push_requests_total)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+    except web.HTTPException as e:
+        PUSH_REQUESTS.labels(str(e.status)).inc()
+        raise
+    except Exception:
+        PUSH_REQUESTS.labels("500").inc()
+        raise
+    PUSH_REQUESTS.labels(str(response.status)).inc()
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -195,7 +241,7 @@ def create_app(settings: Settings, *, publisher: RecordSink | None = None) -> we
         raise PushConfigError("PUSH_TOKEN is empty: set a real token")
     if push.token is None:
         logger.warning("push endpoint is OPEN: no bearer token required (PUSH_OPEN=true)")
-    app = web.Application(client_max_size=push.max_body_bytes)
+    app = web.Application(client_max_size=push.max_body_bytes, middlewares=[count_requests])
     app[SETTINGS] = settings
     gate = KafkaGate(settings, publisher)
     app[GATE] = gate
@@ -227,8 +273,10 @@ def main() -> None:
     from incidents.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    serve(settings, "push", settings.metrics.push_port)
     try:
-        run_push(load_settings())
+        run_push(settings)
     except PushConfigError as e:
         raise SystemExit(f"error: {e}") from None
 

@@ -4,7 +4,8 @@ Each non-blank line is published as it is (its original bytes), keyed by
 ``source:source_event_id``. With validation on (the default) lines that break the
 contract are not published: they are counted by reason and, when asked, written to a
 rejects file. ``validate=False`` sends every non-blank line, so the stream's dead-letter
-path can be demonstrated.
+path can be demonstrated. A line larger than a Kafka message is rejected either way, read
+in chunks to its end rather than held whole.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from incidents.settings import Settings
-from producers.pipeline import ByteCountingLines, Candidate, Item, Skip, run_file_source
+from producers.pipeline import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    BoundedLines,
+    Candidate,
+    Item,
+    LongLine,
+    Rejected,
+    Skip,
+    preview,
+    run_file_source,
+    size_errors,
+)
 from producers.progress import ProgressArg
 from producers.publisher import RecordSink
 from producers.summary import PublishSummary
@@ -25,9 +37,19 @@ logger = logging.getLogger(__name__)
 BLANK_LINE = "blank line"
 
 
-def jsonl_items(lines: ByteCountingLines | BinaryIO) -> Iterator[Item]:
-    """Turn a binary stream of JSON lines into items, streaming (one line in memory)."""
+def jsonl_items(
+    lines: BoundedLines | BinaryIO, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> Iterator[Item]:
+    """Turn a binary stream of JSON lines into items, streaming (one line in memory).
+
+    A line longer than ``max_message_bytes`` is rejected as too large without being held.
+    """
+    if not isinstance(lines, BoundedLines):
+        lines = BoundedLines(lines, max_message_bytes)
     for number, line in enumerate(lines, 1):
+        if isinstance(line, LongLine):
+            yield Rejected(number, size_errors(line.size, max_message_bytes), preview(line.head))
+            continue
         value = line.strip()
         yield Candidate(number, value) if value else Skip(BLANK_LINE)
 

@@ -6,6 +6,11 @@ validates candidates against the contract (unless told not to), publishes the OR
 bytes keyed by ``source:source_event_id``, and counts everything into a
 :class:`PublishSummary`. The stream's validator stays the single source of truth; the
 producers only validate to reject early and to count.
+
+One bad record never ends a run: input that cannot be read (binary, invalid UTF-8, JSON
+nested 100,000 deep, a line larger than a Kafka message) becomes a :class:`Rejected` item
+with its reason, like a contract violation. :class:`BoundedLines` reads the input so that
+no line is held whole past ``KAFKA_MAX_MESSAGE_BYTES``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -20,16 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from incidents.settings import Settings
+from incidents.settings import KafkaSettings, Settings
 from producers.exceptions import InputNotFound
 from producers.progress import ProgressArg, progress_task
-from producers.publisher import Publisher, RecordSink
+from producers.publisher import Publisher, RecordSink, is_permanent, record_limit, too_large
 from producers.summary import PublishSummary
+from schemas import safe_json
 from schemas.report import ReportValidationError, parse_report
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 500  # records between progress-bar updates
+DEFAULT_MAX_MESSAGE_BYTES: int = KafkaSettings.model_fields["max_message_bytes"].default
+PREVIEW_BYTES = 200  # how much of a record too large to keep a rejects file writes
+READ_CHUNK = 64 * 1024  # how much of an over-long line is read at a time to skip it
 
 
 @dataclass(frozen=True)
@@ -59,17 +69,55 @@ class Candidate:
 Item = Skip | Rejected | Candidate
 
 
-class ByteCountingLines:
-    """Iterate a binary stream's lines, remembering how many bytes were read."""
+@dataclass(frozen=True)
+class LongLine:
+    """A line longer than the reader's limit: skipped, leaving its size and first bytes."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    size: int  # bytes, without the line break
+    head: bytes
+    quotes: int  # double quotes in the whole line (the CSV reader needs them)
+
+
+class BoundedLines:
+    """Iterate a binary stream's lines, holding no more than ``max_line_bytes`` of one.
+
+    A longer line is read on in chunks to its end and comes out as a :class:`LongLine`.
+    ``bytes_read`` counts every byte read, for the progress bar.
+    """
+
+    def __init__(self, stream: BinaryIO, max_line_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.stream = stream
+        self.max_line_bytes = max_line_bytes
         self.bytes_read = 0
 
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self.stream:
-            self.bytes_read += len(line)
-            yield line
+    def __iter__(self) -> Iterator[bytes | LongLine]:
+        while line := self._read(self.max_line_bytes + 1):
+            if line.endswith(b"\n") or len(line) <= self.max_line_bytes:
+                yield line
+            else:
+                yield self._skip_rest(line)
+
+    def _read(self, limit: int) -> bytes:
+        chunk = self.stream.readline(limit)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def _skip_rest(self, start: bytes) -> LongLine:
+        size, quotes, chunk = len(start), start.count(b'"'), start
+        while not chunk.endswith(b"\n") and (chunk := self._read(READ_CHUNK)):
+            size += len(chunk)
+            quotes += chunk.count(b'"')
+        return LongLine(size - chunk.endswith(b"\n"), start[:PREVIEW_BYTES], quotes)
+
+
+def preview(head: bytes) -> str:
+    """Return the start of a record too large to keep whole, for a rejects file."""
+    return head[:PREVIEW_BYTES].decode("utf-8", errors="replace") + "…"
+
+
+def size_errors(size: int, max_message_bytes: int) -> list[dict[str, str]]:
+    """Return the rejection of a record of ``size`` bytes that cannot fit one message."""
+    return [{"field": "$", "message": str(too_large(size, max_message_bytes))}]
 
 
 def validate(value: bytes | dict[str, Any]) -> tuple[str | None, list[dict[str, str]]]:
@@ -78,16 +126,37 @@ def validate(value: bytes | dict[str, Any]) -> tuple[str | None, list[dict[str, 
         report = parse_report(value)
     except ReportValidationError as e:
         return None, e.errors
-    except ValueError as e:  # undecodable bytes etc.: never let one record crash a run
-        return None, [{"field": "", "message": str(e) or type(e).__name__}]
     return report.report_id, []
+
+
+def check_record(
+    value: bytes, *, validated: bool = True, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> tuple[str | None, list[dict[str, str]]]:
+    """Return ``(key, [])`` for a record to send, else ``(None, errors)``.
+
+    A record is refused when its key and value cannot fit one Kafka message, and, when
+    ``validated``, when it breaks the contract. Unvalidated records get a best-effort key.
+    """
+    limit = record_limit(max_message_bytes)
+    if len(value) > limit:  # too large whatever its key: do not even parse it
+        return None, size_errors(len(value), max_message_bytes)
+    if validated:
+        key, errors = validate(value)
+        if errors:
+            return None, errors
+    else:
+        key = guess_key(value)
+    size = len(value) + len(key.encode()) if key is not None else len(value)
+    if size > limit:
+        return None, size_errors(size, max_message_bytes)
+    return key, []
 
 
 def guess_key(value: bytes) -> str | None:
     """Best-effort ``source:source_event_id`` of unvalidated bytes (None if there is none)."""
     try:
-        data = json.loads(value)
-    except ValueError:
+        data = safe_json.loads(value.decode("utf-8"))
+    except ValueError:  # not UTF-8, not JSON, nested too deeply
         return None
     if not isinstance(data, dict):
         return None
@@ -101,6 +170,22 @@ def rejection_line(line: int, errors: list[dict[str, str]], raw: str) -> str:
     return json.dumps({"line": line, "errors": errors, "raw": raw}, ensure_ascii=False) + "\n"
 
 
+class Rejections:
+    """Count rejected records and write them to the rejects file, from any thread."""
+
+    def __init__(self, summary: PublishSummary, rejects: TextIO | None) -> None:
+        self.summary = summary
+        self.rejects = rejects
+        self._lock = threading.Lock()
+
+    def add(self, line: int, errors: list[dict[str, str]], raw: str) -> None:
+        logger.debug("line %d rejected: %s", line, errors)
+        with self._lock:
+            self.summary.reject(errors)
+            if self.rejects is not None:
+                self.rejects.write(rejection_line(line, errors, raw))
+
+
 def publish_items(
     items: Iterable[Item],
     sink: RecordSink,
@@ -108,24 +193,30 @@ def publish_items(
     *,
     rejects: TextIO | None = None,
     on_progress: Callable[[int], None] | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> PublishSummary:
-    """Validate (if ``summary.validated``), publish and count every item, then flush."""
+    """Validate (if ``summary.validated``), publish and count every item, then flush.
+
+    A record Kafka refuses for good (too large for the topic) is counted as rejected, with
+    its reason; other delivery failures count as failed.
+    """
     started = time.monotonic()
+    rejections = Rejections(summary, rejects)
     for n, item in enumerate(items, 1):
         if isinstance(item, Skip):
             summary.skip(item.reason)
         elif isinstance(item, Rejected):
-            _reject(summary, rejects, item.line, item.errors, item.raw)
+            rejections.add(item.line, item.errors, item.raw)
         else:
-            if summary.validated:
-                key, errors = validate(item.value)
-                if errors:
-                    raw = item.value.decode("utf-8", errors="replace")
-                    _reject(summary, rejects, item.line, errors, raw)
-                    continue
-            else:
-                key = guess_key(item.value)
-            sink.send(key, item.value, summary.delivered)
+            key, errors = check_record(
+                item.value, validated=summary.validated, max_message_bytes=max_message_bytes
+            )
+            if errors:
+                too_big = len(item.value) > record_limit(max_message_bytes)
+                raw = preview(item.value) if too_big else item.value.decode(errors="replace")
+                rejections.add(item.line, errors, raw)
+                continue
+            sink.send(key, item.value, _on_delivery(summary, rejections, item))
         if on_progress is not None and n % PROGRESS_EVERY == 0:
             on_progress(n)
     sink.flush()
@@ -142,17 +233,19 @@ def publish_items(
     return summary
 
 
-def _reject(
-    summary: PublishSummary,
-    rejects: TextIO | None,
-    line: int,
-    errors: list[dict[str, str]],
-    raw: str,
-) -> None:
-    summary.reject(errors)
-    logger.debug("line %d rejected: %s", line, errors)
-    if rejects is not None:
-        rejects.write(rejection_line(line, errors, raw))
+def _on_delivery(
+    summary: PublishSummary, rejections: Rejections, item: Candidate
+) -> Callable[[BaseException | None], None]:
+    """Count one delivery; a permanent refusal is a rejection of the record."""
+    line, head = item.line, item.value[:PREVIEW_BYTES]
+
+    def delivered(error: BaseException | None) -> None:
+        if error is not None and is_permanent(error):
+            rejections.add(line, [{"field": "$", "message": str(error)}], preview(head))
+        else:
+            summary.delivered(error)
+
+    return delivered
 
 
 def open_input(path_or_stdin: str | Path | BinaryIO) -> tuple[BinaryIO, str, int | None, bool]:
@@ -172,7 +265,7 @@ def open_input(path_or_stdin: str | Path | BinaryIO) -> tuple[BinaryIO, str, int
 
 def run_file_source(
     path_or_stdin: str | Path | BinaryIO,
-    to_items: Callable[[ByteCountingLines], Iterable[Item]],
+    to_items: Callable[[BoundedLines, int], Iterable[Item]],
     settings: Settings,
     *,
     validate: bool,
@@ -181,9 +274,13 @@ def run_file_source(
     publisher: RecordSink | None,
     description: str,
 ) -> PublishSummary:
-    """Open the input (and rejects file and publisher), run :func:`publish_items`, close."""
+    """Open the input (and rejects file and publisher), run :func:`publish_items`, close.
+
+    ``to_items(lines, max_message_bytes)`` turns the input's lines into items.
+    """
     stream, name, total, owned = open_input(path_or_stdin)
     summary = PublishSummary(input=name, validated=validate)
+    max_message_bytes = settings.kafka.max_message_bytes
     with ExitStack() as stack:
         if owned:
             stack.enter_context(stream)
@@ -193,14 +290,15 @@ def run_file_source(
             else None
         )
         sink = publisher or stack.enter_context(Publisher(settings.kafka))
-        lines = ByteCountingLines(stream)
+        lines = BoundedLines(stream, max_message_bytes)
         advance = stack.enter_context(progress_task(progress, description, total))
         publish_items(
-            to_items(lines),
+            to_items(lines, max_message_bytes),
             sink,
             summary,
             rejects=rejects,
             on_progress=lambda n: advance(lines.bytes_read, n),
+            max_message_bytes=max_message_bytes,
         )
         advance(lines.bytes_read, summary.records)
     return summary

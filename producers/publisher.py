@@ -4,6 +4,15 @@
 ``acks='all'``, so a retried batch is never written twice and a record counts as sent
 only once every in-sync replica has it. Each :meth:`Publisher.send` returns a
 :class:`Delivery` that completes when the broker acknowledges the record or gives up.
+
+Size: a record's key and value together may take at most :func:`record_limit` bytes,
+``KAFKA_MAX_MESSAGE_BYTES`` (the topics' ``max.message.bytes``) minus
+:data:`RECORD_OVERHEAD_BYTES` for the record batch around it; a larger record fails at once
+with :class:`RecordTooLarge`, without reaching Kafka. That matters beyond one record:
+kafka-python's idempotent producer treats a broker's "message too large" as fatal and fails
+every later record too. Should the broker refuse one anyway (a topic configured smaller
+than the setting), the publisher lowers its own limit below that record, replaces the
+broken producer, and fails the records lost with it with :class:`ProducerReset` (transient).
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import kafka.errors as kafka_errors
 from kafka import KafkaProducer
 
 from incidents.settings import KafkaSettings
-from producers.exceptions import KafkaUnavailable, ProducerError
+from producers.exceptions import KafkaUnavailable, ProducerError, ProducerReset, RecordTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +46,37 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "batch_size": 128 * 1024,
     "max_in_flight_requests_per_connection": 5,  # the idempotent producer's ceiling
 }
+
+# What a record batch holding one record adds to its key and value: 61 bytes of batch
+# header, about 20 of record framing; the rest is margin.
+RECORD_OVERHEAD_BYTES = 512
+
+# The broker's and kafka-python's "too large": sending the record again fails again.
+SIZE_ERRORS: tuple[type[BaseException], ...] = (
+    RecordTooLarge,
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+)
+
+
+def record_limit(max_message_bytes: int) -> int:
+    """Return the most bytes a record's key and value may take together."""
+    return max_message_bytes - RECORD_OVERHEAD_BYTES
+
+
+def too_large(size: int, max_message_bytes: int) -> RecordTooLarge:
+    """Build the error for a record of ``size`` bytes (key and value) that cannot fit."""
+    return RecordTooLarge(
+        size,
+        record_limit(max_message_bytes),
+        f"KAFKA_MAX_MESSAGE_BYTES {max_message_bytes:,} minus {RECORD_OVERHEAD_BYTES}"
+        " bytes of record overhead",
+    )
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when the record itself was refused, so sending it again would fail again."""
+    return isinstance(error, SIZE_ERRORS)
 
 
 class Delivery:
@@ -93,6 +133,9 @@ class Publisher:
         self.delivery_timeout_s = delivery_timeout_s
         self._config: dict[str, Any] = {
             **PRODUCER_DEFAULTS,
+            # A batch of several records must fit the topics' max.message.bytes as well.
+            "batch_size": min(PRODUCER_DEFAULTS["batch_size"], kafka.max_message_bytes),
+            "max_request_size": kafka.max_message_bytes,
             **kafka.client_kwargs(),
             "bootstrap_timeout_ms": int(bootstrap_timeout_s * 1000),
             "max_block_ms": int(bootstrap_timeout_s * 1000),
@@ -110,7 +153,12 @@ class Publisher:
             self._config["request_timeout_ms"] + self._config["linger_ms"],
         )
         self._producer: KafkaProducer | None = None
+        self._open = False  # between connect() and close()
         self._lock = threading.Lock()
+        self._generation = 0  # bumped whenever a broken producer is replaced
+        self._broken = False
+        self.max_record_bytes = record_limit(kafka.max_message_bytes)
+        self._refused_size: int | None = None  # smallest record the broker refused as too large
         self.delivered = 0
         self.failed = 0
 
@@ -118,6 +166,7 @@ class Publisher:
 
     def connect(self) -> None:
         """Bootstrap the producer; raise :class:`KafkaUnavailable` if no broker answers."""
+        self._open = True
         if self._producer is not None:
             return
         try:
@@ -134,6 +183,7 @@ class Publisher:
 
     def close(self, timeout_s: float | None = None) -> None:
         """Deliver what is buffered, then close the producer."""
+        self._open = False
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.close(timeout=self.delivery_timeout_s if timeout_s is None else timeout_s)
@@ -158,34 +208,97 @@ class Publisher:
         """Queue one record; ``on_delivery(error_or_None)`` runs when its fate is known.
 
         A record the producer refuses outright (too large ...) completes at once with the
-        error. Raise :class:`KafkaUnavailable` when the topic's metadata cannot be had
-        within the bootstrap timeout: then no record can be sent.
+        error; :func:`is_permanent` tells such errors from transient ones. Raise
+        :class:`KafkaUnavailable` when the topic's metadata cannot be had within the
+        bootstrap timeout: then no record can be sent.
         """
-        if self._producer is None:
-            raise ProducerError("Publisher.send() before connect(); use `with Publisher(...)`")
+        producer, generation = self._current_producer()
         delivery = Delivery()
+        key_bytes = key.encode() if key is not None else None
+        size = len(value) + len(key_bytes or b"")
 
         def succeeded(_metadata: Any) -> None:
             self._finish(delivery, None, on_delivery)
 
         def failed(error: BaseException) -> None:
-            logger.warning("delivery of %s to %s failed: %s", key, self.topic, error)
+            logger.warning("delivery of %.80s to %s failed: %s", key, self.topic, error)
             self._finish(delivery, error, on_delivery)
 
+        def failed_async(error: BaseException) -> None:
+            failed(self._after_failure(error, generation, size))
+
+        if size > self.max_record_bytes:
+            failed(self._too_large(size))
+            return delivery
         try:
-            future = self._producer.send(
-                self.topic, value=value, key=key.encode() if key is not None else None
-            )
+            future = producer.send(self.topic, value=value, key=key_bytes)
         except kafka_errors.KafkaTimeoutError as e:
             raise KafkaUnavailable(
                 self.kafka.bootstrap_servers, f"no metadata for topic {self.topic}"
             ) from e
-        except kafka_errors.KafkaError as e:
+        except kafka_errors.KafkaError as e:  # refused before queueing: the producer is fine
             failed(e)
             return delivery
         future.add_callback(succeeded)
-        future.add_errback(failed)
+        future.add_errback(failed_async)
         return delivery
+
+    def _current_producer(self) -> tuple[KafkaProducer, int]:
+        """Return the producer to send with, first replacing one a failure has broken."""
+        broken: KafkaProducer | None = None
+        try:
+            with self._lock:
+                if not self._open:
+                    raise ProducerError(
+                        "Publisher.send() before connect(); use `with Publisher(...)`"
+                    )
+                if self._broken:
+                    broken, self._producer = self._producer, None
+                    self._generation += 1
+                    self._broken = False
+                if self._producer is None:
+                    logger.warning("starting a new Kafka producer: a refused record broke the last")
+                    self.connect()  # on KafkaUnavailable the next send tries again
+                assert self._producer is not None
+                return self._producer, self._generation
+        finally:
+            if broken is not None:
+                broken.close(timeout=0)  # every record it held has failed already
+
+    def _after_failure(self, error: BaseException, generation: int, size: int) -> BaseException:
+        """Note what a failed delivery says about the producer; return the error to report.
+
+        kafka-python's idempotent producer turns a non-retriable error into a fatal state
+        that fails every later record: the first such failure marks the producer broken
+        (it is replaced on the next send), and records lost with it get
+        :class:`ProducerReset`.
+        """
+        with self._lock:
+            if generation != self._generation or self._broken:
+                return ProducerReset(
+                    "not sent: the Kafka producer was reset after another record was refused"
+                    f" ({type(error).__name__}); sending again is safe"
+                )
+            if isinstance(error, kafka_errors.RetriableError):
+                return error
+            self._broken = True
+            if not isinstance(error, SIZE_ERRORS):
+                return error
+            # Kafka refused this size: refuse it, and anything as large, before sending.
+            self._refused_size = min(size, self._refused_size or size)
+            self.max_record_bytes = min(self.max_record_bytes, size - 1)
+            return self._too_large(size, refused=True)
+
+    def _too_large(self, size: int, *, refused: bool = False) -> RecordTooLarge:
+        if self._refused_size is None:
+            return too_large(size, self.kafka.max_message_bytes)
+        what = "it" if refused else f"a record of {self._refused_size:,} bytes"
+        return RecordTooLarge(
+            size,
+            self.max_record_bytes,
+            f"Kafka refused {what} on {self.topic}: the topic's max.message.bytes is below"
+            f" KAFKA_MAX_MESSAGE_BYTES {self.kafka.max_message_bytes:,}",
+        )
 
     def _finish(
         self, delivery: Delivery, error: BaseException | None, callback: DeliveryCallback | None

@@ -31,16 +31,19 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import re
 import unicodedata
 from contextlib import suppress
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from annotated_types import Le
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -54,8 +57,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schemas import safe_json
 from schemas.exceptions import PlaceError, ReportValidationError, UnknownPlace
 from schemas.gazetteer import PAKISTAN_BBOX, BBox, load_gazetteer
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "MAX_PER_GROUP",
@@ -407,9 +413,17 @@ def _check_axis(axis: Literal["latitude", "longitude"], value: float, province: 
 
 # -- parsing -------------------------------------------------------------------------
 
+# Field names and messages echo what a feed sent: keep them short whatever it sent.
+MAX_ECHO = 64
+MAX_NUMBER_ERRORS = 10
+
 
 def parse_report(raw: bytes | str | dict[str, Any]) -> Report:
-    """Validate one report from JSON bytes/text or a dict; raise ReportValidationError."""
+    """Validate one report from JSON bytes/text or a dict; raise ReportValidationError.
+
+    Nothing else escapes, whatever the input: a document nested too deeply or holding a
+    number too long to convert is a :class:`ReportValidationError` like any other.
+    """
     try:
         if isinstance(raw, dict):
             return Report.model_validate(raw)
@@ -417,6 +431,16 @@ def parse_report(raw: bytes | str | dict[str, Any]) -> Report:
             return Report.model_validate_json(raw)
     except ValidationError as e:
         raise ReportValidationError(_flatten(e, raw)) from e
+    except Exception as e:  # a validator bug must not crash the caller's loop
+        logger.exception("unexpected error while validating a report")
+        raise ReportValidationError(
+            [
+                {
+                    "field": "$",
+                    "message": f"could not be validated (internal error: {type(e).__name__})",
+                }
+            ]
+        ) from e
     raise ReportValidationError([{"field": "$", "message": "expected a JSON object"}])
 
 
@@ -424,17 +448,27 @@ def _flatten(error: ValidationError, raw: Any) -> list[dict[str, str]]:
     """Turn pydantic's errors into ``[{"field": dotted.path, "message": ...}]``."""
     flat: list[dict[str, str]] = []
     for e in error.errors(include_url=False):
-        loc = tuple(str(part) for part in e["loc"])
         ctx = e.get("ctx") or {}
+        if e["type"] == "json_invalid":
+            flat += _json_errors(raw, str(ctx.get("error", "")))
+            continue
+        loc = tuple(str(part) for part in e["loc"])
         field = str(ctx["field"]) if e["type"] == "report_contract" and "field" in ctx else ""
-        field = field or ".".join(loc) or "$"
-        flat.append({"field": field, "message": _message(e["type"], loc, e["msg"], raw)})
+        field = field or _dotted(loc)
+        flat.append({"field": field, "message": _message(e["type"], loc, e["msg"])})
     return flat
 
 
-def _message(kind: str, loc: tuple[str, ...], default: str, raw: Any) -> str:
-    if kind == "json_invalid":
-        return _json_error(raw)
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """Return ``killed.civilians`` for a path (``$`` for the root), each part cut short."""
+    return ".".join(_short(str(part)) for part in path) or "$"
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
+
+
+def _message(kind: str, loc: tuple[str, ...], default: str) -> str:
     if kind in ("model_type", "model_attributes_type") and not loc:
         return "expected a JSON object"
     if kind == "missing":
@@ -444,23 +478,57 @@ def _message(kind: str, loc: tuple[str, ...], default: str, raw: Any) -> str:
     if kind == "extra_forbidden":
         model: type[BaseModel] = Casualties if len(loc) > 1 else Report
         known = list(model.model_fields)
-        close = difflib.get_close_matches(loc[-1], known, n=1)
+        close = difflib.get_close_matches(loc[-1][: MAX_ECHO + 1], known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
         return f"unknown field (not in contract version {SCHEMA_VERSION}){hint}"
     return default
 
 
-def _json_error(raw: Any) -> str:
-    """Describe why ``raw`` is not JSON, in the standard library's words."""
+def _json_errors(raw: Any, detail: str) -> list[dict[str, str]]:
+    """Say why pydantic could not read ``raw`` as JSON: where it breaks, in the standard
+    library's words, or which numbers are too long (each at its field)."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else str(raw)
     except UnicodeDecodeError as e:
-        return f"not valid JSON: not UTF-8 ({e.reason} at byte {e.start})"
+        return [_root(f"not valid JSON: not UTF-8 ({e.reason} at byte {e.start})")]
     try:
-        json.loads(text)
+        doc = safe_json.loads(text)
     except json.JSONDecodeError as e:
-        return f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
-    return "not valid JSON"
+        where = f"at line {e.lineno} column {e.colno}"
+        return [_root(f"not valid JSON: {_short(e.msg.removesuffix(' at'))} {where}")]
+    numbers = list(islice(safe_json.out_of_range(doc), MAX_NUMBER_ERRORS))
+    if numbers:
+        return [
+            {"field": _dotted(path), "message": f"{number.describe()} ({_allowed(path)})"}
+            for path, number in numbers
+        ]
+    # The two parsers disagree (e.g. on a lone surrogate): pydantic's words, then.
+    return [_root(f"not valid JSON: {detail[:200]}" if detail else "not valid JSON")]
+
+
+def _root(message: str) -> dict[str, str]:
+    return {"field": "$", "message": message}
+
+
+def _allowed(path: tuple[str | int, ...]) -> str:
+    """Say what a number at ``path`` may be: the field's maximum if it has one."""
+    model: type[BaseModel] | None = Report
+    info = None
+    for part in path:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            info = None
+            break
+        info = model.model_fields[part]
+        annotation = info.annotation
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            else None
+        )
+    for constraint in info.metadata if info is not None else ():
+        if isinstance(constraint, Le):
+            return f"at most {constraint.le}"
+    return f"numbers may have at most {safe_json.MAX_DIGITS} digits"
 
 
 # -- helpers for other stages ------------------------------------------------------------

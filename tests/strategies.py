@@ -75,7 +75,9 @@ urls = st.from_regex(
 @st.composite
 def occurred_on_values(draw: st.DrawFn, reported_at: datetime) -> str:
     """Draw an allowed occurred_on, as a plain date or a timestamp in any offset."""
-    local = reported_at.astimezone(LOCAL_TZ).date()
+    # Through UTC: a drawn wall time inside a DST jump in Asia/Karachi itself is not
+    # converted by astimezone(LOCAL_TZ), but the contract reads its real instant.
+    local = reported_at.astimezone(UTC).astimezone(LOCAL_TZ).date()
     day = max(EARLIEST_DATE, local + timedelta(days=draw(st.integers(-3650, 1))))
     if draw(st.booleans()):
         return day.isoformat()

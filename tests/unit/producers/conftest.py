@@ -8,10 +8,13 @@ from producers.publisher import Delivery, DeliveryCallback
 
 
 class FakePublisher:
-    """Record what is sent; fail the deliveries whose key is in ``fail_keys``."""
+    """Record what is sent; fail the deliveries whose key is in ``fail_keys`` with ``error``."""
 
-    def __init__(self, fail_keys: frozenset[str | None] = frozenset()) -> None:
+    def __init__(
+        self, fail_keys: frozenset[str | None] = frozenset(), error: BaseException | None = None
+    ) -> None:
         self.fail_keys = fail_keys
+        self.error = error or RuntimeError("broker said no")
         self.sent: list[tuple[str | None, bytes]] = []
         self.flushes = 0
 
@@ -19,7 +22,7 @@ class FakePublisher:
         self, key: str | None, value: bytes, on_delivery: DeliveryCallback | None = None
     ) -> Delivery:
         self.sent.append((key, value))
-        error = RuntimeError("broker said no") if key in self.fail_keys else None
+        error = self.error if key in self.fail_keys else None
         if on_delivery is not None:
             on_delivery(error)
         return Delivery.completed(error)
