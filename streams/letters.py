@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import Any
 import faust
 
 from incidents.metrics import AGENT_ERRORS
+from schemas import safe_json
 from schemas.warehouse import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ def identity(raw: bytes, key: bytes | None) -> tuple[str, str]:
     if len(raw) > IDENTITY_PARSE_LIMIT:
         return "", ""
     try:
-        doc: Any = json.loads(raw)
-    except (ValueError, RecursionError, TypeError):
+        doc: Any = safe_json.loads(raw.decode("utf-8"))
+    except ValueError:  # not UTF-8, not JSON, nested too deeply
         return "", ""
     if not isinstance(doc, dict):
         return "", ""
