@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -22,6 +21,7 @@ from incidents.settings import Settings, child_env
 from streams.app import CRASH_EXIT_CODE, app_name
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, random_reports
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -35,15 +35,6 @@ def set_max_message_bytes(settings: Settings, topic: str, size: int) -> None:
         admin.alter_configs([resource])
     finally:
         admin.close()
-
-
-def wait_for(what: str, check: Callable[[], bool], stall_s: float = 120.0) -> None:
-    deadline = time.monotonic() + stall_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"waited {stall_s} s for {what}")
 
 
 def status_output(settings: Settings) -> str:

@@ -4,7 +4,6 @@ has not written, and the warehouse is exact once writes work again."""
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,19 +14,11 @@ from incidents.settings import child_env
 from incidents.stack import SINK
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 FLAKY_SINK = Path(__file__).with_name("flaky_sink.py")
-
-
-def wait_for(what: str, check: Callable[[], bool], stall_s: float = 120.0) -> None:
-    deadline = time.monotonic() + stall_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"waited {stall_s} s for {what}")
 
 
 def test_a_clickhouse_outage_delays_the_sink_and_loses_nothing(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 import clickhouse_connect
@@ -15,17 +14,9 @@ from incidents.topics import describe_offsets, ensure_topics
 from sinks.service import run_sink
 from tests.integration.conftest import free_port
 from tests.unit.sinks.samples import dead_letter, incident, report, snapshot
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def test_run_sink_writes_messages_then_commits(
@@ -59,7 +50,7 @@ def test_run_sink_writes_messages_then_commits(
     thread.start()
     try:
         port = settings.clickhouse.sql_port
-        _wait(lambda: bool(errors) or _answers(port), 60, "the SQL endpoint")
+        wait_for("the SQL endpoint", lambda: bool(errors) or _answers(port), 60)
         assert not errors, errors
         client = clickhouse_connect.get_client(host="127.0.0.1", port=port, database="incidents")
 
@@ -70,7 +61,7 @@ def test_run_sink_writes_messages_then_commits(
             ).result_rows[0]
             return tuple(counts) == (2, 1, 2)
 
-        _wait(all_written, 60, "the rows in the warehouse")
+        wait_for("the rows in the warehouse", all_written, 60)
         assert client.query("SELECT incidents, revision FROM v_district_day").result_rows == [
             (2, 2)
         ]
