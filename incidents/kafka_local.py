@@ -4,11 +4,14 @@ The jars come from ``infra/kafka/pom.xml`` into ``<cache_dir>/kafka/<version>``;
 config, data, log and pid file live under ``<var_dir>``. See ``infra/kafka/README.md``.
 Everything here takes a :class:`BrokerConfig`, so tests can run a broker on free ports in a
 temporary folder; :meth:`BrokerConfig.from_settings` builds the one ``incidents up`` uses.
+:func:`cluster_configs` and :class:`LocalCluster` run several such nodes as one KRaft
+cluster (the fault suite's broker failover test).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -19,6 +22,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +78,29 @@ class BrokerConfig:
     heap: str = "512m"
     start_timeout_s: float = 90.0
     node_id: int = 1
+    # The KRaft controller quorum, "<node id>@<host>:<controller port>" per voter; empty
+    # means this node alone.
+    cluster_voters: tuple[str, ...] = ()
+    # Replicas of Kafka's internal topics (group offsets, transaction and share-group
+    # state) and of topics created without a factor.
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    # Every node of a cluster is formatted with the same id; None: a new one per format.
+    cluster_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) must be between 1 and "
+                f"replication_factor ({self.replication_factor})"
+            )
+        if self.cluster_voters and self.replication_factor > len(self.cluster_voters):
+            raise ValueError(
+                f"replication_factor {self.replication_factor} needs as many nodes, "
+                f"the cluster has {len(self.cluster_voters)}"
+            )
+        if self.cluster_voters and self.own_voter not in self.cluster_voters:
+            raise ValueError(f"node {self.own_voter} is not among {self.cluster_voters}")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BrokerConfig:
@@ -98,6 +125,16 @@ class BrokerConfig:
     def bootstrap_servers(self) -> str:
         """``host:port`` of the PLAINTEXT listener."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def own_voter(self) -> str:
+        """This node as a quorum voter: ``<node id>@<host>:<controller port>``."""
+        return f"{self.node_id}@{self.host}:{self.controller_port}"
+
+    @property
+    def quorum_voters(self) -> str:
+        """The ``controller.quorum.voters`` value."""
+        return ",".join(self.cluster_voters) or self.own_voter
 
 
 @dataclass(frozen=True)
@@ -207,14 +244,61 @@ def ensure_jars(version: str, jars_dir: Path, *, pom: Path = POM_FILE) -> Path:
     return jars_dir
 
 
+def cluster_configs(
+    root: Path,
+    *,
+    version: str,
+    jars_dir: Path,
+    ports: Sequence[tuple[int, int]],
+    heap: str = "512m",
+    start_timeout_s: float = 90.0,
+    min_insync_replicas: int = 2,
+    host: str = "127.0.0.1",
+) -> list[BrokerConfig]:
+    """Return the configs of a local KRaft cluster, one node per (client, controller) port pair.
+
+    Every node is broker and controller, node ids count from 1, all nodes are voters and
+    share one cluster id; internal topics get ``min(3, nodes)`` replicas. Each node keeps
+    its config, data, log and pid file in ``root/node-<id>``.
+    """
+    voters = tuple(f"{i}@{host}:{controller}" for i, (_, controller) in enumerate(ports, 1))
+    cluster_id = generate_cluster_id()
+    configs = []
+    for node_id, (port, controller_port) in enumerate(ports, 1):
+        node_dir = root / f"node-{node_id}"
+        configs.append(
+            BrokerConfig(
+                version=version,
+                jars_dir=jars_dir,
+                data_dir=node_dir / "data",
+                config_file=node_dir / "server.properties",
+                log_file=node_dir / "kafka.log",
+                pid_file=node_dir / "kafka.pid",
+                port=port,
+                controller_port=controller_port,
+                host=host,
+                heap=heap,
+                start_timeout_s=start_timeout_s,
+                node_id=node_id,
+                cluster_voters=voters,
+                replication_factor=min(3, len(ports)),
+                min_insync_replicas=min_insync_replicas,
+                cluster_id=cluster_id,
+            )
+        )
+    return configs
+
+
 def render_server_properties(config: BrokerConfig) -> str:
     """Render the ``server.properties`` of a combined broker+controller KRaft node."""
     controller = f"{config.host}:{config.controller_port}"
     plaintext = f"{config.host}:{config.port}"
+    replicas = config.replication_factor
+    min_isr = config.min_insync_replicas
     props: dict[str, str | int] = {
         "process.roles": "broker,controller",
         "node.id": config.node_id,
-        "controller.quorum.voters": f"{config.node_id}@{controller}",
+        "controller.quorum.voters": config.quorum_voters,
         "listeners": f"PLAINTEXT://{plaintext},CONTROLLER://{controller}",
         "advertised.listeners": f"PLAINTEXT://{plaintext}",
         "controller.listener.names": "CONTROLLER",
@@ -222,16 +306,18 @@ def render_server_properties(config: BrokerConfig) -> str:
         "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
         "log.dirs": str(config.data_dir.resolve()),
         "num.partitions": 1,
-        "offsets.topic.replication.factor": 1,
-        "transaction.state.log.replication.factor": 1,
-        "transaction.state.log.min.isr": 1,
+        "default.replication.factor": replicas,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": min_isr,
         "group.initial.rebalance.delay.ms": 0,
         # Topics are created explicitly (incidents.topics); a typo must not create one.
         "auto.create.topics.enable": "false",
     }
     if kafka_major(config.version) >= 4:
-        props["share.coordinator.state.topic.replication.factor"] = 1
-        props["share.coordinator.state.topic.min.isr"] = 1
+        props["share.coordinator.state.topic.replication.factor"] = replicas
+        props["share.coordinator.state.topic.min.isr"] = min_isr
     lines = [f"# Written by incidents.kafka_local for Kafka {config.version}; edits are lost."]
     lines += [f"{key}={value}" for key, value in props.items()]
     return "\n".join(lines) + "\n"
@@ -329,7 +415,7 @@ class LocalBroker:
             return False
         java = require_tools("java")["java"]
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = generate_cluster_id()
+        cluster_id = cfg.cluster_id or generate_cluster_id()
         cmd = [
             java,
             *java_logging_flags(cfg.version),
@@ -366,8 +452,13 @@ class LocalBroker:
             bootstrap_servers=self.bootstrap_servers,
         )
 
-    def start(self) -> BrokerStatus:
-        """Start the broker detached and wait until it answers; do nothing if it already runs."""
+    def start(self, *, wait: bool = True) -> BrokerStatus:
+        """Start the broker detached and wait until it answers; do nothing if it already runs.
+
+        ``wait=False`` returns once the JVM runs: a cluster node cannot answer before a
+        majority of the quorum is up, so :class:`LocalCluster` starts every node first and
+        then calls :meth:`wait_until_answering` on each.
+        """
         cfg = self.config
         current = self.status()
         if current.running and current.pid is not None:
@@ -379,7 +470,8 @@ class LocalBroker:
                 )
             else:
                 logger.info("Kafka broker (pid %s) is starting; waiting for it", current.pid)
-            self._wait_until_answering(current.pid)
+            if wait:
+                self._wait_until_answering(current.pid)
             return current
         if current.pid is None and cfg.pid_file.exists():
             logger.info("Removing stale pid file %s", cfg.pid_file)
@@ -410,6 +502,16 @@ class LocalBroker:
             )
         pid = self._proc.pid
         cfg.pid_file.write_text(f"{pid}\n", encoding="utf-8")
+        if wait:
+            self.wait_until_answering()
+        return BrokerStatus(True, pid, cfg.port, cfg.bootstrap_servers)
+
+    def wait_until_answering(self) -> None:
+        """Wait until the started broker answers; on failure stop it and raise BrokerStartError."""
+        cfg = self.config
+        pid = self._read_pid()
+        if pid is None:
+            raise BrokerStartError(f"Kafka broker was not started (no pid file {cfg.pid_file})")
         started = time.monotonic()
         try:
             self._wait_until_answering(pid)
@@ -423,7 +525,6 @@ class LocalBroker:
             pid,
             time.monotonic() - started,
         )
-        return BrokerStatus(True, pid, cfg.port, cfg.bootstrap_servers)
 
     def stop(self) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after a timeout); keep its data.
@@ -438,6 +539,24 @@ class LocalBroker:
             return False
         logger.info("Stopping Kafka broker (pid %s)", pid)
         self._terminate(pid)
+        cfg.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> bool:
+        """SIGKILL the broker at once, as a crash would; keep its data.
+
+        Return False if it was not running.
+        """
+        cfg = self.config
+        pid = self._read_pid()
+        if pid is None or not self._alive(pid) or not self._is_ours(pid):
+            cfg.pid_file.unlink(missing_ok=True)
+            return False
+        logger.info("Killing Kafka broker (pid %s) with SIGKILL", pid)
+        with contextlib.suppress(ProcessLookupError):  # it died on its own meanwhile
+            os.kill(pid, signal.SIGKILL)
+        if not self._wait_dead(pid, 10.0):
+            raise BrokerStopError(f"Kafka broker (pid {pid}) survived SIGKILL")
         cfg.pid_file.unlink(missing_ok=True)
         return True
 
@@ -512,3 +631,53 @@ class LocalBroker:
             return False
         wanted = str(self.config.config_file.resolve()).encode()
         return BROKER_MAIN_CLASS.encode() in args and wanted in args
+
+
+class LocalCluster:
+    """Start and stop the nodes of a local KRaft cluster (see :func:`cluster_configs`)."""
+
+    def __init__(self, configs: Sequence[BrokerConfig]) -> None:
+        self.nodes = [LocalBroker(config) for config in configs]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every node's ``host:port``, comma-separated."""
+        return ",".join(node.bootstrap_servers for node in self.nodes)
+
+    def node(self, node_id: int) -> LocalBroker:
+        """Return the node with this KRaft node id."""
+        for node in self.nodes:
+            if node.config.node_id == node_id:
+                return node
+        raise KeyError(f"no node {node_id} in this cluster")
+
+    def start(self) -> None:
+        """Start every node, then wait until each answers; on failure stop them all."""
+        try:
+            for node in self.nodes:
+                node.start(wait=False)
+            for node in self.nodes:
+                node.wait_until_answering()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> list[int]:
+        """Stop every node at once (a lone node could not finish a controlled shutdown).
+
+        Return the ids of the nodes that were running; raise the first error after all
+        nodes were dealt with.
+        """
+        with ThreadPoolExecutor(max_workers=len(self.nodes) or 1) as pool:
+            futures = [(node, pool.submit(node.stop)) for node in self.nodes]
+        stopped: list[int] = []
+        errors: list[BaseException] = []
+        for node, future in futures:
+            error = future.exception()
+            if error is not None:
+                errors.append(error)
+            elif future.result():
+                stopped.append(node.config.node_id)
+        if errors:
+            raise errors[0]
+        return stopped

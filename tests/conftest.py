@@ -24,7 +24,7 @@ hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
 
-BROKER_FIXTURE = "kafka_broker"
+BROKER_FIXTURES = frozenset({"kafka_broker", "kafka_cluster"})  # real brokers
 
 SettingsFactory = Callable[..., Settings]
 
@@ -130,7 +130,9 @@ class BrokerTestCounter:
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.nodeids = {
-            item.nodeid for item in items if BROKER_FIXTURE in getattr(item, "fixturenames", ())
+            item.nodeid
+            for item in items
+            if BROKER_FIXTURES & set(getattr(item, "fixturenames", ()))
         }
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

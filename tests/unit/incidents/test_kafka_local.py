@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from incidents.kafka_local import (
     INSTALL_HINT,
     BrokerConfig,
     LocalBroker,
+    LocalCluster,
     broker_command,
+    cluster_configs,
     ensure_jars,
     generate_cluster_id,
     jars_dir_for,
@@ -157,3 +160,118 @@ def test_start_refuses_a_port_taken_by_someone_else(tmp_path: Path) -> None:
         broker = LocalBroker(make_config(tmp_path, port=port, controller_port=port))
         with pytest.raises(BrokerStartError, match="already in use"):
             broker.start()
+
+
+def make_cluster(tmp_path: Path, nodes: int = 3, **kwargs: object) -> list[BrokerConfig]:
+    ports = [(19092 + 10 * i, 19093 + 10 * i) for i in range(nodes)]
+    return cluster_configs(
+        tmp_path,
+        version="4.4.0",
+        jars_dir=tmp_path / "jars",
+        ports=ports,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_single_node_keeps_one_replica_and_one_in_sync(tmp_path: Path) -> None:
+    props = parse_properties(render_server_properties(make_config(tmp_path)))
+    assert props["default.replication.factor"] == "1"
+    assert props["min.insync.replicas"] == "1"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
+
+
+def test_cluster_nodes_share_voters_and_cluster_id_but_not_files(tmp_path: Path) -> None:
+    configs = make_cluster(tmp_path, heap="256m")
+    voters = ("1@127.0.0.1:19093", "2@127.0.0.1:19103", "3@127.0.0.1:19113")
+
+    assert [c.node_id for c in configs] == [1, 2, 3]
+    assert {c.cluster_voters for c in configs} == {voters}
+    assert len({c.cluster_id for c in configs}) == 1 and configs[0].cluster_id
+    for field in ("data_dir", "config_file", "log_file", "pid_file"):
+        assert len({getattr(c, field) for c in configs}) == 3, field
+    assert configs[1].data_dir == tmp_path / "node-2" / "data"
+    assert all(c.heap == "256m" and c.replication_factor == 3 for c in configs)
+    assert all(c.min_insync_replicas == 2 for c in configs)
+    assert LocalCluster(configs).bootstrap_servers == (
+        "127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112"
+    )
+
+
+def test_cluster_node_properties_name_every_voter_and_replicate_internal_topics(
+    tmp_path: Path,
+) -> None:
+    props = parse_properties(render_server_properties(make_cluster(tmp_path)[1]))
+
+    assert props["node.id"] == "2"
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == (
+        "1@127.0.0.1:19093,2@127.0.0.1:19103,3@127.0.0.1:19113"
+    )
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19102,CONTROLLER://127.0.0.1:19103"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19102"
+    assert props["log.dirs"] == str((tmp_path / "node-2" / "data").resolve())
+    for key in (
+        "default.replication.factor",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+        "share.coordinator.state.topic.replication.factor",
+    ):
+        assert props[key] == "3", key
+    for key in (
+        "min.insync.replicas",
+        "transaction.state.log.min.isr",
+        "share.coordinator.state.topic.min.isr",
+    ):
+        assert props[key] == "2", key
+
+
+def test_two_nodes_replicate_internal_topics_twice(tmp_path: Path) -> None:
+    configs = make_cluster(tmp_path, nodes=2, min_insync_replicas=1)
+    props = parse_properties(render_server_properties(configs[0]))
+    assert props["offsets.topic.replication.factor"] == "2"
+    assert props["min.insync.replicas"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"replication_factor": 1, "min_insync_replicas": 2}, "min_insync_replicas"),
+        ({"min_insync_replicas": 0}, "min_insync_replicas"),
+        (
+            {"cluster_voters": ("1@127.0.0.1:9093",), "replication_factor": 3},
+            "needs as many nodes",
+        ),
+        ({"node_id": 4, "cluster_voters": ("1@127.0.0.1:9093",)}, "not among"),
+    ],
+)
+def test_inconsistent_cluster_settings_are_refused(
+    tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_config(tmp_path, **kwargs)
+
+
+def test_format_uses_the_clusters_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_cluster(tmp_path)[0]
+    seen: list[list[str]] = []
+
+    def fake_run(cmd: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        seen.append(cmd)
+        (config.data_dir / "meta.properties").write_text("formatted\n")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr("shutil.which", lambda tool: f"/usr/bin/{tool}")
+    monkeypatch.setattr("subprocess.run", fake_run)
+    assert LocalBroker(config).format_storage() is True
+    (cmd,) = seen
+    assert cmd[cmd.index("-t") + 1] == config.cluster_id
+    assert "--standalone" not in cmd  # the voters are static, in server.properties
+
+
+def test_cluster_of_stopped_nodes_stops_nothing_and_finds_nodes(tmp_path: Path) -> None:
+    cluster = LocalCluster(make_cluster(tmp_path))
+    assert cluster.stop() == []
+    assert cluster.node(3).config.port == 19112
+    assert cluster.node(2).kill() is False
+    with pytest.raises(KeyError):
+        cluster.node(4)
