@@ -65,6 +65,10 @@ SINK_RETRYING = Gauge(
 SINK_RETRY_DELAY = Gauge(
     "incidents_sink_retry_delay_seconds", "The sink's current back-off before the next attempt."
 )
+SINK_CONSUMER_RESTARTS = Counter(
+    "incidents_sink_consumer_restarts",
+    "Times the sink replaced a Kafka consumer stuck outside its group (offsets uncommittable).",
+)
 SINK_LAST_FLUSH = Gauge(
     "incidents_sink_last_flush_timestamp_seconds", "When the sink last wrote a batch (Unix time)."
 )

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
@@ -22,6 +22,7 @@ from kafka.errors import CommitFailedError, KafkaError
 
 from incidents.metrics import (
     CONSUMER_LAG,
+    SINK_CONSUMER_RESTARTS,
     SINK_FAILURES,
     SINK_RETRY_DELAY,
     SINK_RETRYING,
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 READY_FILE = "sink.ready"
 MAX_RETRY_DELAY_S = 30.0
+COMMIT_RETRY_S = 5.0  # how often to commit again written rows whose commit failed
+COMMIT_STUCK_S = 60.0  # uncommittable this long: replace the consumer
 METADATA_MAX_AGE_MS = 30_000  # notice partition changes within 30 s, not 5 min
 BOOTSTRAP_TIMEOUT_MS = 5000
 
@@ -63,7 +66,7 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
     database = database_name(settings)
     writer = connect(settings)
     endpoint: SqlEndpoint | None = None
-    consumer: KafkaConsumer | None = None
+    batcher: _Batcher | None = None
     ready_file = settings.paths.run_dir / READY_FILE
     try:
         applied = migrate(writer, settings)
@@ -72,27 +75,37 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         sink.setup()
         if settings.embedded_warehouse:
             endpoint = open_sql_endpoint(settings)
-        consumer = _consumer(settings, stop)
-        if consumer is None:
-            return
-        batcher = _Batcher(consumer, sink, settings, stop)
-        # No rebalance listener: a revoked partition's unflushed messages are simply
-        # re-delivered to its next owner, which the idempotent tables absorb.
-        topics = list(topic_kinds(settings))
-        if not _await_topics(consumer, topics, stop):
-            return  # stopped before the topics existed; `finally` closes the consumer
-        consumer.subscribe(topics)
+        batcher = _Batcher(lambda: _subscribed_consumer(settings, stop), sink, settings, stop)
+        if not batcher.connect():
+            return  # stopped before Kafka or the topics were there
         _write_ready(ready_file, endpoint)
         logger.info("sink ready%s", f"; SQL endpoint {endpoint.url}" if endpoint else "")
         batcher.run()
     finally:
         ready_file.unlink(missing_ok=True)
-        if consumer is not None:
-            consumer.close(autocommit=False)
+        if batcher is not None:
+            batcher.close()
         if endpoint is not None:
             endpoint.stop()
         writer.close()
         logger.info("sink stopped")
+
+
+def _subscribed_consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None:
+    """A consumer subscribed to the sink's topics once they exist; None if stopped first.
+
+    No rebalance listener: a revoked partition's unflushed messages are simply re-delivered
+    to its next owner, which the idempotent tables absorb.
+    """
+    consumer = _consumer(settings, stop)
+    if consumer is None:
+        return None
+    topics = list(topic_kinds(settings))
+    if not _await_topics(consumer, topics, stop):
+        consumer.close(autocommit=False)
+        return None
+    consumer.subscribe(topics)
+    return consumer
 
 
 def _consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None:
@@ -148,9 +161,14 @@ class _Batcher:
     """Poll, convert, buffer; flush on size or age, then commit."""
 
     def __init__(
-        self, consumer: KafkaConsumer, sink: BatchingSink, settings: Settings, stop: threading.Event
+        self,
+        connect: Callable[[], KafkaConsumer | None],
+        sink: BatchingSink,
+        settings: Settings,
+        stop: threading.Event,
     ) -> None:
-        self._consumer = consumer
+        self._connect = connect
+        self._consumer: KafkaConsumer | None = None
         self._sink = sink
         self._stop = stop
         self._kinds = topic_kinds(settings)
@@ -160,15 +178,61 @@ class _Batcher:
         self._poll_ms = int(min(self._interval_s, 0.5) * 1000)
         self._messages = 0  # messages added since the last flush
         self._oldest: float | None = None  # when the oldest unflushed message was added
+        self._commit_failing_since: float | None = None  # written, not yet committed
+        self._last_commit_try = 0.0
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("the sink's consumer is not connected")
+        return self._consumer
+
+    def connect(self) -> bool:
+        """Create and subscribe the consumer; False if stopped before it could."""
+        self._consumer = self._connect()
+        return self._consumer is not None
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self.consumer.close(autocommit=False)
+            self._consumer = None
 
     def run(self) -> None:
         while not self._stop.is_set():
-            polled = self._consumer.poll(timeout_ms=self._poll_ms, max_records=self._batch_size)
+            polled = self.consumer.poll(timeout_ms=self._poll_ms, max_records=self._batch_size)
             for messages in polled.values():
                 self.add(messages)
             if self._due():
                 self.flush_and_commit(retry=True)
+            elif (
+                self._commit_failing_since is not None
+                and time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
+            ):
+                self._commit()  # written rows whose offsets are still uncommitted
+            if self._stuck() and not self._messages and not self._reconnect():
+                return
         self.flush_and_commit(retry=False)
+
+    def _stuck(self) -> bool:
+        since = self._commit_failing_since
+        return since is not None and time.monotonic() - since > COMMIT_STUCK_S
+
+    def _reconnect(self) -> bool:
+        """Replace a consumer that cannot commit for minutes (stuck outside its group).
+
+        kafka-python 3.0 can hang after joining a group: "performing partition
+        assignments" and no assignment ever arrives, so every commit fails with
+        RebalanceInProgressError and the lag never drains. The rows are written, so a
+        new consumer that re-reads from the last committed offsets loses nothing.
+        """
+        logger.error(
+            "offsets uncommittable for %.0f s (consumer stuck outside its group); reconnecting",
+            time.monotonic() - (self._commit_failing_since or 0.0),
+        )
+        SINK_CONSUMER_RESTARTS.inc()
+        self.close()
+        self._commit_failing_since = None
+        return self.connect()
 
     def add(self, messages: Iterable[ConsumerRecord]) -> None:
         for m in messages:
@@ -222,12 +286,21 @@ class _Batcher:
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._oldest = 0, None
+        self._commit()
+        self._report_lag()
+
+    def _commit(self) -> None:
+        """Commit what was polled (and written); remember a failure to try again."""
+        self._last_commit_try = time.monotonic()
         try:
-            self._consumer.commit()
+            self.consumer.commit()
         except (CommitFailedError, KafkaError) as e:
             # Rows are written; the next owner of the partitions re-delivers them harmlessly.
             logger.warning("offset commit failed: %s", e)
-        self._report_lag()
+            if self._commit_failing_since is None:
+                self._commit_failing_since = time.monotonic()
+        else:
+            self._commit_failing_since = None
 
     def _idle(self, seconds: float) -> bool:
         """Wait `seconds` while staying in the group; return True if asked to stop.
@@ -242,23 +315,23 @@ class _Batcher:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._consumer.pause(*self._consumer.assignment())
-                polled = self._consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
+                self.consumer.pause(*self.consumer.assignment())
+                polled = self.consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
                 for messages in polled.values():
                     self.add(messages)
             return True
         finally:
-            self._consumer.resume(*self._consumer.paused())
+            self.consumer.resume(*self.consumer.paused())
 
     def _report_lag(self) -> None:
         """Export how far the sink is behind, per topic, from what the consumer knows."""
         by_topic: dict[str, int] = {}
-        for tp in self._consumer.assignment():
-            highwater = self._consumer.highwater(tp)
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
             try:
-                position = self._consumer.position(tp, timeout_ms=0)
+                position = self.consumer.position(tp, timeout_ms=0)
             except (KafkaError, TypeError):
                 continue
             if position is None:
