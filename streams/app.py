@@ -334,12 +334,18 @@ def table_write(table: Any, key: bytes, value: bytes) -> None:
 
 @contextmanager
 def current(stream: Any, event: faust.EventT) -> Iterator[None]:
-    """Make `event` the stream's current event while its table writes happen."""
+    """Make `event` the stream's current event while its table writes happen.
+
+    The previous current event is put back afterwards, not None: take_events' buffer
+    filler reads the current event when it wakes, and finding None crashes the stream
+    ("Take buffer found current_event is None").
+    """
+    previous = stream.current_event
     stream._set_current_event(event)  # faust has no public setter; see batches()
     try:
         yield
     finally:
-        stream._set_current_event(None)
+        stream._set_current_event(previous)
 
 
 def _credentials(settings: Settings) -> faust.auth.CredentialsT | None:
