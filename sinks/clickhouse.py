@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 CHDB_SCHEME = "chdb://"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# readonly=2: no writes or DDL, but clients may still change other settings per query.
-READ_ONLY_SETTINGS = {"readonly": "2"}
+# readonly=1: no writes, no DDL, and no setting may change any more (so a session's limits,
+# set before it, hold). Applied last; the limits come from the settings, see _make_read_only.
+READ_ONLY_SETTINGS = {"readonly": "1"}
 
 
 def identifier(name: str, what: str = "identifier") -> str:
@@ -73,25 +74,36 @@ def connect(settings: Settings) -> Client:
 
 
 def open_engine_reader(settings: Settings) -> Client:
-    """Open a second, read-only client on the embedded engine this process already owns.
+    """Open a read-only client on the embedded engine this process already owns.
 
-    readonly sticks to a chdb client's session, so this client must never be used to write
-    and the writer client must never be given read-only settings.
+    Its session carries the SQL endpoint's limits and readonly=1 (see _make_read_only), and
+    the warehouse database is selected. readonly sticks to a chdb client's session, so this
+    client must never be used to write and the writer client must never be given read-only
+    settings.
     """
     path = chdb_path(settings.clickhouse_dsn)
     if path is None:
         raise InvalidDsn("open_engine_reader needs an embedded (chdb://) warehouse")
     client = _open_chdb(path, settings)
-    _make_read_only(client)
+    try:
+        _make_read_only(client, settings)
+    except BaseException:
+        client.close()
+        raise
+    client.database = database_name(settings)
     return client
 
 
 def open_read_client(settings: Settings, probe_timeout_s: float = 0.5) -> Client:
     """Open a client for reading (the CLI's `incidents sql`).
 
-    Embedded: the running sink's endpoint if it answers, else the folder itself, read-only.
+    Embedded: the running sink's endpoint if it answers, else the folder itself, read-only
+    and bounded like the endpoint, with every statement checked by the same guard
+    (sinks.sql_guard; a refused one raises QueryRefused, a clickhouse-connect DatabaseError).
     Server: the server DSN (use a read-only user there, see docs/warehouse.md).
     """
+    from sinks.sql_guard import ReadPolicy, guard_client
+
     dsn = settings.clickhouse_dsn
     path = chdb_path(dsn)
     if path is None:
@@ -109,16 +121,21 @@ def open_read_client(settings: Settings, probe_timeout_s: float = 0.5) -> Client
             "(or create it with `incidents migrate`)"
         )
     client = _open_chdb(path, settings)
-    _make_read_only(client)
-    db = database_name(settings)
-    exists = client.command(
-        "SELECT count() FROM system.databases WHERE name = {db:String}", parameters={"db": db}
-    )
+    try:
+        _make_read_only(client, settings)
+        db = database_name(settings)
+        exists = client.command(
+            "SELECT count() FROM system.databases WHERE name = {db:String}",
+            parameters={"db": db},
+        )
+    except BaseException:
+        client.close()
+        raise
     if exists:
         client.database = db
     else:
         logger.warning("database %s does not exist yet; run `incidents migrate`", db)
-    return client
+    return guard_client(client, ReadPolicy(db))
 
 
 def endpoint_answers(settings: Settings, timeout_s: float = 0.5) -> bool:
@@ -190,8 +207,18 @@ def _command_line(pid: int | None) -> str:
     return " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)[:200]
 
 
-def _make_read_only(client: Client) -> None:
-    for key, value in READ_ONLY_SETTINGS.items():
+def _make_read_only(client: Client, settings: Settings) -> None:
+    """Bound the session's queries, then make it read-only: readonly=1 freezes every setting,
+    so the limits must come first and no query can lift them afterwards."""
+    ch = settings.clickhouse
+    limits = {
+        "max_execution_time": f"{ch.sql_max_execution_s:g}",
+        "timeout_overflow_mode": "throw",
+        "max_result_bytes": str(ch.sql_max_result_bytes),
+        "result_overflow_mode": "throw",
+        "max_memory_usage": str(ch.sql_max_memory_bytes),
+    }
+    for key, value in {**limits, **READ_ONLY_SETTINGS}.items():
         client.set_client_setting(key, value)
 
 

@@ -1,14 +1,20 @@
-"""A read-only subset of ClickHouse's HTTP interface over the embedded engine.
+"""A read-only, bounded subset of ClickHouse's HTTP interface over the embedded engine.
 
 Enough of it for clickhouse-connect's HTTP client (`get_client(host=..., port=...)`): GET
-and POST on `/` with the query in the `query` parameter and/or the body, ClickHouse
-settings as URL parameters, `param_<name>` query parameters, the `database` parameter,
-`/ping`, and errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`.
+and POST on `/` with the query in the `query` parameter and/or the body, `param_<name>`
+query parameters, `database` (the warehouse's only), `default_format`, `query_id`, `/ping`,
+and errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`.
 
-Every query runs on a dedicated chdb client whose session is readonly=2, so the engine
-itself refuses INSERT, ALTER, DROP and CREATE (code 164, READONLY). aiohttp serves it from
-an event loop in a background thread; the queries run one at a time on a single worker
-thread, because they share one chdb session.
+Each request is one statement, checked by sinks.sql_guard with ClickHouse's own parser
+before it runs. It then runs on one of `sql_max_concurrent` clients whose sessions carry the
+limits (max_execution_time, max_result_bytes, max_memory_usage) and then readonly=1, which
+freezes every setting: a request cannot change them, and nothing a request does outlives it.
+A request waits at most `sql_queue_timeout_s` for a free client (then 503, code 202). The
+result is read in chunks and never held beyond `sql_max_result_bytes`. When the client goes
+away or the endpoint's own deadline passes, the query is killed through a separate control
+client (each query starts with a `/* sql-endpoint:<id> */` tag for that), and its client
+returns to the pool only once the engine has let go of it. The sink's writer has a client of
+its own, so analysts' queries never wait on it or it on them.
 """
 
 from __future__ import annotations
@@ -20,24 +26,49 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import lz4.frame
 from aiohttp import web
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError
 
-from incidents.settings import Settings
+from incidents.metrics import SQL_REFUSALS, SQL_REQUESTS
+from incidents.settings import ClickHouseSettings, Settings
 from sinks.exceptions import EndpointError
+from sinks.sql_guard import (
+    ACCESS_DENIED,
+    BAD_ARGUMENTS,
+    BAD_QUERY_PARAMETER,
+    READONLY,
+    UNKNOWN_SETTING,
+    QueryRefused,
+    RawParam,
+    ReadPolicy,
+    SqlParser,
+    Verdict,
+    check_query,
+    server_params,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_048_576
 SERVER_NAME = "incidents-sink"
+TIMEOUT_EXCEEDED = 159
+TOO_MANY_SIMULTANEOUS_QUERIES = 202
+QUERY_WAS_CANCELLED = 394
+TOO_MANY_ROWS_OR_BYTES = 396
+TAG_PREFIX = "/* sql-endpoint:"
+_CHUNK_BYTES = 1 << 20
+_KILL_RETRY_S = 0.25
+# The engine's max_execution_time ends a query first; this is the endpoint's backstop.
+_DEADLINE_GRACE_S = 5.0
 
 # URL parameters that are not engine settings: the HTTP transport's own, credentials, and
-# `readonly`, which a client must not be able to ask for (the engine refuses changing it
-# anyway).
+# `readonly`, which a client must not be able to ask for (the session is readonly=1 anyway).
 CLIENT_ONLY_PARAMS = frozenset(
     {
         "query",
@@ -62,7 +93,11 @@ CLIENT_ONLY_PARAMS = frozenset(
         "readonly",
     }
 )
+_STREAMED = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery"})
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_QUERY_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}\Z")
+_TRAILING_END = re.compile(r"[\s;]+\Z")
 _CONTENT_TYPES = {
     "TabSeparated": "text/tab-separated-values; charset=UTF-8",
     "TSV": "text/tab-separated-values; charset=UTF-8",
@@ -84,26 +119,18 @@ _STATUS_BY_CODE = {
     115: 400,  # UNKNOWN_SETTING
     456: 400,  # UNKNOWN_QUERY_PARAMETER
     457: 400,  # BAD_QUERY_PARAMETER
+    202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES
 }
-BAD_ARGUMENTS = 36
+# Request outcomes (SQL_REQUESTS) of engine errors, by code; anything else is "error".
+_OUTCOME_BY_CODE = {
+    TIMEOUT_EXCEEDED: "timeout",
+    QUERY_WAS_CANCELLED: "cancelled",
+    TOO_MANY_SIMULTANEOUS_QUERIES: "busy",
+    READONLY: "refused",
+}
 
 
-class RawParam:
-    """A `param_<name>` value exactly as the client sent it (already in ClickHouse's
-    escaped text form); str() hands it to the engine untouched instead of escaping it again."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def split_params(
-    params: Mapping[str, str],
-) -> tuple[dict[str, str], dict[str, RawParam]]:
+def split_params(params: Mapping[str, str]) -> tuple[dict[str, str], dict[str, RawParam]]:
     """Split URL parameters into engine settings and query parameters."""
     settings: dict[str, str] = {}
     query_params: dict[str, RawParam] = {}
@@ -116,7 +143,7 @@ def split_params(
 
 
 def output_format(query: str) -> str:
-    """Return the query's FORMAT, or TabSeparated, the HTTP interface's default."""
+    """Return the query's trailing FORMAT, or TabSeparated, the HTTP interface's default."""
     match = _TRAILING_FORMAT.search(query)
     return match.group(1) if match else "TabSeparated"
 
@@ -126,30 +153,80 @@ def error_status(code: int | None) -> int:
     return _STATUS_BY_CODE.get(code or 0, 500)
 
 
+def query_id_of(requested: str | None) -> str:
+    """Return the client's query_id if it is a safe header value, else a new one."""
+    if requested and _QUERY_ID.match(requested):
+        return requested
+    return str(uuid.uuid4())
+
+
+class BodyTooLarge(QueryRefused):
+    """The request body is over `sql_max_body_bytes` (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class EndpointLimits:
+    """What one request may take (how many run at once is how many readers there are)."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_execution_s: float = 30.0
+    max_result_bytes: int = 64 * 1024 * 1024
+    queue_timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: ClickHouseSettings) -> EndpointLimits:
+        return cls(
+            max_body_bytes=settings.sql_max_body_bytes,
+            max_execution_s=settings.sql_max_execution_s,
+            max_result_bytes=settings.sql_max_result_bytes,
+            queue_timeout_s=settings.sql_queue_timeout_s,
+        )
+
+
 class SqlEndpoint:
-    """The read-only endpoint; :meth:`start` serves it in a background thread."""
+    """The read-only endpoint; :meth:`start` serves it in a background thread.
+
+    It owns the clients it is given and :meth:`stop` closes them: ``readers`` run the
+    queries (one request each at a time), ``guard`` parses for sinks.sql_guard, ``killer``
+    cancels. All must be read-only sessions on the embedded engine (see
+    sinks.clickhouse.open_engine_reader) with the warehouse database selected.
+    """
 
     def __init__(
         self,
-        reader: Client,
+        readers: Sequence[Client],
+        guard: Client,
+        killer: Client,
         database: str,
+        limits: EndpointLimits,
         host: str = "127.0.0.1",
         port: int = 8123,
-        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
-        self._reader = reader
-        self._database = database
+        if not readers:
+            raise EndpointError("the SQL endpoint needs at least one reader client")
+        self._readers = list(readers)
+        self._free = list(readers)
+        self._killer = killer
+        self._parser = SqlParser(guard.raw_query)
+        self._policy = ReadPolicy(database)
+        self._limits = limits
         self._host = host
         self._port = port
-        self._max_body = max_body_bytes
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "sql-endpoint-query")
+        self._guard_pool = concurrent.futures.ThreadPoolExecutor(1, "sql-endpoint-guard")
+        self._kill_pool = concurrent.futures.ThreadPoolExecutor(1, "sql-endpoint-kill")
+        self._query_pool = concurrent.futures.ThreadPoolExecutor(
+            len(self._readers), "sql-endpoint-query"
+        )
+        self._clients = [*self._readers, guard, killer]
+        self._slots: asyncio.Semaphore | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._timezone = "UTC"
-        self.owned: list[Client] = []  # clients stop() closes
+        self._session_settings: dict[str, str] = {}
 
     @property
     def port(self) -> int:
@@ -162,7 +239,13 @@ class SqlEndpoint:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Start listening; return once it accepts connections."""
-        self._timezone = str(self._reader.command("SELECT timezone()"))
+        reader = self._readers[0]
+        self._timezone = str(reader.command("SELECT timezone()", use_database=False))
+        raw = reader.raw_query(
+            "SELECT name, value FROM system.settings", fmt="JSONEachRow", use_database=False
+        )
+        rows = (json.loads(line) for line in raw.splitlines() if line)
+        self._session_settings = {row["name"]: row["value"] for row in rows}
         self._thread = threading.Thread(target=self._run, name="sql-endpoint", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
@@ -174,15 +257,18 @@ class SqlEndpoint:
         logger.info("read-only SQL endpoint listening on %s", self.url)
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop listening, finish the query in progress, and join the thread."""
+        """Stop listening, kill the queries still running, and close the clients."""
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stopping.set)
         if self._thread is not None:
             self._thread.join(timeout_s)
-        self._executor.shutdown(wait=True)
-        for client in self.owned:
+        for pool in (self._query_pool, self._guard_pool, self._kill_pool):
+            pool.shutdown(wait=True)
+        for client in self._clients:
             client.close()
+
+    # --- serving ---------------------------------------------------------------------
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -196,12 +282,21 @@ class SqlEndpoint:
             loop.close()
 
     async def _serve(self) -> None:
-        app = web.Application(client_max_size=self._max_body)
+        app = web.Application(client_max_size=self._limits.max_body_bytes)
         app.router.add_route("*", "/ping", self._ping)
         app.router.add_route("GET", "/", self._handle)
         app.router.add_route("POST", "/", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that goes away cancels its handler, which kills
+        # its query (see _execute).
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=1.0,
+        )
         await runner.setup()
+        self._slots = asyncio.Semaphore(len(self._readers))
         self._stopping = asyncio.Event()
         try:
             await web.TCPSite(runner, self._host, self._port).start()
@@ -209,44 +304,72 @@ class SqlEndpoint:
             self._ready.set()
             await self._stopping.wait()
         finally:
+            if self._ready.is_set():
+                try:  # the sink is stopping: no analyst query may hold it up
+                    await self._run_blocking(self._kill_pool, self._kill, TAG_PREFIX)
+                except ClickHouseError:
+                    logger.warning("cannot kill the SQL endpoint's queries", exc_info=True)
             await runner.cleanup()
+            if self._background:
+                await asyncio.wait(self._background, timeout=self._limits.max_execution_s)
 
     async def _ping(self, request: web.Request) -> web.Response:
         return web.Response(text="Ok.\n")
 
     async def _handle(self, request: web.Request) -> web.Response:
-        too_large = self._error_response(
-            BAD_ARGUMENTS, f"request body over {self._max_body} bytes", status=413
-        )
+        query_id = query_id_of(request.query.get("query_id"))
         try:
-            body = await request.read() if request.method == "POST" else b""
-        except web.HTTPRequestEntityTooLarge:
-            return too_large
-        if request.headers.get("Content-Encoding", "").lower() == "lz4":
-            # aiohttp decodes gzip, deflate, br and zstd itself; clickhouse-connect also uses lz4.
-            decompressor = lz4.frame.LZ4FrameDecompressor()
-            try:
-                body = decompressor.decompress(body, max_length=self._max_body)
-            except RuntimeError:
-                return self._error_response(BAD_ARGUMENTS, "cannot decompress the lz4 body")
-            if not decompressor.eof:
-                return too_large
-        parts = [request.query.get("query", ""), body.decode("utf-8", errors="replace")]
-        query = "\n".join(p for p in parts if p.strip())
-        if not query:
-            return web.Response(text="Ok.\n")
-        params = {k: v for k, v in request.query.items()}
-        database = params.get("database") or self._database
-        settings, query_params = split_params(params)
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(
-                self._executor, self._query, query, settings, query_params, database
-            )
+            response = await self._answer(request, query_id)
+        except QueryRefused as e:
+            SQL_REQUESTS.labels(outcome="refused").inc()
+            SQL_REFUSALS.labels(reason=e.reason).inc()
+            status = 413 if isinstance(e, BodyTooLarge) else None
+            return self._error_response(e.code or BAD_ARGUMENTS, str(e), query_id, status)
         except ClickHouseError as e:
             code = getattr(e, "code", None) or BAD_ARGUMENTS
-            return self._error_response(code, str(e))
-        fmt = output_format(query)
+            outcome = _OUTCOME_BY_CODE.get(code, "error")
+            SQL_REQUESTS.labels(outcome=outcome).inc()
+            if code == READONLY:
+                SQL_REFUSALS.labels(reason="readonly").inc()
+            return self._error_response(code, str(e), query_id)
+        except asyncio.CancelledError:
+            SQL_REQUESTS.labels(outcome="cancelled").inc()
+            raise
+        SQL_REQUESTS.labels(outcome="ok").inc()
+        return response
+
+    async def _answer(self, request: web.Request, query_id: str) -> web.Response:
+        query = "\n".join(part for part in await self._read_query(request) if part.strip())
+        if not query.strip():
+            return web.Response(text="Ok.\n")
+        params = dict(request.query)
+        settings, raw_params = split_params(params)
+        self._check_request(params.get("database"), settings, raw_params)
+        default_format = params.get("default_format") or "TabSeparated"
+        if not _NAME.match(default_format):
+            default_format = "TabSeparated"
+        tag = f"{TAG_PREFIX}{uuid.uuid4().hex} */"
+        text = f"{tag}\n{_TRAILING_END.sub('', query)}"
+        query_params = server_params(text, {name: p.text for name, p in raw_params.items()})
+        try:
+            verdict = await self._check(text, query_params)
+        except QueryRefused as e:
+            if e.reason != "syntax":
+                raise
+            raise await self._first_line_refusal(tag, query, query_params) or e from None
+        if verdict.output_format is None:
+            # Name the format in the text so the engine streams it (chdb streams only
+            # queries ending in a FORMAT clause). Checked again: it is what will run.
+            with_format = f"{text}\nFORMAT {default_format}"
+            try:
+                verdict = await self._check(with_format, query_params)
+                text = with_format
+            except QueryRefused as e:
+                if e.reason != "syntax":  # e.g. a comment after a final ';': run as written
+                    raise
+        fmt = verdict.output_format or "TabSeparated"
+        streamed = verdict.statement in _STREAMED  # chdb streams SELECTs only
+        result = await self._execute(tag, text, query_params, streamed)
         summary = {
             "read_rows": "0",
             "read_bytes": "0",
@@ -258,29 +381,192 @@ class SqlEndpoint:
         headers = {
             "X-ClickHouse-Format": fmt,
             "X-ClickHouse-Summary": json.dumps(summary),
-            "X-ClickHouse-Query-Id": params.get("query_id") or str(uuid.uuid4()),
+            "X-ClickHouse-Query-Id": query_id,
             "X-ClickHouse-Timezone": self._timezone,
             "X-ClickHouse-Server-Display-Name": SERVER_NAME,
             "Content-Type": _CONTENT_TYPES.get(fmt, "application/octet-stream"),
         }
         return web.Response(body=result, headers=headers)
 
-    def _query(
-        self, query: str, settings: dict[str, str], params: dict[str, RawParam], database: str
-    ) -> bytes:
-        self._reader.database = database
-        return self._reader.raw_query(
-            query, parameters=params or None, settings=settings or None, fmt=None
+    async def _first_line_refusal(
+        self, tag: str, query: str, params: Mapping[str, str]
+    ) -> QueryRefused | None:
+        """Return why the query's first line alone is refused, unless that is its syntax.
+
+        Clients send INSERT data after the statement's line (clickhouse-connect puts both
+        in the body): what to report is the INSERT (read-only), not the data's syntax.
+        """
+        first_line = query.strip().split("\n", 1)[0]
+        if first_line == query.strip():
+            return None
+        try:
+            await self._check(f"{tag}\n{_TRAILING_END.sub('', first_line)}", params)
+        except QueryRefused as e:
+            return None if e.reason == "syntax" else e
+        return None
+
+    async def _read_query(self, request: web.Request) -> tuple[str, str]:
+        """Return the `query` URL parameter and the (decompressed) body as text."""
+        too_large = BodyTooLarge(
+            "bad_request", BAD_ARGUMENTS, f"request body over {self._limits.max_body_bytes} bytes"
+        )
+        try:
+            body = await request.read() if request.method == "POST" else b""
+        except web.HTTPRequestEntityTooLarge as e:
+            raise too_large from e
+        if request.headers.get("Content-Encoding", "").lower() == "lz4":
+            # aiohttp decodes gzip, deflate, br and zstd itself; clickhouse-connect also uses lz4.
+            decompressor = lz4.frame.LZ4FrameDecompressor()
+            try:
+                body = decompressor.decompress(body, max_length=self._limits.max_body_bytes)
+            except RuntimeError as e:
+                raise QueryRefused(
+                    "bad_request", BAD_ARGUMENTS, "cannot decompress the lz4 body"
+                ) from e
+            if not decompressor.eof:
+                raise too_large
+        return request.query.get("query", ""), body.decode("utf-8", errors="replace")
+
+    def _check_request(
+        self, database: str | None, settings: Mapping[str, str], params: Mapping[str, RawParam]
+    ) -> None:
+        """Refuse another database, a setting that differs from the session's, a bad name."""
+        if database and database != self._policy.database:
+            raise QueryRefused(
+                "forbidden_table",
+                ACCESS_DENIED,
+                f"database {database!r} is not readable here; use {self._policy.database}",
+            )
+        for name, value in settings.items():
+            current = self._session_settings.get(name)
+            if current is None:
+                raise QueryRefused("setting", UNKNOWN_SETTING, f"Unknown setting '{name}'")
+            if value != current:
+                raise QueryRefused(
+                    "setting", READONLY, f"Cannot modify '{name}' setting in readonly mode"
+                )
+        for name in params:
+            if not _NAME.match(name):
+                raise QueryRefused(
+                    "bad_request", BAD_QUERY_PARAMETER, f"bad query parameter name {name!r}"
+                )
+
+    async def _check(self, text: str, params: Mapping[str, str]) -> Verdict:
+        return await self._run_blocking(
+            self._guard_pool, check_query, self._parser, text, params, self._policy
         )
 
-    def _error_response(self, code: int, message: str, status: int | None = None) -> web.Response:
+    async def _execute(
+        self, tag: str, text: str, params: Mapping[str, str], streamed: bool
+    ) -> bytearray:
+        """Run ``text`` on a free reader; kill it if the client leaves or time runs out."""
+        reader = await self._acquire()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._query_pool, self._fetch, reader, text, params, streamed)
+        # The reader goes back only when its thread is done with it, not when we stop waiting.
+        future.add_done_callback(lambda _: self._release(reader))
+        deadline = self._limits.max_execution_s + _DEADLINE_GRACE_S
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), deadline)
+        except TimeoutError:
+            self._cancel(tag, future)
+            raise DatabaseError(
+                f"Code: {TIMEOUT_EXCEEDED}. DB::Exception: Timeout exceeded: the query ran "
+                f"over {deadline:g} s and was cancelled. (TIMEOUT_EXCEEDED)",
+                code=TIMEOUT_EXCEEDED,
+            ) from None
+        except asyncio.CancelledError:
+            self._cancel(tag, future)
+            raise
+
+    async def _acquire(self) -> Client:
+        assert self._slots is not None
+        try:
+            async with asyncio.timeout(self._limits.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise DatabaseError(
+                f"Code: {TOO_MANY_SIMULTANEOUS_QUERIES}. DB::Exception: Too many simultaneous "
+                f"queries: all {len(self._readers)} slots stayed busy for "
+                f"{self._limits.queue_timeout_s:g} s. (TOO_MANY_SIMULTANEOUS_QUERIES)",
+                code=TOO_MANY_SIMULTANEOUS_QUERIES,
+            ) from None
+        return self._free.pop()
+
+    def _release(self, reader: Client) -> None:
+        assert self._slots is not None
+        self._free.append(reader)
+        self._slots.release()
+
+    def _fetch(
+        self, reader: Client, text: str, params: Mapping[str, str], streamed: bool
+    ) -> bytearray:
+        """Run one query on ``reader`` (a worker thread); never hold more than the limit.
+
+        Streamed, the result is read a chunk at a time and the query closed as soon as it
+        goes over; otherwise (statements chdb cannot stream, formats with a header or
+        footer) the engine's max_result_bytes bounds it first.
+        """
+        raw_params = {name: RawParam(value) for name, value in params.items()} or None
+        if not streamed:
+            result = bytearray(reader.raw_query(text, parameters=raw_params))
+            self._check_size(len(result))
+            return result
+        stream: Any = reader.raw_stream(text, parameters=raw_params)
+        result = bytearray()
+        try:
+            while chunk := stream.read(_CHUNK_BYTES):
+                result += chunk
+                self._check_size(len(result))
+        finally:
+            stream.close()
+        return result
+
+    def _check_size(self, size: int) -> None:
+        if size > self._limits.max_result_bytes:
+            raise DatabaseError(
+                f"Code: {TOO_MANY_ROWS_OR_BYTES}. DB::Exception: Limit for result exceeded, "
+                f"max bytes: {self._limits.max_result_bytes}. (TOO_MANY_ROWS_OR_BYTES)",
+                code=TOO_MANY_ROWS_OR_BYTES,
+            )
+
+    def _cancel(self, tag: str, future: asyncio.Future[bytearray]) -> None:
+        task = asyncio.get_running_loop().create_task(self._kill_until_done(tag, future))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _kill_until_done(self, tag: str, future: asyncio.Future[bytearray]) -> None:
+        # Repeat: the first KILL can come before the engine has registered the query.
+        while not future.done():
+            try:
+                await self._run_blocking(self._kill_pool, self._kill, tag)
+            except ClickHouseError:
+                logger.warning("cannot kill the SQL endpoint's query %s", tag, exc_info=True)
+            await asyncio.wait({future}, timeout=_KILL_RETRY_S)
+        if not future.cancelled() and future.exception() is not None:
+            logger.debug("cancelled query %s ended: %s", tag, future.exception())
+
+    def _kill(self, tag: str) -> None:
+        self._killer.command(
+            "KILL QUERY WHERE startsWith(query, {tag:String}) ASYNC",
+            parameters={"tag": tag},
+            use_database=False,
+        )
+
+    async def _run_blocking(self, pool: concurrent.futures.Executor, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def _error_response(
+        self, code: int, message: str, query_id: str, status: int | None = None
+    ) -> web.Response:
         text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}"
-        logger.debug("query refused: %s", text)
+        logger.debug("query refused or failed: %s", text)
         return web.Response(
             status=status or error_status(code),
             text=text.rstrip("\n") + "\n",
             headers={
                 "X-ClickHouse-Exception-Code": str(code),
+                "X-ClickHouse-Query-Id": query_id,
                 "X-ClickHouse-Server-Display-Name": SERVER_NAME,
             },
             content_type="text/plain",
@@ -289,37 +575,34 @@ class SqlEndpoint:
 
 
 def open_sql_endpoint(settings: Settings) -> SqlEndpoint:
-    """Open the endpoint's own clients on the embedded engine this process owns, and serve.
+    """Open the endpoint's clients on the embedded engine this process owns, and serve.
 
     ``stop()`` closes what this opened.
     """
     from sinks.clickhouse import database_name, open_engine_reader
 
-    reader = open_engine_reader(settings)
-    endpoint = SqlEndpoint(
-        reader,
-        database_name(settings),
-        settings.clickhouse.sql_host,
-        settings.clickhouse.sql_port,
-        settings.clickhouse.sql_max_body_bytes,
-    )
-    endpoint.owned.append(reader)
+    ch = settings.clickhouse
+    clients: list[Client] = []
+    try:
+        for _ in range(ch.sql_max_concurrent + 2):
+            clients.append(open_engine_reader(settings))
+        guard, killer, *readers = clients
+        endpoint = SqlEndpoint(
+            readers,
+            guard,
+            killer,
+            database_name(settings),
+            EndpointLimits.from_settings(ch),
+            ch.sql_host,
+            ch.sql_port,
+        )
+    except BaseException:
+        for client in clients:
+            client.close()
+        raise
     try:
         endpoint.start()
     except BaseException:
         endpoint.stop()
         raise
-    return endpoint
-
-
-def start_sql_endpoint(
-    reader: Client,
-    database: str,
-    host: str = "127.0.0.1",
-    port: int = 8123,
-    max_body_bytes: int = MAX_BODY_BYTES,
-) -> SqlEndpoint:
-    """Serve `reader` (a read-only client, see sinks.clickhouse.open_engine_reader) over HTTP."""
-    endpoint = SqlEndpoint(reader, database, host, port, max_body_bytes)
-    endpoint.start()
     return endpoint

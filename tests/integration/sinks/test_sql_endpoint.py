@@ -1,39 +1,139 @@
-"""The read-only endpoint through clickhouse-connect's own HTTP client."""
+"""The read-only endpoint, through clickhouse-connect's HTTP client and raw HTTP.
+
+Every probe that once got through (host files read and written, url() pushes, temporary
+tables, sticky SET, multi-statements, KILL, unbounded results, a stuck query blocking
+everyone, a CR/LF query_id) is asked again here and must be refused or bounded.
+"""
 
 from __future__ import annotations
 
+import datetime
+import gzip
+import json
+import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import Message
+from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
+import lz4.frame
 import pytest
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
+from prometheus_client import REGISTRY
 
 from incidents.settings import Settings
 from sinks.clickhouse import endpoint_answers, open_engine_reader, open_read_client
-from sinks.sql_endpoint import SqlEndpoint
+from sinks.exceptions import EndpointError
+from sinks.sql_endpoint import TAG_PREFIX, SqlEndpoint, open_sql_endpoint
+from sinks.sql_guard import QueryRefused, SqlParser
 from tests.integration.conftest import free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 READONLY = 164
+ACCESS_DENIED = 497
+SYNTAX_ERROR = 62
+# Runs for minutes on any machine; only a limit or a kill ends it within a test.
+ENDLESS = "SELECT sum(sipHash64(number)) FROM numbers(300000000000)"
+TREES = Path(__file__).parents[2] / "unit" / "sinks" / "fixtures" / "sql_trees.json"
 
 
 @pytest.fixture
-def endpoint(writer: Client, warehouse_settings: Settings) -> Iterator[SqlEndpoint]:
+def endpoint_factory(
+    writer: Client, warehouse_settings: Settings
+) -> Iterator[Callable[..., SqlEndpoint]]:
+    """Start endpoints on the test's warehouse; keyword arguments override `clickhouse`."""
+    started: list[SqlEndpoint] = []
+
+    def start(**clickhouse: Any) -> SqlEndpoint:
+        section = warehouse_settings.clickhouse.model_copy(update=clickhouse)
+        endpoint = open_sql_endpoint(warehouse_settings.model_copy(update={"clickhouse": section}))
+        started.append(endpoint)
+        return endpoint
+
+    yield start
+    for endpoint in started:
+        endpoint.stop()
+
+
+@pytest.fixture
+def endpoint(endpoint_factory: Callable[..., SqlEndpoint], writer: Client) -> SqlEndpoint:
     writer.command("INSERT INTO incidents.alerts (alert_id, kind) VALUES ('a1', 'spike')")
-    reader = open_engine_reader(warehouse_settings)
-    ep = SqlEndpoint(
-        reader, "incidents", port=warehouse_settings.clickhouse.sql_port, max_body_bytes=64 * 1024
-    )
-    ep.start()
+    return endpoint_factory(sql_max_body_bytes=64 * 1024)
+
+
+def http(
+    endpoint: SqlEndpoint,
+    query: str | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    **params: str,
+) -> tuple[int, bytes, Message]:
+    """Send one request; return (status, body, headers), errors included."""
+    if query is not None:
+        params["query"] = query
+    url = f"{endpoint.url}/?{urllib.parse.urlencode(params)}"
+    request = urllib.request.Request(url, data=body, headers=headers or {})
     try:
-        yield ep
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), response.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def refused_with(endpoint: SqlEndpoint, query: str, code: int, **params: str) -> bytes:
+    status, body, headers = http(endpoint, query, **params)
+    assert headers["X-ClickHouse-Exception-Code"] == str(code), body
+    assert 400 <= status < 500, body
+    return body
+
+
+def start_request(endpoint: SqlEndpoint, query: str) -> socket.socket:
+    """Send a query over a raw connection and leave it open (close it to walk away)."""
+    sock = socket.create_connection(("127.0.0.1", endpoint.port), timeout=60)
+    data = query.encode()
+    head = f"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {len(data)}\r\n\r\n"
+    sock.sendall(head.encode() + data)
+    return sock
+
+
+@contextmanager
+def endless_query(endpoint: SqlEndpoint, writer: Client) -> Iterator[socket.socket]:
+    """Hold a connection whose query only a kill ends, once the engine runs it.
+
+    On exit the client walks away, and the block waits until the query is gone.
+    """
+    sock = start_request(endpoint, ENDLESS)
+    try:
+        wait_for("the query to run", lambda: len(running(writer)) == 1)
+        yield sock
     finally:
-        ep.stop()
-        reader.close()
+        sock.close()
+    wait_for("the query to be killed", lambda: not running(writer))
+
+
+def running(writer: Client) -> list[str]:
+    """The endpoint's queries the engine is running now (seen by the unrestricted writer)."""
+    rows = writer.query(
+        "SELECT query FROM system.processes WHERE startsWith(query, {p:String})",
+        parameters={"p": TAG_PREFIX},
+    ).result_rows
+    return [row[0] for row in rows]
+
+
+def counter(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
+
+
+# --- clickhouse-connect keeps working ------------------------------------------------------
 
 
 def test_clickhouse_connect_reads_through_the_endpoint(endpoint: SqlEndpoint) -> None:
@@ -45,35 +145,44 @@ def test_clickhouse_connect_reads_through_the_endpoint(endpoint: SqlEndpoint) ->
         "SELECT {s:String}, {a:Array(String)}", parameters={"s": odd, "a": [odd, "b"]}
     ).result_rows
     assert got == [(odd, [odd, "b"])]
+    day = datetime.date(2024, 3, 31)
+    got = client.query("SELECT {d:Date} + 1", parameters={"d": day}).result_rows
+    assert got == [(datetime.date(2024, 4, 1),)]
     assert client.command("SELECT 1") == 1
     assert client.query("SELECT count() FROM incidents.v_district_day").result_rows == [(0,)]
-    assert client.query("SELECT 1", settings={"max_threads": 2}).result_rows == [(1,)]
+    frame = client.query_df("SELECT number AS n FROM numbers(3) ORDER BY n")
+    assert frame["n"].tolist() == [0, 1, 2]
+    with_db = clickhouse_connect.get_client(
+        host="127.0.0.1", port=endpoint.port, database="incidents", compress="lz4"
+    )
+    assert with_db.command("SELECT count() FROM alerts") == 1
 
 
-@pytest.mark.parametrize(
-    "statement",
-    [
-        "INSERT INTO alerts (alert_id) VALUES ('x')",
-        "ALTER TABLE alerts DELETE WHERE 1",
-        "DROP TABLE alerts",
-        "CREATE TABLE t (x Int8) ENGINE = Memory",
-        "SET readonly = 0",
-        "SELECT 1 SETTINGS readonly = 0",
-    ],
-)
-def test_writes_are_refused(endpoint: SqlEndpoint, statement: str) -> None:
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
-    with pytest.raises(DatabaseError) as refused:
-        client.command(statement)
-    assert refused.value.code == READONLY
-    assert client.command("SELECT count() FROM alerts") == 1
+def test_compressed_request_bodies(endpoint: SqlEndpoint) -> None:
+    query = b"SELECT count() FROM alerts"
+    status, body, _ = http(
+        endpoint, body=lz4.frame.compress(query), headers={"Content-Encoding": "lz4"}
+    )
+    assert (status, body) == (200, b"1\n")
+    status, body, _ = http(
+        endpoint, body=gzip.compress(query), headers={"Content-Encoding": "gzip"}
+    )
+    assert (status, body) == (200, b"1\n")
 
 
-def test_client_insert_is_refused(endpoint: SqlEndpoint) -> None:
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
-    with pytest.raises(DatabaseError) as refused:
-        client.insert("alerts", [["x"]], column_names=["alert_id"])
-    assert refused.value.code == READONLY
+def test_show_describe_exists_and_explain(endpoint: SqlEndpoint) -> None:
+    status, body, _ = http(endpoint, "SHOW TABLES")
+    assert status == 200 and b"alerts\n" in body
+    status, body, _ = http(endpoint, "DESCRIBE TABLE alerts FORMAT JSONEachRow")
+    assert status == 200 and json.loads(body.splitlines()[0])["name"] == "alert_id"
+    assert http(endpoint, "EXISTS incidents.alerts")[:2] == (200, b"1\n")
+    status, body, _ = http(endpoint, "SHOW CREATE TABLE alerts")
+    assert status == 200 and b"CREATE TABLE incidents.alerts" in body
+    status, body, _ = http(endpoint, "EXPLAIN SELECT count() FROM alerts")
+    assert status == 200 and body
+    status, body, headers = http(endpoint, "SHOW DATABASES", default_format="JSONEachRow")
+    assert status == 200 and headers["X-ClickHouse-Format"] == "JSONEachRow"
+    assert {"name": "incidents"} in [json.loads(line) for line in body.splitlines()]
 
 
 def test_errors_carry_the_clickhouse_code(endpoint: SqlEndpoint) -> None:
@@ -86,14 +195,287 @@ def test_errors_carry_the_clickhouse_code(endpoint: SqlEndpoint) -> None:
 def test_ping_get_and_body_limit(endpoint: SqlEndpoint) -> None:
     with urllib.request.urlopen(f"{endpoint.url}/ping", timeout=5) as r:
         assert r.read() == b"Ok.\n"
-    url = f"{endpoint.url}/?query=SELECT%20count()%20FROM%20alerts&database=incidents"
-    with urllib.request.urlopen(url, timeout=5) as r:
-        assert r.read() == b"1\n"
-        assert r.headers["X-ClickHouse-Format"] == "TabSeparated"
-    big = urllib.request.Request(endpoint.url, data=b"SELECT 1 -- " + b"x" * 70_000)
-    with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(big, timeout=5)
-    assert e.value.code == 413
+    status, body, headers = http(endpoint, "SELECT count() FROM alerts", database="incidents")
+    assert (status, body, headers["X-ClickHouse-Format"]) == (200, b"1\n", "TabSeparated")
+    status, _, _ = http(endpoint, body=b"SELECT 1 -- " + b"x" * 70_000)
+    assert status == 413
+    big = lz4.frame.compress(b"SELECT 1 -- " + b"x" * 70_000)  # small, but not once decoded
+    assert http(endpoint, body=big, headers={"Content-Encoding": "lz4"})[0] == 413
+
+
+# --- only reads, one statement, nothing outlives a request ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "INSERT INTO alerts (alert_id) VALUES ('x')",
+        "ALTER TABLE alerts DELETE WHERE 1",
+        "DROP TABLE alerts",
+        "CREATE TABLE t (x Int8) ENGINE = Memory",
+        "CREATE TEMPORARY TABLE t (x Int8)",
+        "SET readonly = 0",
+        "SELECT 1 SETTINGS readonly = 0",
+        "KILL QUERY WHERE query LIKE 'INSERT%'",
+        "SYSTEM STOP MERGES",
+        "SHOW PROCESSLIST",
+        "USE system",
+        "OPTIMIZE TABLE alerts FINAL",
+    ],
+)
+def test_anything_but_a_read_is_refused(endpoint: SqlEndpoint, statement: str) -> None:
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
+    with pytest.raises(DatabaseError) as refused:
+        client.command(statement)
+    assert refused.value.code == READONLY
+    assert client.command("SELECT count() FROM alerts") == 1
+    assert client.command("SELECT currentDatabase()") == "incidents"
+
+
+def test_client_insert_is_refused(endpoint: SqlEndpoint, writer: Client) -> None:
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
+    with pytest.raises(DatabaseError) as refused:
+        client.insert("alerts", [["x"]], column_names=["alert_id"])
+    assert refused.value.code == READONLY
+    assert writer.command("SELECT count() FROM incidents.alerts") == 1
+
+
+def test_a_temporary_table_cannot_be_created_or_filled(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "CREATE TEMPORARY TABLE big (x UInt64)", READONLY)
+    refused_with(endpoint, "INSERT INTO big SELECT number FROM numbers(1000)", READONLY)
+    refused_with(endpoint, "SELECT count() FROM big", 60)  # 60: UNKNOWN_TABLE, nothing was made
+
+
+def test_settings_never_outlive_a_request(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "SET limit = 2", READONLY)
+    refused_with(endpoint, "SELECT number FROM numbers(7) SETTINGS limit = 2", READONLY)
+    refused_with(endpoint, "SELECT number FROM numbers(7)", READONLY, limit="2")
+    refused_with(endpoint, "SELECT 1", 115, no_such_setting="1")
+    for _ in range(4):  # every pool client, whichever answers
+        status, body, _ = http(endpoint, "SELECT number FROM numbers(7)")
+        assert (status, body.count(b"\n")) == (200, 7)
+    # A setting equal to the session's own value is no change: accepted, like ClickHouse.
+    current = str(64 * 1024 * 1024)
+    assert http(endpoint, "SELECT 1", max_result_bytes=current)[:2] == (200, b"1\n")
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=endpoint.port)
+    with pytest.raises(ProgrammingError):  # clickhouse-connect sees every setting read-only
+        client.query("SELECT 1", settings={"max_threads": 2})
+
+
+def test_one_statement_per_request(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "SELECT 1; SELECT 2", SYNTAX_ERROR)
+    refused_with(endpoint, "SELECT 'first'; SELECT throwIf(1)", SYNTAX_ERROR)
+    refused_with(endpoint, "SELECT 1; INSERT INTO alerts (alert_id) VALUES ('x')", SYNTAX_ERROR)
+    # Nothing of the refused requests is prepended to the next answer.
+    assert http(endpoint, "SELECT 3")[:2] == (200, b"3\n")
+    assert http(endpoint, "SELECT 4;  ")[:2] == (200, b"4\n")
+    assert http(endpoint, "SELECT 5; -- done")[:2] == (200, b"5\n")
+
+
+# --- the host and other servers are out of reach ------------------------------------------
+
+
+@pytest.fixture
+def secret(warehouse_settings: Settings) -> Path:
+    path = warehouse_settings.paths.var_dir / "push-token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("s3cr3t-token\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM file('{secret}', 'LineAsString')",
+        "SELECT * FROM file('/etc/shadow', 'LineAsString')",
+        "SELECT * FROM file('/proc/self/environ', 'RawBLOB')",
+        "SELECT file('{secret}')",
+        "SELECT FILE('/etc/hostname')",
+        "DESCRIBE file('{secret}', 'LineAsString')",
+        "SELECT 1 WHERE 's3cr3t-token' IN (SELECT * FROM file('{secret}', 'LineAsString'))",
+        "SELECT * FROM python('secret')",
+        "SELECT * FROM filesystem('/etc')",
+    ],
+)
+def test_host_files_cannot_be_read(endpoint: SqlEndpoint, secret: Path, query: str) -> None:
+    body = refused_with(endpoint, query.format(secret=secret), ACCESS_DENIED)
+    assert b"s3cr3t" not in body
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1 INTO OUTFILE '{out}'",
+        "SELECT 1 INTO OUTFILE '{out}' APPEND",
+        "SELECT 1 INTO OUTFILE '{out}' TRUNCATE FORMAT CSV",
+        "SELECT 1 INTO OUTFILE '{out}' AND STDOUT",
+        "SHOW TABLES INTO OUTFILE '{out}'",
+        "EXPLAIN SELECT 1 INTO OUTFILE '{out}'",
+        "INSERT INTO FUNCTION file('{out}', 'CSV') SELECT 1",
+    ],
+)
+def test_host_files_cannot_be_written(endpoint: SqlEndpoint, tmp_path: Path, query: str) -> None:
+    out = tmp_path / "written.txt"
+    status, body, _ = http(endpoint, query.format(out=out))
+    assert status == 403, body
+    assert not out.exists()
+
+
+def test_other_servers_are_never_contacted(endpoint: SqlEndpoint) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    try:
+        for query in [
+            f"INSERT INTO FUNCTION url('http://127.0.0.1:{port}/v1/reports', 'JSONEachRow', "
+            "'x String') SELECT 'x'",
+            f"SELECT * FROM url('http://127.0.0.1:{port}/', 'CSV', 'x String')",
+            f"SELECT * FROM remote('127.0.0.1:{port}', system.one)",
+        ]:
+            started = time.monotonic()
+            status, _, _ = http(endpoint, query)
+            assert status == 403
+            assert time.monotonic() - started < 10  # refused, not waiting on a connection
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    finally:
+        listener.close()
+
+
+# --- the warehouse database and a few harmless system tables only -------------------------
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["disks", "tables", "columns", "databases", "processes", "parts", "query_log", "stack_trace"],
+)
+def test_revealing_system_tables_are_refused(endpoint: SqlEndpoint, table: str) -> None:
+    refused_with(endpoint, f"SELECT * FROM system.{table}", ACCESS_DENIED)
+    refused_with(endpoint, f"SELECT count() FROM (SELECT * FROM system.{table})", ACCESS_DENIED)
+
+
+@pytest.mark.parametrize(
+    "table", ["one", "settings", "functions", "data_type_families", "time_zones"]
+)
+def test_system_tables_clients_need_are_readable(endpoint: SqlEndpoint, table: str) -> None:
+    status, body, _ = http(endpoint, f"SELECT count() > 0 FROM system.{table}")
+    assert (status, body) == (200, b"1\n")
+
+
+def test_only_the_warehouse_database(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "SELECT * FROM INFORMATION_SCHEMA.tables", ACCESS_DENIED)
+    refused_with(endpoint, "SHOW TABLES FROM system", ACCESS_DENIED)
+    refused_with(endpoint, "SELECT 1", ACCESS_DENIED, database="system")
+    refused_with(endpoint, "SELECT * FROM {t:Identifier}", ACCESS_DENIED, param_t="system.disks")
+    status, body, _ = http(endpoint, "SELECT count() FROM {t:Identifier}", param_t="alerts")
+    assert (status, body) == (200, b"1\n")
+
+
+def test_refusals_are_counted(endpoint: SqlEndpoint, tmp_path: Path) -> None:
+    refusals = counter("incidents_sql_refusals", reason="outfile")
+    ok = counter("incidents_sql_requests", outcome="ok")
+    http(endpoint, f"SELECT 1 INTO OUTFILE '{tmp_path / 'x'}'")
+    http(endpoint, "SELECT 1")
+    assert counter("incidents_sql_refusals", reason="outfile") == refusals + 1
+    assert counter("incidents_sql_requests", outcome="ok") == ok + 1
+
+
+# --- bounded -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["TabSeparated", "JSON"])  # streamed / materialized by chdb
+def test_results_are_bounded(endpoint_factory: Callable[..., SqlEndpoint], fmt: str) -> None:
+    endpoint = endpoint_factory(sql_max_result_bytes=256 * 1024)
+    status, body, headers = http(endpoint, f"SELECT number FROM numbers(10000000) FORMAT {fmt}")
+    assert headers["X-ClickHouse-Exception-Code"] == "396", body  # TOO_MANY_ROWS_OR_BYTES
+    assert status == 500
+    assert http(endpoint, "SELECT number FROM numbers(100)")[0] == 200
+
+
+def test_memory_is_bounded(endpoint_factory: Callable[..., SqlEndpoint]) -> None:
+    endpoint = endpoint_factory(sql_max_memory_bytes=16 * 1024 * 1024)
+    _, body, headers = http(endpoint, "SELECT length(groupArray(number)) FROM numbers(1e8)")
+    assert headers["X-ClickHouse-Exception-Code"] == "241", body  # MEMORY_LIMIT_EXCEEDED
+
+
+def test_execution_time_is_bounded(endpoint_factory: Callable[..., SqlEndpoint]) -> None:
+    endpoint = endpoint_factory(sql_max_execution_s=1.0)
+    timeouts = counter("incidents_sql_requests", outcome="timeout")
+    started = time.monotonic()
+    _, body, headers = http(endpoint, ENDLESS)
+    assert headers["X-ClickHouse-Exception-Code"] == "159", body  # TIMEOUT_EXCEEDED
+    assert time.monotonic() - started < 15
+    assert counter("incidents_sql_requests", outcome="timeout") == timeouts + 1
+
+
+def test_a_client_that_leaves_cancels_its_query_and_frees_its_slot(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(
+        sql_max_concurrent=1, sql_max_execution_s=600.0, sql_queue_timeout_s=30.0
+    )
+    cancelled = counter("incidents_sql_requests", outcome="cancelled")
+    with endless_query(endpoint, writer):
+        pass  # leaves, and waits until the engine no longer runs the query
+    started = time.monotonic()
+    assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")  # the only slot is free again
+    assert time.monotonic() - started < 10
+    assert counter("incidents_sql_requests", outcome="cancelled") == cancelled + 1
+
+
+def test_all_slots_busy_past_the_queue_timeout_is_503(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(
+        sql_max_concurrent=1, sql_max_execution_s=600.0, sql_queue_timeout_s=0.5
+    )
+    with endless_query(endpoint, writer):
+        status, body, headers = http(endpoint, "SELECT 1")
+        assert status == 503, body
+        assert headers["X-ClickHouse-Exception-Code"] == "202"  # TOO_MANY_SIMULTANEOUS_QUERIES
+        # Refusals are decided before a slot is needed.
+        refused_with(endpoint, "SELECT * FROM system.processes", ACCESS_DENIED)
+    assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
+
+
+def test_the_writer_is_never_held_up_by_an_analyst_query(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(sql_max_execution_s=600.0)
+    with endless_query(endpoint, writer):
+        started = time.monotonic()
+        writer.command("INSERT INTO incidents.alerts (alert_id, kind) VALUES ('w1', 'spike')")
+        took = time.monotonic() - started
+        assert len(running(writer)) == 1  # the analyst's query was still running meanwhile
+        assert took < 5, f"the writer's insert took {took:.1f}s"
+    assert writer.command("SELECT count() FROM incidents.alerts WHERE alert_id = 'w1'") == 1
+
+
+def test_stop_kills_running_queries(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(sql_max_execution_s=600.0)
+    with endless_query(endpoint, writer):
+        started = time.monotonic()
+        endpoint.stop()
+        assert time.monotonic() - started < 20
+        assert not running(writer)
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+
+def test_a_query_id_with_a_line_break_gets_a_normal_reply(endpoint: SqlEndpoint) -> None:
+    status, body, headers = http(endpoint, "SELECT 1", query_id="q1\r\nX-Injected: yes")
+    assert (status, body) == (200, b"1\n")
+    assert headers["X-Injected"] is None
+    assert "\n" not in headers["X-ClickHouse-Query-Id"]
+    assert http(endpoint, "SELECT 1", query_id="report-2024.q1")[2]["X-ClickHouse-Query-Id"] == (
+        "report-2024.q1"
+    )
+
+
+# --- opening ---------------------------------------------------------------------------------
 
 
 def test_writer_keeps_writing_next_to_the_read_only_client(
@@ -114,29 +496,63 @@ def test_open_read_client_prefers_the_endpoint(
 
 
 def test_port_in_use_is_a_typed_error(endpoint: SqlEndpoint, warehouse_settings: Settings) -> None:
-    from sinks.exceptions import EndpointError
-
-    reader = open_engine_reader(warehouse_settings)
-    try:
-        with pytest.raises(EndpointError):
-            SqlEndpoint(reader, "incidents", port=endpoint.port).start()
-    finally:
-        reader.close()
+    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": endpoint.port})
+    with pytest.raises(EndpointError):
+        open_sql_endpoint(warehouse_settings.model_copy(update={"clickhouse": section}))
 
 
-def test_open_read_client_falls_back_to_the_folder(
-    writer: Client, warehouse_settings: Settings
+def test_open_read_client_falls_back_to_the_folder_and_guards_it(
+    writer: Client, warehouse_settings: Settings, secret: Path, tmp_path: Path
 ) -> None:
     # No endpoint on this port: the folder is opened directly (same process here), read-only.
-    settings = warehouse_settings.model_copy(
-        update={
-            "clickhouse": warehouse_settings.clickhouse.model_copy(update={"sql_port": free_port()})
-        }
-    )
+    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": free_port()})
+    settings = warehouse_settings.model_copy(update={"clickhouse": section})
     client = open_read_client(settings)
+    out = tmp_path / "out.txt"
     try:
         assert client.command("SELECT count() FROM alerts") == 0
+        assert client.query("SELECT {x:UInt8} + 1", parameters={"x": 2}).result_rows == [(3,)]
+        for statement, reason in [
+            ("INSERT INTO alerts (alert_id) VALUES ('x')", "not_a_read"),
+            (f"SELECT * FROM file('{secret}', 'LineAsString')", "table_function"),
+            (f"SELECT file('{secret}')", "forbidden_function"),
+            (f"SELECT 1 INTO OUTFILE '{out}'", "outfile"),
+            ("SELECT * FROM system.processes", "forbidden_table"),
+            ("KILL QUERY WHERE 1", "not_a_read"),
+        ]:
+            with pytest.raises(QueryRefused) as refused:
+                client.query(statement)
+            assert refused.value.reason == reason
         with pytest.raises(DatabaseError):
-            client.command("INSERT INTO alerts (alert_id) VALUES ('x')")
+            client.insert("alerts", [["x"]], column_names=["alert_id"])
+        assert not out.exists()
     finally:
         client.close()
+
+
+def test_the_cli_reports_a_refusal_on_one_line(
+    writer: Client, warehouse_settings: Settings, secret: Path
+) -> None:
+    from incidents.cli import CliError, _query
+
+    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": free_port()})
+    settings = warehouse_settings.model_copy(update={"clickhouse": section})
+    with pytest.raises(CliError) as error:
+        _query(settings, f"SELECT * FROM file('{secret}', 'LineAsString')")
+    message = str(error.value)
+    assert message.startswith("SQL error: Code: 497.")
+    assert "\n" not in message and "s3cr3t" not in message
+
+
+# --- the parser's trees behind the unit tests ------------------------------------------------
+
+
+def test_stored_parser_trees_match_the_engine(writer: Client, warehouse_settings: Settings) -> None:
+    trees = json.loads(TREES.read_text())
+    reader = open_engine_reader(warehouse_settings)
+    try:
+        parser = SqlParser(reader.raw_query)
+        changed = [query for query, tree in trees.items() if parser.parse(query) != tree]
+    finally:
+        reader.close()
+    assert not changed, f"parseQueryToJSON changed; update {TREES.name} for: {changed}"
