@@ -12,6 +12,8 @@ import os
 import secrets
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -105,6 +107,7 @@ def up(
         report.parts[PUSH] = "started" if started else "already running"
         if generated:
             report.push_token_file = str(paths.var_dir / "push-token")
+        _wait_push(settings)
     time.sleep(0.5)
     for name in list(report.parts):
         if (
@@ -134,6 +137,26 @@ def _wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:
         time.sleep(0.2)
     log = processes.log_file(settings.paths, SINK)
     raise StackError(f"the sink did not become ready; see {log}:\n" + processes.tail(log))
+
+
+def _wait_push(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Wait until the push endpoint answers /healthz, so feeds can push right after `up`."""
+    url = f"http://{settings.push.host}:{settings.push.port}/healthz"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if processes.exited_early(settings.paths, PUSH):
+            break
+        time.sleep(0.2)
+    log = processes.log_file(settings.paths, PUSH)
+    raise StackError(
+        f"the push endpoint did not answer at {url}; see {log}:\n" + processes.tail(log)
+    )
 
 
 def managed_names(settings: Settings) -> list[str]:
