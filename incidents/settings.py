@@ -81,7 +81,7 @@ class KafkaSettings(BaseSettings):
     ssl_cafile: Path | None = Field(default=None, description="CA bundle for SSL/SASL_SSL.")
     max_message_bytes: int = Field(
         default=1_048_576,
-        ge=65_536,
+        ge=262_144,  # a dead letter (64 KiB of the original, base64, with errors) always fits
         description=(
             "Largest message on the project's topics (their max.message.bytes and the"
             " producers' request size); a larger report is rejected with its reason."

@@ -1,9 +1,10 @@
 """An agent that cannot go on stops its worker uncommitted, says why, and loses nothing.
 
-The real trigger: the dead-letter topic's size limit is lowered below the size of one dead
-letter, so Kafka refuses it for good. The worker must not ack (and so skip) that message
-or its neighbours: it exits, `incidents status` shows the crash, the raw topic's offsets
-stay behind the message, and once the limit is fixed a new worker handles everything.
+The real trigger, an operator's mistake: the dead-letter topic's size limit is lowered
+below the size of one dead letter, so Kafka refuses it for good. The worker must not ack
+(and so skip) that message or its neighbours: it exits, `incidents status` shows the
+crash, the raw topic's offsets stay behind the message, and once the limit is fixed a new
+worker handles everything.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-SMALL = 65_536  # the smallest KAFKA_MAX_MESSAGE_BYTES; one dead letter of 64 KiB is larger
+SMALL = 65_536  # one dead letter keeping 64 KiB of the original is larger than this
 
 
 def set_max_message_bytes(settings: Settings, topic: str, size: int) -> None:
@@ -52,17 +53,17 @@ def status_output(settings: Settings) -> str:
 def test_a_dead_letter_kafka_refuses_stops_the_worker_without_committing(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:
-    p = pipeline_factory(partitions=1, kafka={"max_message_bytes": SMALL})
+    p = pipeline_factory(partitions=1)
     kafka = p.settings.kafka
     p.up()
-    set_max_message_bytes(p.settings, kafka.raw_topic, 1_048_576)  # the raw topic takes it
+    set_max_message_bytes(p.settings, kafka.dead_letter_topic, SMALL)
     worker = processes.info(p.settings.paths, "worker-1")
     before, after = random_reports(seed=3, n_events=20), random_reports(seed=4, n_events=20)
     after = [r.model_copy(update={"source_event_id": f"after-{r.source_event_id}"}) for r in after]
     poison = b'{"notes": "' + b"x" * 70_000  # bad JSON whose dead letter is over 64 KiB
     p.publish(list(before))
     p.wait()
-    p.publish_raw([(None, poison)], max_request_size=1_048_576)
+    p.publish_raw([(None, poison)])
     p.publish(list(after))
 
     wait_for(

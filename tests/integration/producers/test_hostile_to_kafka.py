@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 ConsumeAll = Callable[[Settings, int], list[Any]]
 
-MAX_MESSAGE = 65_536  # the topics' max.message.bytes in these tests
+MAX_MESSAGE = 262_144  # the topics' max.message.bytes in these tests
 LIMIT = MAX_MESSAGE - RECORD_OVERHEAD_BYTES
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "acled_sample.csv"
 INCIDENTS = Path(sys.executable).with_name("incidents")

@@ -25,7 +25,7 @@ from producers.pipeline import (
 )
 from producers.publisher import RECORD_OVERHEAD_BYTES
 
-MAX_MESSAGE = 65_536  # the smallest KAFKA_MAX_MESSAGE_BYTES allowed
+MAX_MESSAGE = 262_144  # the smallest KAFKA_MAX_MESSAGE_BYTES allowed
 LIMIT = MAX_MESSAGE - RECORD_OVERHEAD_BYTES  # key and value together
 DEEP = 60_000  # deeper than any recursion limit, smaller than a message
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "acled_sample.csv"

@@ -19,7 +19,7 @@ from producers.publisher import RECORD_OVERHEAD_BYTES
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-MAX_MESSAGE = 65_536
+MAX_MESSAGE = 262_144  # the smallest KAFKA_MAX_MESSAGE_BYTES allowed
 LIMIT = MAX_MESSAGE - RECORD_OVERHEAD_BYTES
 DEEP = 60_000  # deeper than any recursion limit, smaller than a message
 
