@@ -73,6 +73,19 @@ SINK_LAST_FLUSH = Gauge(
     "incidents_sink_last_flush_timestamp_seconds", "When the sink last wrote a batch (Unix time)."
 )
 
+# --- alerting (in the sink) ------------------------------------------------------------
+ALERT_CHANGES = Counter(
+    "incidents_alert_changes", "Alert state changes recorded, by rule and event.", ["rule", "event"]
+)
+ALERT_NOTIFICATIONS = Counter(
+    "incidents_alert_notifications",
+    "Notification attempts by notifier and outcome (sent, failed_attempt, gave_up).",
+    ["notifier", "outcome"],
+)
+ALERT_ERRORS = Counter(
+    "incidents_alert_evaluation_errors", "Alert evaluations that failed (retried later)."
+)
+
 # --- the read-only SQL endpoint --------------------------------------------------------
 SQL_REQUESTS = Counter(
     "incidents_sql_requests", "Requests to the read-only SQL endpoint, by outcome.", ["outcome"]

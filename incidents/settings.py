@@ -13,6 +13,7 @@ Values come from, highest priority first:
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,6 +112,14 @@ class KafkaSettings(BaseSettings):
     @property
     def snapshots_topic(self) -> str:
         return self.topic("warehouse.snapshots")
+
+    @property
+    def alerts_topic(self) -> str:
+        return self.topic("alerts")
+
+    @property
+    def silences_topic(self) -> str:
+        return self.topic("alerts.silences")
 
     def client_kwargs(self) -> dict[str, Any]:
         """Connection options shared by kafka-python clients."""
@@ -268,6 +277,41 @@ class PushSettings(BaseSettings):
     )
 
 
+class AlertsSettings(BaseSettings):
+    """Alerting on spikes (docs/alerting.md): rules, notifiers, delivery."""
+
+    model_config = _section("ALERTS_")
+
+    enabled: bool = Field(default=True, description="Evaluate alert rules in the sink.")
+    rules_file: Path | None = Field(
+        default=None, description="TOML rules file; empty: the defaults shipped in the repo."
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None, description="Alertmanager-format webhook receiver URL (secret)."
+    )
+    webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the webhook (secret)."
+    )
+    slack_url: SecretStr | None = Field(
+        default=None, description="Slack incoming-webhook URL (secret)."
+    )
+    retries: int = Field(default=5, ge=1, le=20, description="Attempts per notification.")
+    retry_base_s: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="HTTP timeout per attempt.")
+    tick_s: float = Field(
+        default=300.0, gt=0, description="How often firing alerts are checked for resolution."
+    )
+    today: date | None = Field(
+        default=None,
+        description="Evaluate as of this date instead of today (replays, tests).",
+    )
+    external_url: str = Field(
+        default="", description="Link sent as Alertmanager's externalURL (e.g. a dashboard)."
+    )
+
+
 class MetricsSettings(BaseSettings):
     """Prometheus metrics that every long-running process serves on ``/metrics``."""
 
@@ -296,6 +340,7 @@ class Settings(BaseModel):
     streams: StreamSettings
     sink: SinkSettings
     push: PushSettings
+    alerts: AlertsSettings
     metrics: MetricsSettings
 
     @property
@@ -315,6 +360,7 @@ SECTIONS: dict[str, type[BaseSettings]] = {
     "streams": StreamSettings,
     "sink": SinkSettings,
     "push": PushSettings,
+    "alerts": AlertsSettings,
     "metrics": MetricsSettings,
 }
 

@@ -197,7 +197,12 @@ def progress(settings: Settings) -> Progress:
     kafka = settings.kafka
     reads = {
         app_name(settings): {kafka.raw_topic, kafka.valid_topic, kafka.incident_updates_topic},
-        settings.sink.group_id: {kafka.valid_topic, kafka.dead_letter_topic, kafka.snapshots_topic},
+        settings.sink.group_id: {
+            kafka.valid_topic,
+            kafka.dead_letter_topic,
+            kafka.snapshots_topic,
+            kafka.silences_topic,
+        },
     }
     parts = describe_offsets(kafka, list(reads))
     lag = committed = 0

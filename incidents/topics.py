@@ -63,6 +63,8 @@ def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
         (kafka.dead_letter_topic, dead_letter_configs),
         (kafka.incident_updates_topic, report_configs),
         (kafka.snapshots_topic, report_configs),
+        (kafka.alerts_topic, report_configs),
+        (kafka.silences_topic, {"cleanup.policy": "compact", **size}),
     ]
     return [
         TopicSpec(name, kafka.partitions, kafka.replication_factor, dict(configs))

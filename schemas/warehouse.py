@@ -181,3 +181,23 @@ class DeadLetter(BaseModel):
     raw_size: int = -1  # length of the original bytes; -1 in letters older than the field
     raw_sha256: str = ""
     raw_truncated: bool = False
+
+
+class SilenceMessage(BaseModel):
+    """`incidents alerts silence` -> sink: hold notifications of matching alerts until `ends_at`.
+
+    Keyed by silence id on the silences topic; a later message for the same id (an
+    `unsilence` sets ``deleted``) replaces it.
+    """
+
+    model_config = _FROZEN
+
+    silence_id: str = Field(min_length=1, max_length=64)
+    rule: str = Field(default="*", max_length=64)  # "*" for any rule
+    province: str = Field(default="*", max_length=128)  # "*" for any
+    district: str = Field(default="*", max_length=128)  # "*" for any, "" for the province
+    starts_at: datetime
+    ends_at: datetime
+    comment: str = Field(default="", max_length=1000)
+    created_by: str = Field(default="", max_length=128)
+    deleted: bool = False

@@ -16,7 +16,13 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from schemas.report import Casualties, Report
-from schemas.warehouse import DeadLetter, DistrictDaySnapshot, IncidentKey, IncidentRow
+from schemas.warehouse import (
+    DeadLetter,
+    DistrictDaySnapshot,
+    IncidentKey,
+    IncidentRow,
+    SilenceMessage,
+)
 from sinks import tables
 from sinks.tables import GROUPS
 
@@ -43,6 +49,7 @@ class MessageKind(StrEnum):
     REPORT = "report"
     DEAD_LETTER = "dead_letter"
     SNAPSHOT = "snapshot"
+    SILENCE = "silence"
 
 
 REJECTED_BY_PIPELINE = "pipeline"  # a DeadLetter the producers or validate wrote
@@ -150,6 +157,23 @@ def snapshot_rows(snapshot: DistrictDaySnapshot) -> list[TableRow]:
     return rows
 
 
+def silence_row(silence: SilenceMessage, at: KafkaCoordinates) -> TableRow:
+    """Convert a silence to an `alert_silences` row; its Kafka offset orders its versions."""
+    values: dict[str, Any] = {
+        "silence_id": silence.silence_id,
+        "rule": silence.rule,
+        "province": silence.province,
+        "district": silence.district,
+        "starts_at": utc(silence.starts_at),
+        "ends_at": utc(silence.ends_at),
+        "comment": silence.comment,
+        "created_by": silence.created_by,
+        "deleted": int(silence.deleted),
+        "version": at.offset,
+    }
+    return TableRow(tables.ALERT_SILENCES.name, values)
+
+
 def _decode_text(raw: bytes | None) -> str:
     return (raw or b"").decode("utf-8", errors="replace")
 
@@ -244,6 +268,8 @@ def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -
             return [report_row(Report.model_validate_json(value), at)]
         if kind is MessageKind.DEAD_LETTER:
             return [dead_letter_row(DeadLetter.model_validate_json(value))]
+        if kind is MessageKind.SILENCE:
+            return [silence_row(SilenceMessage.model_validate_json(value), at)]
         return snapshot_rows(DistrictDaySnapshot.model_validate_json(value))
     except ValidationError as e:
         return [undecodable_row(value, at, validation_errors(e))]

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
@@ -28,6 +29,7 @@ from incidents.metrics import (
     SINK_RETRYING,
 )
 from incidents.settings import Settings
+from sinks.alerting.engine import AlertEngine
 from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
 from sinks.migrate import migrate
@@ -40,6 +42,7 @@ from sinks.rows import (
 )
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
+from sinks.tables import AGG_DISTRICT_DAY
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ def topic_kinds(settings: Settings) -> dict[str, MessageKind]:
         settings.kafka.valid_topic: MessageKind.REPORT,
         settings.kafka.dead_letter_topic: MessageKind.DEAD_LETTER,
         settings.kafka.snapshots_topic: MessageKind.SNAPSHOT,
+        settings.kafka.silences_topic: MessageKind.SILENCE,
     }
 
 
@@ -67,6 +71,8 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
     writer = connect(settings)
     endpoint: SqlEndpoint | None = None
     batcher: _Batcher | None = None
+    engine: AlertEngine | None = None
+    delivery_client: Client | None = None
     ready_file = settings.paths.run_dir / READY_FILE
     try:
         applied = migrate(writer, settings)
@@ -75,9 +81,17 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         sink.setup()
         if settings.embedded_warehouse:
             endpoint = open_sql_endpoint(settings)
-        batcher = _Batcher(lambda: _subscribed_consumer(settings, stop), sink, settings, stop)
+        if settings.alerts.enabled:
+            # Deliveries are recorded from the dispatcher's thread: a client of its own.
+            delivery_client = connect(settings)
+            engine = AlertEngine(settings, writer, database, delivery_client=delivery_client)
+        batcher = _Batcher(
+            lambda: _subscribed_consumer(settings, stop), sink, settings, stop, engine
+        )
         if not batcher.connect():
             return  # stopped before Kafka or the topics were there
+        if engine is not None:
+            engine.start()
         _write_ready(ready_file, endpoint)
         logger.info("sink ready%s", f"; SQL endpoint {endpoint.url}" if endpoint else "")
         batcher.run()
@@ -85,6 +99,10 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         ready_file.unlink(missing_ok=True)
         if batcher is not None:
             batcher.close()
+        if engine is not None:
+            engine.stop()
+        if delivery_client is not None:
+            delivery_client.close()
         if endpoint is not None:
             endpoint.stop()
         writer.close()
@@ -166,8 +184,10 @@ class _Batcher:
         sink: BatchingSink,
         settings: Settings,
         stop: threading.Event,
+        engine: AlertEngine | None = None,
     ) -> None:
         self._connect = connect
+        self._engine = engine
         self._consumer: KafkaConsumer | None = None
         self._sink = sink
         self._stop = stop
@@ -204,7 +224,9 @@ class _Batcher:
                 self.add(messages)
             if self._due():
                 self.flush_and_commit(retry=True)
-            elif (
+            elif not self._messages and self._engine is not None:
+                self._engine.after_write()  # the periodic check of firing alerts
+            if (
                 self._commit_failing_since is not None
                 and time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
             ):
@@ -248,6 +270,12 @@ class _Batcher:
                         row.values["reasons"],
                     )
             self._sink.add(rows, Origin(at, m.value))
+            if self._engine is not None:
+                self._engine.note(
+                    (r.values["province"], r.values["district"], r.values["day"])
+                    for r in rows
+                    if r.table == AGG_DISTRICT_DAY.name
+                )
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
@@ -283,6 +311,8 @@ class _Batcher:
                         return
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             SINK_RETRYING.set(0)
+            if self._engine is not None:
+                self._engine.after_write()  # before the commit: a crash evaluates again
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._oldest = 0, None

@@ -125,15 +125,58 @@ ALERTS = TableSpec(
     "alerts",
     (
         ("alert_id", "String"),
-        ("kind", "LowCardinality(String)"),
-        ("fired_at", "DateTime64(3, 'UTC')"),
+        ("seq", "UInt32"),
+        ("rule", "LowCardinality(String)"),
+        ("event", "LowCardinality(String)"),
+        ("state", "LowCardinality(String)"),
         ("province", "LowCardinality(String)"),
         ("district", "LowCardinality(String)"),
-        ("period_start", "Date32"),
-        ("period_end", "Date32"),
-        ("value", "Float64"),
-        ("baseline", "Float64"),
-        ("details", "String"),
+        ("area_kind", "LowCardinality(String)"),
+        ("incident_id", "String"),
+        ("first_day", "Date32"),
+        ("last_day", "Date32"),
+        ("peak_start", "Date32"),
+        ("peak_end", "Date32"),
+        ("observed", "UInt32"),
+        ("expected", "Float64"),
+        ("p_value", "Float64"),
+        ("summary", "String"),
+        ("incident_ids", "Array(String)"),
+        ("notify", "UInt8"),
+        ("silenced_by", "String"),
+        ("notified_state", "LowCardinality(String)"),
+        ("notified_observed", "UInt32"),
+        ("recorded_at", "DateTime64(3, 'UTC')"),
+    ),
+)
+
+ALERT_DELIVERIES = TableSpec(
+    "alert_deliveries",
+    (
+        ("alert_id", "String"),
+        ("seq", "UInt32"),
+        ("notifier", "LowCardinality(String)"),
+        ("attempt", "UInt16"),
+        ("at", "DateTime64(3, 'UTC')"),
+        ("ok", "UInt8"),
+        ("status", "Int32"),
+        ("error", "String"),
+    ),
+)
+
+ALERT_SILENCES = TableSpec(
+    "alert_silences",
+    (
+        ("silence_id", "String"),
+        ("rule", "LowCardinality(String)"),
+        ("province", "LowCardinality(String)"),
+        ("district", "LowCardinality(String)"),
+        ("starts_at", "DateTime64(3, 'UTC')"),
+        ("ends_at", "DateTime64(3, 'UTC')"),
+        ("comment", "String"),
+        ("created_by", "String"),
+        ("deleted", "UInt8"),
+        ("version", "UInt64"),
     ),
 )
 
@@ -142,5 +185,6 @@ SINK_TABLES: tuple[TableSpec, ...] = (
     INCIDENTS,
     AGG_DISTRICT_DAY,
     REJECTED_REPORTS,
+    ALERT_SILENCES,
 )
-ALL_TABLES: tuple[TableSpec, ...] = (*SINK_TABLES, ALERTS)
+ALL_TABLES: tuple[TableSpec, ...] = (*SINK_TABLES, ALERTS, ALERT_DELIVERIES)

@@ -67,6 +67,8 @@ def test_topics_get_configured_partitions_and_retention(
         kafka.dead_letter_topic,
         kafka.incident_updates_topic,
         kafka.snapshots_topic,
+        kafka.alerts_topic,
+        kafka.silences_topic,
     ]
 
     assert sorted(ensure_topics(kafka)) == sorted(names)
@@ -76,6 +78,7 @@ def test_topics_get_configured_partitions_and_retention(
     assert topic_config(kafka_broker, kafka.raw_topic, "retention.ms") == "7200000"
     assert topic_config(kafka_broker, kafka.snapshots_topic, "retention.ms") == "7200000"
     assert topic_config(kafka_broker, kafka.dead_letter_topic, "retention.ms") == "3600000"
+    assert topic_config(kafka_broker, kafka.silences_topic, "cleanup.policy") == "compact"
 
 
 def test_default_report_retention_is_forever(

@@ -28,6 +28,8 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
             "x.reports.deadletter",
             "x.incidents.updates",
             "x.warehouse.snapshots",
+            "x.alerts",
+            "x.alerts.silences",
         ]
     )
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(6, 3)}
@@ -38,4 +40,9 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
 
 def test_reports_are_kept_forever_by_default(settings_factory: Callable[..., Settings]) -> None:
     specs = topic_specs(settings_factory().kafka)
-    assert [s.configs["retention.ms"] for s in specs if "deadletter" not in s.name] == ["-1"] * 4
+    kept = [
+        s.configs["retention.ms"]
+        for s in specs
+        if s.name.endswith(("raw", "valid", "updates", "snapshots"))
+    ]
+    assert kept == ["-1"] * 4

@@ -1,0 +1,116 @@
+"""Tail probabilities for the spike rules (docs/alerting.md), in plain Python.
+
+Both tails are summed term by term from the observed value upward in log space, so the
+tiny probabilities the rules compare against (1e-4 and below) keep their precision: a
+``1 - cdf`` would lose them to rounding.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+_TERMS = 100_000  # far more than any tail here needs; a guard, not a tuning knob
+_NEGLIGIBLE = 1e-17  # relative size of a term past which the sum stops
+
+
+def _upper_tail(log_pmf_k: float, ratio: Callable[[int], float], k: int) -> float:
+    """Sum pmf(k), pmf(k+1), ... given log pmf(k) and i -> pmf(i+1)/pmf(i)."""
+    total, term, i = 0.0, math.exp(log_pmf_k), k
+    for _ in range(_TERMS):
+        total += term
+        term *= ratio(i)
+        i += 1
+        if term < total * _NEGLIGIBLE:
+            break
+    return min(total, 1.0)
+
+
+def poisson_sf(k: int, mean: float) -> float:
+    """P(X >= k) for X ~ Poisson(mean)."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if k <= mean:  # the upper tail is large: 1 - lower tail loses nothing that matters
+        lower, term = 0.0, math.exp(-mean)
+        for i in range(k):
+            lower += term
+            term *= mean / (i + 1)
+        return max(0.0, 1.0 - lower)
+    log_pmf = -mean + k * math.log(mean) - math.lgamma(k + 1)
+    return _upper_tail(log_pmf, lambda i: mean / (i + 1), k)
+
+
+def negbin_sf(k: int, mean: float, variance: float) -> float:
+    """P(X >= k) for a negative binomial with this mean and variance (Poisson if not over).
+
+    Parametrised by size r = mean^2 / (variance - mean) and p = mean / variance.
+    """
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if variance <= mean * (1 + 1e-9):
+        return poisson_sf(k, mean)
+    r = mean * mean / (variance - mean)
+    p = mean / variance
+    q = 1.0 - p
+    if k <= mean:
+        lower, log_term = 0.0, r * math.log(p)
+        for i in range(k):
+            lower += math.exp(log_term)
+            log_term += math.log((i + r) / (i + 1) * q)
+        return max(0.0, 1.0 - lower)
+    log_pmf = (
+        math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1) + r * math.log(p) + k * math.log(q)
+    )
+    return _upper_tail(log_pmf, lambda i: (i + r) / (i + 1) * q, k)
+
+
+@dataclass(frozen=True)
+class Test:
+    """One rule's test of one window: what was seen, what was expected, how unlikely."""
+
+    observed: int
+    expected: float
+    p_value: float
+
+
+def count_spike(window: Sequence[int], baseline: Sequence[int], *, floor_rate: float) -> Test:
+    """Incidents in the window against a Poisson rate from the baseline days.
+
+    The rate is the baseline's mean per day, but never below ``floor_rate``: an area with
+    no incident in its baseline would otherwise expect zero and fire on its first one.
+    """
+    rate = max(sum(baseline) / max(len(baseline), 1), floor_rate)
+    expected = rate * len(window)
+    observed = sum(window)
+    return Test(observed, expected, poisson_sf(observed, expected))
+
+
+def fatality_spike(
+    window: Sequence[int],
+    baseline: Sequence[int],
+    *,
+    floor_rate: float,
+    max_size: float,
+) -> Test:
+    """Killed in the window against a negative binomial fitted to the baseline days.
+
+    Fatalities are overdispersed (one bombing kills 30), so their daily counts are fitted
+    by moments: mean m and variance v per day, the window's sum having mean W*m and
+    variance W*v. The mean is floored like the count rule's rate, and the size parameter
+    r = mean^2 / (variance - mean) is capped at ``max_size``: a quiet baseline (variance
+    near zero) must not turn into a Poisson model under which any killing is a miracle.
+    """
+    days = max(len(baseline), 1)
+    mean_day = max(sum(baseline) / days, floor_rate)
+    var_day = sum((x - mean_day) ** 2 for x in baseline) / days if baseline else mean_day
+    width = len(window)
+    mean, variance = mean_day * width, var_day * width
+    # r <= max_size  <=>  variance >= mean + mean^2 / max_size
+    variance = max(variance, mean + mean * mean / max_size)
+    observed = sum(window)
+    return Test(observed, mean, negbin_sf(observed, mean, variance))
