@@ -341,6 +341,15 @@ ORDER BY killed_total DESC, province
 """
 
 
+DEMO_ALERTS = """
+SELECT rule, state, peak_end AS day, observed, summary
+FROM v_alerts
+WHERE state != 'withdrawn' AND last_day >= '2024-01-01' AND last_day < '2024-04-01'
+ORDER BY rule, observed DESC, day
+LIMIT 20
+"""
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -394,10 +403,26 @@ def demo(
         f"dead letters received so far (kept with their reasons): {rejected.result_rows[0][0]}; "
         'see them with: incidents sql "SELECT reasons, raw FROM rejected_reports FINAL"'
     )
+    if settings.alerts.enabled:
+        alerts = _query(settings, DEMO_ALERTS)
+        out.print(
+            f"\n[bold]Alerts the sample raises[/bold] ({len(alerts.result_rows)}; they are"
+            " history, so nobody was paged; `incidents alerts list` shows them)"
+        )
+        _print_result(alerts.column_names, alerts.result_rows, "table")
     out.print(
         "The stack keeps running. Try `.venv/bin/incidents status` and docs/analysts.md; "
         "stop it with `.venv/bin/incidents down`."
     )
+
+
+def _register_subcommands() -> None:
+    from incidents.alerts_cli import alerts_app
+
+    app.add_typer(alerts_app, name="alerts")
+
+
+_register_subcommands()
 
 
 def main() -> None:
