@@ -1,0 +1,312 @@
+"""Alerting end to end: real broker, workers, sink and warehouse, and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from incidents import processes
+from incidents.settings import Settings, child_env
+from incidents.stack import SINK
+from schemas.report import Casualties, Report
+from schemas.warehouse import SilenceMessage
+from sinks.clickhouse import endpoint_answers
+from tests.integration.streams.conftest import Pipeline
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+TODAY = date(2025, 6, 30)  # ALERTS_TODAY: evaluation as of this day
+
+
+class Receiver:
+    """A local HTTP server that records what notifiers POST; it can answer 500."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.status = 200
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length))
+                outer.requests += 1
+                if outer.status == 200:
+                    outer.bodies.append(body)
+                self.send_response(outer.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self, **labels: str) -> list[dict[str, Any]]:
+        """Received alerts whose labels include `labels`."""
+        return [
+            a
+            for body in self.bodies
+            for a in body["alerts"]
+            if labels.items() <= a["labels"].items()
+        ]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def alerting(receiver: Receiver, **alerts: Any) -> dict[str, Any]:
+    return {
+        "webhook_url": receiver.url,
+        "today": TODAY,
+        "retries": 3,
+        "retry_base_s": 0.1,
+        "tick_s": 1.0,
+        **alerts,
+    }
+
+
+def report(
+    event: str,
+    day: date,
+    district: str = "Lakki Marwat",
+    killed: int = 0,
+    version: int = 1,
+    location: str | None = None,
+) -> Report:
+    return Report(
+        source="news",
+        source_event_id=event,
+        version=version,
+        reported_at=datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+        + timedelta(hours=version),
+        occurred_on=day,
+        province="Khyber Pakhtunkhwa",
+        district=district,
+        location=location or f"village {event}",
+        category="terror_attack",
+        killed=Casualties(civilians=killed),
+    )
+
+
+def quiet_history(district: str = "Lakki Marwat", every: int = 12) -> list[Report]:
+    """An incident every `every` days for 200 days before the surge."""
+    return [
+        report(f"q-{district}-{i}", TODAY - timedelta(days=d), district)
+        for i, d in enumerate(range(200, 8, -every))
+    ]
+
+
+def surge(days: int = 3, per_day: int = 3) -> list[Report]:
+    return [
+        report(f"s-{d}-{n}", TODAY - timedelta(days=d))
+        for d in range(1, days + 1)
+        for n in range(per_day)
+    ]
+
+
+def alerts_of(p: Pipeline, rule: str) -> list[tuple[Any, ...]]:
+    return p.query(
+        "SELECT alert_id, province, district, state, observed, notify FROM v_alerts"
+        " WHERE rule = {r:String} AND state != 'withdrawn' ORDER BY province, district, alert_id",
+        {"r": rule},
+    )
+
+
+def restart_sink(p: Pipeline, **alerts: Any) -> Settings:
+    """Restart the sink with other alerting settings (e.g. a later ALERTS_TODAY)."""
+    settings = p.settings.model_copy(update={"alerts": p.settings.alerts.model_copy(update=alerts)})
+    processes.stop(p.settings.paths, SINK)
+    processes.start(
+        p.settings.paths, SINK, [sys.executable, "-m", "sinks"], env=child_env(settings)
+    )
+    # Query nothing until it serves SQL: a query now would open the folder in this process.
+    wait_for("the sink to serve SQL", lambda: endpoint_answers(settings))
+    return settings
+
+
+def test_a_surge_fires_one_alert_that_notifies_once_and_resolves(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    p.publish(list(quiet_history()) + quiet_history("Bannu", every=1))
+    p.wait()
+    assert alerts_of(p, "count_spike") == []
+    p.publish(surge())
+    p.wait()
+
+    fired = alerts_of(p, "count_spike")
+    assert [(a[1], a[2], a[3]) for a in fired] == [
+        ("Khyber Pakhtunkhwa", "Lakki Marwat", "firing")
+    ], fired  # one alert for nine reports; the busier province does not spike
+    wait_for("the webhook", lambda: bool(receiver.alerts(district="Lakki Marwat")))
+    (sent,) = receiver.alerts(alertname="count_spike")
+    assert sent["status"] == "firing" and sent["fingerprint"] == fired[0][0]
+    assert sent["annotations"]["summary"].startswith("Lakki Marwat: 9 incidents in 7 days")
+    assert len(sent["annotations"]["incident_ids"].split(",")) == 9
+    assert receiver.bodies[0]["version"] == "4"
+
+    # Ten days on, the surge has left the window: the alert resolves, and says so once.
+    restart_sink(p, today=TODAY + timedelta(days=10))
+    wait_for(
+        "the alert to resolve",
+        lambda: [a[3] for a in alerts_of(p, "count_spike")] == ["resolved"],
+    )
+    wait_for(
+        "the resolved notification", lambda: len(receiver.alerts(alertname="count_spike")) == 2
+    )
+    assert receiver.alerts(alertname="count_spike")[1]["status"] == "resolved"
+
+
+def test_a_mass_casualty_attack_fires_at_once_and_a_lower_toll_resolves_it(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    attack = report(
+        "mc-1", TODAY - timedelta(days=1), "Bannu", killed=25, location="Bannu Cantonment"
+    )
+    p.publish([attack])
+    p.wait()
+    (alert,) = alerts_of(p, "mass_casualty")
+    assert alert[3] == "firing" and alert[4] == 25
+    wait_for("the webhook", lambda: bool(receiver.alerts(alertname="mass_casualty")))
+    assert "25 killed in one incident" in receiver.alerts()[0]["annotations"]["summary"]
+
+    p.publish([attack.model_copy(update={"version": 2, "killed": Casualties(civilians=4)})])
+    p.wait()
+    assert [a[3] for a in alerts_of(p, "mass_casualty")] == ["resolved"]
+    wait_for(
+        "the resolved notification", lambda: len(receiver.alerts(alertname="mass_casualty")) == 2
+    )
+
+
+def test_replaying_old_data_stores_history_and_pages_nobody(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    old = TODAY - timedelta(days=400)
+    p.publish(
+        [report("old-mc", old, "Bannu", killed=30)]
+        + [
+            r.model_copy(
+                update={
+                    "occurred_on": r.occurred_on - timedelta(days=400),
+                    "reported_at": r.reported_at - timedelta(days=400),
+                }
+            )
+            for r in quiet_history() + surge()
+        ]
+    )
+    p.wait()
+    stored = p.query("SELECT rule, state, notify FROM v_alerts ORDER BY rule")
+    assert ("mass_casualty", "resolved", 0) in stored and ("count_spike", "resolved", 0) in stored
+    assert all(notify == 0 for _, _, notify in stored)
+    assert receiver.requests == 0
+
+
+def test_a_receiver_that_fails_is_retried_then_given_up_while_the_stream_goes_on(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    receiver.status = 500
+    p = pipeline_factory(alerts=alerting(receiver, retries=3))
+    p.up()
+    p.publish([report("mc-2", TODAY, "Bannu", killed=12)])
+    p.wait()
+    (alert,) = alerts_of(p, "mass_casualty")
+
+    def attempts() -> list[tuple[Any, ...]]:
+        return p.query(
+            "SELECT attempt, ok, status FROM alert_deliveries FINAL"
+            " WHERE alert_id = {a:String} AND notifier = 'webhook' ORDER BY attempt",
+            {"a": alert[0]},
+        )
+
+    wait_for("three failed attempts", lambda: len(attempts()) == 3)
+    assert attempts() == [(1, 0, 500), (2, 0, 500), (3, 0, 500)]
+    listed = p.query("SELECT last_delivery_ok, last_delivery_error FROM v_alerts")
+    assert listed == [(0, "HTTP 500")]
+    # The stream went on: a later report is in the warehouse.
+    p.publish([report("after", TODAY, "Bannu")])
+    p.wait()
+    assert p.query("SELECT count() FROM report_versions FINAL") == [(2,)]
+
+
+def test_a_silence_holds_notifications_until_it_expires(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    now = datetime.now(UTC)
+    silence = SilenceMessage(
+        silence_id="s1",
+        rule="mass_casualty",
+        province="Khyber Pakhtunkhwa",
+        district="Bannu",
+        starts_at=now,
+        ends_at=now + timedelta(seconds=15),
+        comment="known, handled",
+    )
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**p.settings.kafka.client_kwargs())
+    producer.send(
+        p.settings.kafka.silences_topic, key=b"s1", value=silence.model_dump_json().encode()
+    )
+    producer.flush()
+    producer.close()
+    wait_for("the silence", lambda: p.query("SELECT count() FROM alert_silences FINAL") == [(1,)])
+    p.publish([report("mc-3", TODAY, "Bannu", killed=15)])
+    p.wait()
+    held = p.query("SELECT state, notify, silenced_by FROM v_alerts")
+    assert held == [("firing", 0, "s1")]
+    assert receiver.requests == 0
+    # When the silence ends, the tick sends the alert that is still firing.
+    wait_for("the notification after the silence", lambda: bool(receiver.alerts()), 120)
+    assert receiver.alerts()[0]["labels"]["district"] == "Bannu"
+
+
+def test_the_same_feed_in_any_order_with_one_or_two_workers_gives_the_same_alerts(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    feed = (
+        quiet_history()
+        + quiet_history("Bannu", every=3)
+        + surge()
+        + [report("mc-4", TODAY - timedelta(days=2), "Bannu", killed=11)]
+    )
+    tables = []
+    for workers, seed in ((1, 1), (2, 2)):
+        rnd = random.Random(seed)
+        deliveries = feed + rnd.sample(feed, k=len(feed) // 3)
+        rnd.shuffle(deliveries)
+        p = pipeline_factory(alerts=alerting(receiver))
+        p.up(workers=workers)
+        p.publish(list(deliveries))
+        p.wait()
+        tables.append(
+            p.query(
+                "SELECT alert_id, rule, province, district, state, first_day, last_day,"
+                " observed FROM v_alerts WHERE state != 'withdrawn' ORDER BY alert_id"
+            )
+        )
+        p.down()
+    assert tables[0] == tables[1]
+    assert {row[1] for row in tables[0]} >= {"count_spike", "mass_casualty"}
