@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer
 
 from incidents import processes
 from incidents.settings import Settings, child_env
@@ -310,3 +313,37 @@ def test_the_same_feed_in_any_order_with_one_or_two_workers_gives_the_same_alert
         p.down()
     assert tables[0] == tables[1]
     assert {row[1] for row in tables[0]} >= {"count_spike", "mass_casualty"}
+
+
+def test_every_change_is_on_the_alerts_topic_and_the_cli_sends_a_test_notification(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    p.publish([report("mc-5", TODAY, "Bannu", killed=20)])
+    p.wait()
+    (alert,) = alerts_of(p, "mass_casualty")
+    consumer = KafkaConsumer(
+        p.settings.kafka.alerts_topic,
+        **p.settings.kafka.client_kwargs(),
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=2000,
+    )
+    messages: list[dict[str, Any]] = []
+    wait_for(
+        "the change on the alerts topic",
+        lambda: bool(messages.extend(json.loads(m.value) for m in consumer) or messages),
+    )
+    consumer.close()
+    assert messages[0]["fingerprint"] == alert[0] and messages[0]["event"] == "fired"
+
+    env = {**os.environ, **child_env(p.settings), "INCIDENTS_ENV_FILE": "/nonexistent"}
+    done = subprocess.run(
+        [sys.executable, "-m", "incidents", "alerts", "test", "--notifier", "webhook"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert receiver.alerts(alertname="test"), receiver.bodies

@@ -71,6 +71,10 @@ def test_every_command_answers_help(run) -> None:  # type: ignore[no-untyped-def
         result = run(*([command] if command else []), "--help")
         assert result.returncode == 0, (command, result.stderr)
         assert "Usage" in result.stdout
+    for sub in ["", "rules", "list", "silence", "silences", "unsilence", "test"]:
+        result = run("alerts", *([sub] if sub else []), "--help")
+        assert result.returncode == 0, (sub, result.stderr)
+        assert "Usage" in result.stdout
 
 
 def test_publish_a_missing_file(run) -> None:  # type: ignore[no-untyped-def]
@@ -107,3 +111,13 @@ def test_usage_errors_exit_2(run) -> None:  # type: ignore[no-untyped-def]
     result = run("publish", "x.jsonl", "--format", "xml")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert run("no-such-command").returncode == 2
+
+
+def test_a_bad_alert_rules_file_is_one_line_naming_the_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[count_spike]\nmin_count = -1\n")
+    result = run("alerts", "rules", "--file", str(rules))
+    assert result.returncode == 1
+    assert one_line_error(result).endswith(
+        "rules.toml: count_spike.min_count: Input should be greater than or equal to 1"
+    )
