@@ -130,3 +130,18 @@ def test_kafka_timestamp() -> None:
 
 def test_raw_b64_sample_is_valid() -> None:
     assert base64.b64decode(dead_letter().raw_b64) == b'{"province": "X"}'
+
+
+def test_a_silence_becomes_a_row_and_a_hostile_one_a_rejection() -> None:
+    from schemas.warehouse import SilenceMessage
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    silence = SilenceMessage(
+        silence_id="s1", rule="*", starts_at=start, ends_at=start.replace(day=2)
+    )
+    (row,) = rows.message_rows(rows.MessageKind.SILENCE, silence.model_dump_json().encode(), AT)
+    assert row.table == "alert_silences"
+    assert (row.values["silence_id"], row.values["version"], row.values["deleted"]) == ("s1", 41, 0)
+    for hostile in (b"[" * 100_000, b"\xff\x00", b'{"silence_id": ""}', b"{" * 3):
+        (bad,) = rows.message_rows(rows.MessageKind.SILENCE, hostile, AT)
+        assert bad.table == "rejected_reports" and bad.values["reason"] == "undecodable"
