@@ -29,8 +29,8 @@ class RulesError(SinkError):
     """The rules file cannot be read or does not validate; the message names the field."""
 
 
-class CountSpike(BaseModel):
-    """Incidents in a trailing window against a Poisson baseline rate."""
+class WindowRule(BaseModel):
+    """A trailing window tested against the days before it (the two spike rules)."""
 
     model_config = _RULE
 
@@ -40,25 +40,23 @@ class CountSpike(BaseModel):
     baseline_days: int = Field(default=90, ge=7, le=730)
     min_baseline_days: int = Field(default=28, ge=1, le=730)
     p_value: float = Field(default=1e-4, gt=0, lt=1)
+
+
+class CountSpike(WindowRule):
+    """Incidents in a trailing window against a Poisson baseline rate."""
+
     min_count: int = Field(default=4, ge=1)
     floor_rate: float = Field(default=0.02, gt=0, description="incidents per day")
 
 
-class FatalitySpike(BaseModel):
+class FatalitySpike(WindowRule):
     """Killed in a trailing window against a negative binomial baseline."""
 
-    model_config = _RULE
-
-    enabled: bool = True
-    areas: Areas = Field(default_factory=_both)
-    window_days: int = Field(default=7, ge=1, le=90)
-    baseline_days: int = Field(default=90, ge=7, le=730)
-    min_baseline_days: int = Field(default=28, ge=1, le=730)
-    p_value: float = Field(default=1e-4, gt=0, lt=1)
+    p_value: float = Field(default=1e-5, gt=0, lt=1)
     min_killed: int = Field(default=10, ge=1)
     floor_rate: float = Field(default=0.05, gt=0, description="killed per day")
     max_size: float = Field(
-        default=0.5, gt=0, description="cap on the negative binomial's size r (overdispersion)"
+        default=0.1, gt=0, description="cap on the negative binomial's size r (overdispersion)"
     )
 
 

@@ -218,3 +218,7 @@ def test_a_bad_rules_file_names_the_field(tmp_path: Path, text: str, names: str)
     path.write_text(text)
     with pytest.raises(RulesError, match=names.replace(".", r"\.")):
         load_rules(path)
+
+
+def test_the_model_defaults_are_the_shipped_file() -> None:
+    assert Rules() == load_rules()  # a rules file that leaves a key out gets the same value
