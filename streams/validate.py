@@ -11,13 +11,7 @@ from incidents.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
 from incidents.settings import Settings
 from schemas.report import Report, ReportValidationError, parse_report
 from streams.app import Send, Topics, batches, dead_letter_send, deliver, guarded
-from streams.letters import (
-    contract_reason,
-    dead_letter,
-    identity,
-    internal_error_letter,
-    raw_bytes,
-)
+from streams.letters import contract_reason, dead_letter, internal_error_letter, raw_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +35,16 @@ def check(raw: bytes) -> Report | list[dict[str, str]]:
 def outputs(event: faust.EventT, topics: Topics) -> Send:
     """Turn one raw message into its one output: a valid report or a dead letter."""
     raw = raw_bytes(event)
-    key = event.message.key if isinstance(event.message.key, bytes) else None
-    REPORTS_CONSUMED.labels(source_label(identity(raw, key)[0])).inc()
     result = check(raw)
     if isinstance(result, Report):
-        REPORTS_ACCEPTED.labels(source_label(result.source)).inc()
+        source = source_label(result.source)
+        REPORTS_CONSUMED.labels(source).inc()
+        REPORTS_ACCEPTED.labels(source).inc()
         value = result.model_dump_json().encode()
         return Send(topics.valid, result.report_id.encode(), value, event)
     reason = contract_reason(result)
     letter = dead_letter(raw, result, event, stage=AGENT, reason=reason)
+    REPORTS_CONSUMED.labels(source_label(letter.source)).inc()  # the letter found its source
     return dead_letter_send(letter, event, topics.dead_letter)
 
 
