@@ -29,7 +29,7 @@ LIMIT 50
 
 @dataclass(frozen=True)
 class Crash:
-    """Why a worker stopped itself (streams.app.crash)."""
+    """Why a worker stopped itself (streams.runtime.crash)."""
 
     at: float
     agent: str

@@ -98,6 +98,10 @@ class KafkaSettings(BaseSettings):
         return self.topic("reports.raw")
 
     @property
+    def rekeyed_topic(self) -> str:
+        return self.topic("reports.rekeyed")
+
+    @property
     def valid_topic(self) -> str:
         return self.topic("reports.valid")
 
@@ -220,6 +224,15 @@ class StreamSettings(BaseSettings):
     batch_size: int = Field(default=500, ge=1, description="Events taken per stream.take batch.")
     batch_timeout_s: float = Field(
         default=0.5, gt=0, description="Longest wait to fill a batch, in seconds."
+    )
+    loop: Literal["uvloop", "aio"] = Field(
+        default="uvloop", description="The workers' event loop (faust --loop); aio = asyncio."
+    )
+    linger_ms: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="How long the workers' producer waits to fill a batch of messages.",
     )
     session_timeout_s: float = Field(
         default=10.0,

@@ -196,7 +196,7 @@ def progress(settings: Settings) -> Progress:
 
     kafka = settings.kafka
     reads = {
-        app_name(settings): {kafka.raw_topic, kafka.valid_topic, kafka.incident_updates_topic},
+        app_name(settings): {kafka.raw_topic, kafka.rekeyed_topic, kafka.incident_updates_topic},
         settings.sink.group_id: {
             kafka.valid_topic,
             kafka.dead_letter_topic,

@@ -59,6 +59,7 @@ def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
     dead_letter_configs = {"retention.ms": str(kafka.dead_letter_retention_ms), **size}
     names_and_configs = [
         (kafka.raw_topic, report_configs),
+        (kafka.rekeyed_topic, report_configs),
         (kafka.valid_topic, report_configs),
         (kafka.dead_letter_topic, dead_letter_configs),
         (kafka.incident_updates_topic, report_configs),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.report import Casualties, Category, Report, normalize_location
 
@@ -107,6 +107,26 @@ class Membership(BaseModel):
 
     incident: IncidentKey
     entry: ReportEntry
+
+
+class MembershipBundle(BaseModel):
+    """ingest -> rollup: the memberships of one batch bound for one partition.
+
+    ``origins[i]`` is the Kafka message (topic, partition, offset) membership ``i`` came
+    from: a dead letter for it points there, so two refused reports of one bundle stay two
+    rows of ``rejected_reports``.
+    """
+
+    model_config = _FROZEN
+
+    memberships: list[Membership]
+    origins: list[tuple[str, int, int]]
+
+    @model_validator(mode="after")
+    def _one_origin_each(self) -> MembershipBundle:
+        if len(self.origins) != len(self.memberships):
+            raise ValueError("a bundle needs one origin per membership")
+        return self
 
 
 class IncidentRow(BaseModel):

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 import faust
+import mode.loop
 
 from incidents.metrics import serve
 from incidents.settings import load_settings
@@ -19,6 +20,7 @@ def main() -> None:
     parser.add_argument("--loglevel", default="info")
     args = parser.parse_args()
     settings = load_settings()
+    mode.loop.use(settings.streams.loop)  # before the app creates its loop
     app, _ = build_app(settings, worker_id=args.worker_id)
     logging.basicConfig(level=args.loglevel.upper())
     base = settings.metrics.worker_port

@@ -90,9 +90,15 @@ def dead_letter(
     *,
     stage: str,
     reason: Reason,
+    at: tuple[str, int, int] | None = None,
 ) -> DeadLetter:
-    """Wrap a message that cannot be used with its reasons and origin; never raises."""
+    """Wrap a message that cannot be used with its reasons and origin; never raises.
+
+    The origin is the event's topic, partition and offset, or `at` when the letter is for
+    one item of a bundle that came from another message.
+    """
     msg = event.message
+    topic, partition, offset = at if at is not None else (msg.topic, msg.partition, msg.offset)
     key = msg.key if isinstance(msg.key, bytes) else None
     try:
         source, event_id = identity(raw, key)
@@ -104,9 +110,9 @@ def dead_letter(
     return DeadLetter(
         errors=bounded_errors(errors),
         raw_b64=base64.b64encode(raw[:MAX_RAW_BYTES]).decode(),
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
+        topic=topic,
+        partition=partition,
+        offset=offset,
         received_at=datetime.now(UTC),
         source=source,
         source_event_id=event_id,
@@ -124,12 +130,23 @@ def raw_bytes(event: faust.EventT) -> bytes:
     return value if isinstance(value, bytes) else b""
 
 
-def internal_error_letter(stage: str, event: faust.EventT, exc: BaseException) -> DeadLetter:
-    """A dead letter for a message an agent failed on: a bug, never a silent loss."""
+def internal_error_letter(
+    stage: str,
+    event: faust.EventT,
+    exc: BaseException,
+    raw: bytes | None = None,
+    at: tuple[str, int, int] | None = None,
+) -> DeadLetter:
+    """A dead letter for a message an agent failed on: a bug, never a silent loss.
+
+    `raw` and `at` are what the letter keeps and where it points when the failing item is
+    part of the event (one membership of a bundle); by default the event's bytes and place.
+    """
     msg = event.message
     AGENT_ERRORS.labels(stage).inc()
     logger.error(
         "%s failed on %s[%d]@%d: %r", stage, msg.topic, msg.partition, msg.offset, exc, exc_info=exc
     )
     errors = [{"field": "$", "message": f"internal error in {stage}: {exc!r}"}]
-    return dead_letter(raw_bytes(event), errors, event, stage=stage, reason=Reason.INTERNAL)
+    data = raw_bytes(event) if raw is None else raw
+    return dead_letter(data, errors, event, stage=stage, reason=Reason.INTERNAL, at=at)

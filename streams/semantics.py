@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,20 +28,28 @@ from schemas.warehouse import (
 # --- reports -------------------------------------------------------------------------
 
 
-def fingerprint(report: Report) -> str:
-    """Return the SHA-256 of the report's canonical JSON."""
-    return hashlib.sha256(report.model_dump_json().encode()).hexdigest()
+def fingerprint(report: Report, report_json: bytes | None = None) -> str:
+    """Return the SHA-256 of the report's canonical JSON (`report_json`, when known)."""
+    if report_json is None:
+        report_json = report.model_dump_json().encode()
+    return hashlib.sha256(report_json).hexdigest()
 
 
-def report_entry(report: Report, *, present: bool | None = None) -> ReportEntry:
-    """Reduce a report to what its incident needs."""
+def report_entry(
+    report: Report, *, present: bool | None = None, report_json: bytes | None = None
+) -> ReportEntry:
+    """Reduce a report to what its incident needs.
+
+    `report_json`, when given, must be ``report.model_dump_json().encode()``: the agent
+    has it already.
+    """
     return ReportEntry(
         source=report.source,
         source_event_id=report.source_event_id,
         version=report.version,
         present=(not report.retracted) if present is None else present,
         reported_at=report.reported_at,
-        fingerprint=fingerprint(report),
+        fingerprint=fingerprint(report, report_json),
         subtype=str(report.subtype),
         location=report.location or "",
         killed=report.killed,
@@ -81,7 +90,7 @@ class ReportState(BaseModel):
 
 
 def dedupe(
-    state: ReportState | None, report: Report
+    state: ReportState | None, report: Report, *, report_json: bytes | None = None
 ) -> tuple[ReportState | None, list[Membership]]:
     """Apply one report version; return the new state and the memberships to announce.
 
@@ -89,7 +98,7 @@ def dedupe(
     version itself (a re-send or a redelivery) is announced again: rollup ignores what it
     already has, and announcing again repairs a crash between the table write and the send.
     """
-    entry = report_entry(report)
+    entry = report_entry(report, report_json=report_json)
     if state is not None and _order(entry.version, entry.reported_at, entry.fingerprint) < (
         state.order()
     ):
@@ -246,4 +255,72 @@ def snapshot(state: DistrictDayState, pick: CasualtyPick = pick_max_total) -> Di
         revision=state.revision,
         aggregate=aggregate(rows),
         incidents=rows,
+    )
+
+
+# --- one batch of one district-day ---------------------------------------------------
+
+
+@dataclass
+class Folded:
+    """The result of applying a batch of memberships to one district-day."""
+
+    state: DistrictDayState | None
+    changed: bool = False
+    state_json: bytes = b""
+    snapshot_json: bytes = b""
+    refused: list[int] = field(default_factory=list)  # indexes over the size limit
+
+
+def fold(
+    state: DistrictDayState | None,
+    memberships: list[Membership],
+    pick: CasualtyPick = pick_max_total,
+    limit: int | None = None,
+) -> Folded:
+    """Apply a batch of memberships to one district-day: what rollup does per key and batch.
+
+    A batch that changes anything bumps the revision once and yields the new state and its
+    snapshot, both as the JSON the agent writes. With a ``limit`` the memberships that
+    would make either exceed it are refused (their indexes in ``refused``): the whole
+    batch is tried first; only when its result is too large are the memberships applied
+    one at a time, each kept only if the value and snapshot still fit.
+    """
+    result = _apply(state, list(enumerate(memberships)), pick)
+    if (
+        limit is None
+        or result.state is None
+        or max(len(result.state_json), len(result.snapshot_json)) <= limit
+    ):
+        return result
+    current, changed, refused = state, False, []
+    for i, m in enumerate(memberships):
+        attempt = _apply(current, [(i, m)], pick)
+        if max(len(attempt.state_json), len(attempt.snapshot_json)) > limit:
+            refused.append(i)
+            continue
+        current, changed = attempt.state, changed or attempt.changed
+    out = _apply(current, [], pick) if changed else Folded(current)
+    out.changed, out.refused = changed, refused
+    return out
+
+
+def _apply(
+    state: DistrictDayState | None, items: list[tuple[int, Membership]], pick: CasualtyPick
+) -> Folded:
+    changed = False
+    for _, m in items:
+        state, published = apply_membership(state, m)
+        changed = changed or published
+    if state is None:
+        return Folded(None)
+    if items and not changed:
+        return Folded(state)
+    if items:
+        state = state.model_copy(update={"revision": state.revision + 1})
+    return Folded(
+        state,
+        changed=bool(items),
+        state_json=state.model_dump_json().encode(),
+        snapshot_json=snapshot(state, pick).model_dump_json().encode(),
     )

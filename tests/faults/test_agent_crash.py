@@ -19,7 +19,8 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from incidents import health, processes
 from incidents.settings import Settings, child_env
-from streams.app import CRASH_EXIT_CODE, app_name
+from streams.app import app_name
+from streams.runtime import CRASH_EXIT_CODE
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, random_reports
 from tests.waiting import wait_for
@@ -71,7 +72,7 @@ def test_a_dead_letter_kafka_refuses_stops_the_worker_without_committing(
         lambda: not processes.info(p.settings.paths, "worker-1").running,
     )
     crash = health.crash(p.settings, "worker-1")
-    assert crash is not None and crash.agent == "validate", crash
+    assert crash is not None and crash.agent == "ingest", crash
     assert "dead letter" in crash.error
     # Nothing from the poison message on was committed: it and its neighbours wait.
     done, total = p.read_progress(app_name(p.settings), kafka.raw_topic)

@@ -63,6 +63,7 @@ def test_topics_get_configured_partitions_and_retention(
     kafka = settings.kafka
     names = [
         kafka.raw_topic,
+        kafka.rekeyed_topic,
         kafka.valid_topic,
         kafka.dead_letter_topic,
         kafka.incident_updates_topic,

@@ -131,3 +131,19 @@ def test_sigkill_of_worker_and_sink_mid_stream_loses_nothing_and_counts_nothing_
 
     p.wait()
     assert p.district_days() == expected
+
+
+def test_reports_keyed_otherwise_or_not_at_all_are_rekeyed_and_counted_once(
+    pipeline_factory: Callable[..., Pipeline], kafka_broker: str
+) -> None:
+    """A producer that does not key by report id must not split a report's state."""
+    p = pipeline_factory(partitions=4)
+    p.up()
+    shuffled = deliveries(REPORTS, seed=5)
+    keys = [None, b"whatever", b"x:y"]  # none of them a report id
+    messages = [(keys[i % 3], r.model_dump_json().encode()) for i, r in enumerate(shuffled)]
+    p.publish_raw(messages)
+    p.wait()
+    assert p.district_days() == EXPECTED
+    rekeyed = p.read_progress(app_name(p.settings), p.settings.kafka.rekeyed_topic)
+    assert rekeyed == (len(messages), len(messages))  # every one went round once, and was read

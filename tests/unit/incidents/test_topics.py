@@ -24,6 +24,7 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
     assert sorted(specs) == sorted(
         [
             "x.reports.raw",
+            "x.reports.rekeyed",
             "x.reports.valid",
             "x.reports.deadletter",
             "x.incidents.updates",

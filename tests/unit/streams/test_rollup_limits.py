@@ -1,20 +1,9 @@
-"""rollup's size limit and the agents' delivery rules, without Faust or Kafka."""
+"""rollup's size limit (streams.semantics.fold), without Faust or Kafka."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import Any
-
-import aiokafka.errors as kafka_errors
-import pytest
-from faust.exceptions import ProducerSendError
-
 from schemas.warehouse import Membership
-from streams import app as stream_app
-from streams.app import Send, deliver, is_permanent
-from streams.rollup import fold
-from streams.semantics import dedupe, pick_max_total
+from streams.semantics import dedupe, fold, pick_max_total
 from tests.unit.streams.test_semantics import make_report
 
 
@@ -61,84 +50,3 @@ def test_a_full_district_day_still_takes_updates_to_its_own_incidents() -> None:
                                              retracted=True, hours=1))  # fmt: skip
     result = fold(full, retraction, pick_max_total, limit=limit)
     assert not result.refused and result.changed
-
-
-@dataclass
-class FakeTopic:
-    """Stands in for a Faust topic: fails each value's first `failures[value]` sends."""
-
-    name: str
-    failures: dict[bytes, list[BaseException]] = field(default_factory=dict)
-    sent: list[bytes] = field(default_factory=list)
-
-    def get_topic_name(self) -> str:
-        return self.name
-
-    async def send(self, *, key: bytes | None, value: bytes, force: bool) -> Any:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        errors = self.failures.get(value)
-        if errors:
-            future.set_exception(errors.pop(0))
-        else:
-            self.sent.append(value)
-            future.set_result(None)
-        return future
-
-
-@dataclass
-class FakeMessage:
-    topic: str = "t.raw"
-    partition: int = 0
-    offset: int = 5
-    key: bytes | None = b"news:1"
-
-
-@dataclass
-class FakeEvent:
-    value: bytes
-    message: FakeMessage = field(default_factory=FakeMessage)
-
-
-def too_large() -> BaseException:
-    error = ProducerSendError("Error while sending")
-    error.__cause__ = kafka_errors.MessageSizeTooLargeError()
-    return error
-
-
-def test_permanent_and_transient_send_errors_are_told_apart() -> None:
-    assert is_permanent(too_large())
-    assert not is_permanent(ProducerSendError("x"))
-    assert not is_permanent(kafka_errors.NotLeaderForPartitionError())
-    assert not is_permanent(kafka_errors.KafkaTimeoutError())
-
-
-def test_an_output_kafka_refuses_for_good_becomes_a_dead_letter(monkeypatch: Any) -> None:
-    monkeypatch.setattr(stream_app, "MAX_RETRY_DELAY_S", 0.0)
-    out, dead = FakeTopic("t.valid", {b"huge": [too_large()]}), FakeTopic("t.dead")
-    event = FakeEvent(b"huge")
-    sends = [Send(out, b"k", b"ok-1", FakeEvent(b"a")), Send(out, b"k", b"huge", event)]
-    asyncio.run(deliver(sends, "validate", dead))  # type: ignore[arg-type]
-    assert out.sent == [b"ok-1"]
-    assert len(dead.sent) == 1 and b"could not send its output" in dead.sent[0]
-    assert b'"reason":"too_large"' in dead.sent[0]
-
-
-def test_a_transient_failure_is_sent_again_until_kafka_takes_it(monkeypatch: Any) -> None:
-    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
-    flaky = [kafka_errors.NotLeaderForPartitionError(), kafka_errors.KafkaTimeoutError()]
-    out, dead = FakeTopic("t.valid", {b"v": flaky}), FakeTopic("t.dead")
-    asyncio.run(deliver([Send(out, None, b"v", FakeEvent(b"v"))], "dedupe", dead))  # type: ignore[arg-type]
-    assert out.sent == [b"v"] and dead.sent == []
-
-
-def test_a_dead_letter_kafka_refuses_stops_the_agent() -> None:
-    dead = FakeTopic("t.dead", {b"letter": [too_large()]})
-    with pytest.raises(stream_app.FatalAgentError):
-        asyncio.run(deliver([Send(dead, None, b"letter", FakeEvent(b"x"))], "validate", dead))  # type: ignore[arg-type]
-
-
-_real_sleep = asyncio.sleep
-
-
-async def _no_sleep(_delay: float) -> None:
-    await _real_sleep(0)

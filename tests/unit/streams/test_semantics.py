@@ -13,11 +13,10 @@ from schemas.warehouse import DistrictDaySnapshot
 from streams.semantics import (
     DistrictDayState,
     ReportState,
-    apply_membership,
     dedupe,
+    fold,
     pick_max_total,
     report_entry,
-    snapshot,
 )
 from tests import reference
 
@@ -75,13 +74,13 @@ def run_pipeline(deliveries: list[Report]) -> dict[str, DistrictDaySnapshot]:
         state, memberships = dedupe(reports.get(report.report_id), report)
         if state is not None:
             reports[report.report_id] = state
-        for m in memberships:
+        for m in memberships:  # a batch of one membership, as fold() applies any batch
             key = m.incident.district_day.key
-            day_state, publish = apply_membership(days.get(key), m)
-            if publish:
-                day_state = day_state.model_copy(update={"revision": day_state.revision + 1})
-                last[key] = snapshot(day_state)
-            days[key] = day_state
+            result = fold(days.get(key), [m])
+            if result.changed:
+                last[key] = DistrictDaySnapshot.model_validate_json(result.snapshot_json)
+            assert result.state is not None
+            days[key] = result.state
     return last
 
 

@@ -1,0 +1,189 @@
+"""ingest: raw feed bytes -> a valid, deduplicated report version, announced to rollup.
+
+One agent validates and deduplicates: the raw topic is keyed by report id, so the
+``reports`` table (report id -> :class:`streams.semantics.ReportState`) is co-partitioned
+with it, and a report is read from Kafka by the workers once.
+
+Per raw message it sends:
+
+- the valid report to ``reports.valid`` (for the sink's ``reports`` table and lineage;
+  nothing in the pipeline reads it back), or a dead letter that says why not;
+- the report's memberships (:class:`schemas.warehouse.Membership`) to
+  ``incidents.updates``, bundled: one message per target partition and batch
+  (:class:`schemas.warehouse.MembershipBundle`), sent to the partition a key of its
+  district-day would reach. That is the repartitioning that brings every report of one
+  incident into one rollup partition, without one Faust event per report downstream.
+
+A raw message whose key is not its report id (a producer that keys otherwise, or not at
+all) would be deduplicated in the wrong partition; it is forwarded once, unchanged, to
+``reports.rekeyed`` under its report id, which this agent also reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faust
+
+from incidents.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
+from incidents.settings import Settings
+from schemas.report import Report, ReportValidationError, parse_report
+from streams.letters import Reason, contract_reason, dead_letter, internal_error_letter
+from streams.runtime import (
+    FatalAgentError,
+    Send,
+    batches,
+    changelog_ready,
+    current,
+    dead_letter_send,
+    deliver,
+    guarded,
+    partition_of,
+    partitions_ready,
+    raw_bytes,
+    table_read,
+    table_write,
+)
+from streams.semantics import ReportState, dedupe
+from streams.topics import TopicNames
+
+logger = logging.getLogger(__name__)
+
+AGENT = "ingest"
+VALIDATE = "validate"  # the stage named in dead letters for a report the contract refuses
+DEDUPE = "dedupe"  # ... and for one whose state would outgrow STREAMS_MAX_STATE_BYTES
+BUNDLE_BYTES = 256 * 1024  # a bundle is cut before it grows past this
+
+
+def check(raw: bytes) -> Report | list[dict[str, str]]:
+    """Return the valid report in `raw`, or the list of what is wrong with it.
+
+    Never raises: a bug in validation turns into an error entry, not a crashed worker.
+    """
+    try:
+        return parse_report(raw)
+    except ReportValidationError as e:
+        return e.errors
+    except Exception as e:  # never let one message stop the stream
+        logger.exception("validation failed unexpectedly")
+        return [{"field": "$", "message": f"internal error while validating: {e!r}"}]
+
+
+@dataclass
+class Bundles:
+    """Memberships waiting to be sent, per partition of ``incidents.updates``."""
+
+    topic: str
+    parts: dict[int, list[tuple[faust.EventT, bytes]]] = field(default_factory=dict)
+
+    def add(self, partition: int, event: faust.EventT, membership_json: bytes) -> None:
+        self.parts.setdefault(partition, []).append((event, membership_json))
+
+    def sends(self) -> list[Send]:
+        """One message per partition, cut at BUNDLE_BYTES; each names its last event."""
+        out: list[Send] = []
+        for partition, items in sorted(self.parts.items()):
+            chunk: list[bytes] = []
+            origins: list[bytes] = []
+            size = 0
+            for i, (event, item) in enumerate(items):
+                msg = event.message
+                origin = json.dumps([msg.topic, msg.partition, msg.offset]).encode()
+                chunk.append(item)
+                origins.append(origin)
+                size += len(item) + len(origin) + 2
+                if size >= BUNDLE_BYTES or i == len(items) - 1:
+                    value = b"".join(
+                        (
+                            b'{"memberships":[',
+                            b",".join(chunk),
+                            b'],"origins":[',
+                            b",".join(origins),
+                            b"]}",
+                        )
+                    )
+                    out.append(Send(self.topic, None, value, event, partition=partition))
+                    chunk, origins, size = [], [], 0
+        return out
+
+
+def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: Path) -> None:
+    """Register the ingest agent and its table on `app`."""
+    table = app.Table(
+        "reports",
+        key_type=bytes,  # bytes keys and values are stored raw (no JSON wrapping)
+        value_type=bytes,
+        partitions=settings.kafka.partitions,
+        # The changelog partition of a key must be the partition its messages arrive on;
+        # the source topics are partitioned by the same murmur2 of the same key bytes.
+        use_partitioner=True,
+    )
+    limit = settings.streams.max_state_bytes
+    source = app.topic(names.raw, names.rekeyed, key_type=bytes, value_type=bytes)
+
+    def handle(stream: faust.StreamT[bytes], event: faust.EventT, bundles: Bundles) -> list[Send]:
+        raw = raw_bytes(event)
+        result = check(raw)
+        if not isinstance(result, Report):
+            letter = dead_letter(raw, result, event, stage=VALIDATE, reason=contract_reason(result))
+            REPORTS_CONSUMED.labels(source_label(letter.source)).inc()
+            return [dead_letter_send(letter, event, names.dead_letter)]
+        key = result.report_id.encode()
+        if event.message.key != key and event.message.topic != names.rekeyed:
+            # Deduplicating here would split the report's state across partitions.
+            return [Send(names.rekeyed, key, raw, event)]
+        label = source_label(result.source)
+        REPORTS_CONSUMED.labels(label).inc()
+        REPORTS_ACCEPTED.labels(label).inc()
+        report_json = result.model_dump_json().encode()
+        sends = [Send(names.valid, key, report_json, event)]
+        with current(stream, event):
+            known = table_read(table, key)
+            state = ReportState.model_validate_json(known) if known else None
+            new_state, memberships = dedupe(state, result, report_json=report_json)
+            targets = [
+                (partition_of(app, names.updates, m.incident.district_day.key.encode()), m)
+                for m in memberships
+            ]
+            if new_state is not None and new_state is not state:
+                value = new_state.model_dump_json().encode()
+                if len(value) > limit:
+                    message = (
+                        f"report {result.report_id} has moved between {len(new_state.keys)}"
+                        f" incidents; its state ({len(value)} bytes) would exceed"
+                        f" STREAMS_MAX_STATE_BYTES={limit}"
+                    )
+                    letter = dead_letter(
+                        raw,
+                        [{"field": "$", "message": message}],
+                        event,
+                        stage=DEDUPE,
+                        reason=Reason.STATE_LIMIT,
+                    )
+                    # The valid report is still stored: it is valid, only not counted.
+                    return [*sends, dead_letter_send(letter, event, names.dead_letter)]
+                table_write(table, key, value)
+        for partition, m in targets:
+            bundles.add(partition, event, m.model_dump_json().encode())
+        return sends
+
+    @app.agent(source, name=AGENT)
+    @guarded(AGENT, crash_file)
+    async def run(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream, settings):
+            await changelog_ready(app, table)
+            await partitions_ready(app, names.updates)
+            bundles = Bundles(names.updates)
+            sends: list[Send] = []
+            for event in events:
+                try:
+                    sends.extend(handle(stream, event, bundles))
+                except FatalAgentError:
+                    raise
+                except Exception as e:  # a bug must not stop the stream or lose the report
+                    letter = internal_error_letter(AGENT, event, e)
+                    sends.append(dead_letter_send(letter, event, names.dead_letter))
+            await deliver(sends + bundles.sends(), AGENT, app.producer, names.dead_letter)

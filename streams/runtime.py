@@ -1,0 +1,284 @@
+"""The Faust plumbing every agent shares: batches, delivery, dead letters, crashes.
+
+This is the only module that touches Faust's (and aiokafka's) private API, in three
+places, each pinned by ``tests/unit/streams/test_runtime.py`` so that an upgrade of
+faust-streaming that moves them fails a test instead of corrupting a table:
+
+- ``Stream._set_current_event`` (:func:`current`): Faust's table store and changelog
+  find a key's partition through the stream's *current event*;
+- ``Producer._ensure_producer`` (:func:`partitions_ready`): Faust has no public wait for
+  a topic's metadata, and a table write or a partitioned send before it fails;
+- ``take_events`` acking its batch in a ``finally`` (:func:`guarded`): why an escape
+  from an agent must end the process instead of returning.
+
+Agents use only what is here plus the pure functions of :mod:`streams.semantics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import aiokafka.errors as kafka_errors
+import faust
+
+from incidents.metrics import AGENT_DELIVERY_RETRIES, DEAD_LETTERS, source_label
+from incidents.settings import Settings
+from schemas.warehouse import DeadLetter
+from streams.letters import Reason, dead_letter, raw_bytes
+
+logger = logging.getLogger(__name__)
+
+AgentFun = Callable[[Any], Awaitable[None]]
+
+
+def batches(stream: Any, settings: Settings) -> AsyncIterator[list[faust.EventT]]:
+    """Yield the stream's events in batches (``take_events``), ready for table writes.
+
+    Faust's RocksDB store and changelog find a key's partition through the *current
+    event*, which ``take_events`` leaves pointing at the last buffered one. Callers must
+    wrap each event's table writes in :func:`current`.
+    """
+    return stream.take_events(settings.streams.batch_size, within=settings.streams.batch_timeout_s)
+
+
+@dataclass(frozen=True)
+class Send:
+    """One output of an agent, and the input event it came from."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    event: faust.EventT  # if Kafka can never take the output, this event is dead-lettered
+    partition: int | None = None  # None: the producer's partitioner picks it from the key
+    raw: bytes | None = None  # what a dead letter for this output keeps; None: the event's
+
+
+# Kafka refuses these for good: sending again cannot help.
+PERMANENT_SEND_ERRORS: tuple[type[BaseException], ...] = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidMessageError,
+    kafka_errors.CorruptRecordException,
+)
+MAX_RETRY_DELAY_S = 30.0
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Tell whether a send failed for good (too large ...) rather than for now."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # faust wraps aiokafka's error in ProducerSendError
+        if seen is None:
+            return False
+        if isinstance(seen, PERMANENT_SEND_ERRORS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def deliver(sends: list[Send], agent: str, producer: Any, dead_letters: str) -> None:
+    """Send an agent's outputs and wait until Kafka has acknowledged every one of them.
+
+    Agents call this before their batch ends: Faust acks (and later commits) a batch's
+    source offsets when the batch is done, so what it produced is never lost to a crash.
+    An output Kafka can never take (too large ...) is replaced by a dead letter for its
+    input event; one it cannot take now (broker down, leader moving) is sent again with
+    back-off, for as long as it takes: the batch, and so its offsets, wait.
+
+    Outputs go straight to Faust's producer (``app.producer.send``): one future per
+    message, batched by the producer's linger, without Faust's per-message channel
+    machinery. The sending is shielded from cancellation: a worker that stops while a
+    batch is in flight finishes sending it first, because Faust acks the batch as the
+    agent exits.
+    """
+    if not sends:
+        return
+    task = asyncio.ensure_future(_deliver(sends, agent, producer, dead_letters))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            logger.info("%s: stopping; finishing the batch in flight first", agent)
+            await task
+        raise
+
+
+async def _deliver(sends: list[Send], agent: str, producer: Any, dead_letters: str) -> None:
+    pending = list(sends)
+    delay = 0.5
+    while pending:
+        futures: list[Any] = []
+        for s in pending:
+            try:
+                sent = await producer.send(s.topic, s.key, s.value, s.partition, None, None)
+                futures.append(sent)
+            except Exception as e:  # refused before it was queued (too large ...)
+                futures.append(_failed(e))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        again: list[Send] = []
+        transient = False
+        for s, result in zip(pending, results, strict=True):
+            if not isinstance(result, BaseException):
+                continue
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if is_permanent(result) and s.topic != dead_letters:
+                again.append(_too_large(s, agent, result, dead_letters))
+            elif is_permanent(result):
+                raise FatalAgentError(f"{agent}: Kafka refuses a dead letter: {result!r}")
+            else:
+                transient = True
+                AGENT_DELIVERY_RETRIES.labels(agent).inc()
+                logger.warning(
+                    "%s: Kafka did not take an output (%r); sending again", agent, result
+                )
+                again.append(s)
+        if transient:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_S)
+        pending = again
+
+
+def _failed(error: BaseException) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_exception(error)
+    return future
+
+
+def _too_large(s: Send, agent: str, error: BaseException, dead_letters: str) -> Send:
+    message = f"{agent} could not send its output to {s.topic} ({len(s.value)} bytes): {error!r}"
+    letter = dead_letter(
+        s.raw if s.raw is not None else raw_bytes(s.event),
+        [{"field": "$", "message": message}],
+        s.event,
+        stage=agent,
+        reason=Reason.TOO_LARGE,
+    )
+    return dead_letter_send(letter, s.event, dead_letters)
+
+
+def dead_letter_send(letter: DeadLetter, event: faust.EventT, dead_letters: str) -> Send:
+    """An output that sends `letter` to the dead-letter topic (and counts it)."""
+    DEAD_LETTERS.labels(letter.stage, source_label(letter.source), letter.reason).inc()
+    key = event.message.key if isinstance(event.message.key, bytes) else None
+    return Send(dead_letters, key, letter.model_dump_json().encode(), event)
+
+
+class FatalAgentError(Exception):
+    """An agent cannot go on without losing an event: the worker must stop uncommitted."""
+
+
+def guarded(agent: str, crash_file: Path) -> Callable[[AgentFun], AgentFun]:
+    """Stop the worker, committing nothing more, if anything escapes an agent's loop.
+
+    Faust would log the crash, ack the batch in hand (``take_events`` acks in a
+    ``finally``), restart the agent and so skip those events. Exiting the process at once
+    leaves their offsets uncommitted: a restarted worker reads them again. The crash is
+    written to ``var/run/<worker>.crash`` for ``incidents status``.
+    """
+
+    def wrap(fun: AgentFun) -> AgentFun:
+        @functools.wraps(fun)
+        async def run(stream: Any) -> None:
+            try:
+                await fun(stream)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:  # every escape is fatal by design
+                crash(agent, e, crash_file)
+
+        return run
+
+    return wrap
+
+
+def crash(agent: str, error: BaseException, crash_file: Path) -> NoReturn:
+    """Record why, then exit at once (no Faust shutdown, so no ack and no commit)."""
+    logger.critical("agent %s crashed; stopping the worker uncommitted", agent, exc_info=error)
+    try:
+        crash_file.parent.mkdir(parents=True, exist_ok=True)
+        record = {"at": time.time(), "agent": agent, "error": repr(error)[:2000]}
+        crash_file.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    except OSError:
+        logger.exception("cannot write %s", crash_file)
+    logging.shutdown()
+    os._exit(CRASH_EXIT_CODE)
+
+
+def crash_file(settings: Settings, worker_id: int) -> Path:
+    """Where worker `worker_id` records why it crashed (read by `incidents status`)."""
+    return settings.paths.run_dir / f"worker-{worker_id}.crash"
+
+
+CRASH_EXIT_CODE = 70  # EX_SOFTWARE
+
+
+async def partitions_ready(app: faust.App, topic: str) -> int:
+    """Wait until the producer knows `topic`'s partitions (at once when cached); count them.
+
+    A table write picks its changelog partition from the producer's metadata
+    (``use_partitioner=True``), synchronously, and so does :func:`partition_of`. Before
+    the producer has fetched metadata for a topic created moments ago (a changelog, a new
+    pipeline) that fails inside aiokafka with a TypeError.
+    """
+    # faust exposes no public metadata wait; its aiokafka driver holds the producer.
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    return len(await producer.partitions_for(topic))
+
+
+def partition_of(app: faust.App, topic: str, key: bytes) -> int:
+    """The partition Kafka's default partitioner gives `key` on `topic` (murmur2).
+
+    It is the partition a keyed send would reach, so a message sent there explicitly
+    meets the table values keyed by `key` (their changelog uses the same partitioner).
+    Call :func:`partitions_ready` for the topic first.
+    """
+    return int(app.producer.key_partition(topic, key).partition)
+
+
+async def changelog_ready(app: faust.App, table: Any) -> None:
+    """Make sure a table's changelog partitions are known before writing to the table."""
+    await partitions_ready(app, table.changelog_topic.get_topic_name())
+
+
+def table_read(table: Any, key: bytes) -> bytes | None:
+    """Read a table value; a failure of the store is the worker's, not the event's."""
+    try:
+        value: bytes | None = table.get(key)
+    except Exception as e:
+        raise FatalAgentError(f"table {table.name}: cannot read {key!r}: {e!r}") from e
+    return value
+
+
+def table_write(table: Any, key: bytes, value: bytes) -> None:
+    """Write a table value (and its changelog); a failure stops the worker uncommitted."""
+    try:
+        table[key] = value
+    except Exception as e:
+        raise FatalAgentError(f"table {table.name}: cannot write {key!r}: {e!r}") from e
+
+
+@contextmanager
+def current(stream: Any, event: faust.EventT) -> Iterator[None]:
+    """Make `event` the stream's current event while its table writes happen.
+
+    The previous current event is put back afterwards, not None: take_events' buffer
+    filler reads the current event when it wakes, and finding None crashes the stream
+    ("Take buffer found current_event is None").
+    """
+    previous = stream.current_event
+    stream._set_current_event(event)  # faust has no public setter; see batches()
+    try:
+        yield
+    finally:
+        stream._set_current_event(previous)

@@ -1,0 +1,68 @@
+"""ingest's bundles of memberships: one message per partition, cut at a size, origins kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from schemas.warehouse import MembershipBundle
+from streams import ingest
+from streams.ingest import Bundles
+from streams.semantics import dedupe
+from tests.unit.streams.test_semantics import make_report
+
+
+@dataclass
+class Message:
+    offset: int
+    topic: str = "t.reports.raw"
+    partition: int = 3
+    key: bytes | None = None
+
+
+@dataclass
+class Event:
+    message: Message
+    value: bytes = b""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def membership_json(i: int) -> bytes:
+    _, (m,) = dedupe(None, make_report(event=str(i), location=f"village {i}"))
+    return m.model_dump_json().encode()
+
+
+def test_one_bundle_per_partition_with_each_items_origin() -> None:
+    bundles = Bundles("t.updates")
+    for i in range(5):
+        bundles.add(i % 2, Event(Message(offset=100 + i)), membership_json(i))  # type: ignore[arg-type]
+    sends = bundles.sends()
+    assert [(s.topic, s.partition, s.key) for s in sends] == [
+        ("t.updates", 0, None),
+        ("t.updates", 1, None),
+    ]
+    first = MembershipBundle.model_validate_json(sends[0].value)
+    assert [o[2] for o in first.origins] == [100, 102, 104]
+    assert first.origins[0] == ("t.reports.raw", 3, 100)
+    assert [m.entry.source_event_id for m in first.memberships] == ["0", "2", "4"]
+    assert sends[0].event.message.offset == 104  # names its last event
+
+
+def test_a_large_batch_is_cut_into_bundles_under_the_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "BUNDLE_BYTES", 2_000)
+    bundles = Bundles("t.updates")
+    for i in range(20):
+        bundles.add(0, Event(Message(offset=i)), membership_json(i))  # type: ignore[arg-type]
+    sends = bundles.sends()
+    assert len(sends) > 1
+    items = [MembershipBundle.model_validate_json(s.value) for s in sends]
+    assert sum(len(b.memberships) for b in items) == 20
+    assert [o[2] for b in items for o in b.origins] == list(range(20))
+    assert all(len(s.value) < 2_000 + 2 * len(membership_json(0)) for s in sends)
+
+
+def test_a_bundle_without_an_origin_per_membership_is_refused() -> None:
+    value = b'{"memberships":[' + membership_json(1) + b'],"origins":[]}'
+    with pytest.raises(ValueError):
+        MembershipBundle.model_validate_json(value)

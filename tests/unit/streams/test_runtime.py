@@ -1,0 +1,145 @@
+"""streams.runtime: delivery rules without Kafka, and pins on the Faust internals it uses."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiokafka.errors as kafka_errors
+import faust
+import pytest
+from faust.exceptions import ProducerSendError
+from faust.streams import Stream
+from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+
+from streams import runtime
+from streams.runtime import FatalAgentError, Send, deliver, is_permanent
+
+
+@dataclass
+class FakeProducer:
+    """Stands in for Faust's producer: fails each value's first `failures[value]` sends."""
+
+    failures: dict[bytes, list[BaseException]] = field(default_factory=dict)
+    sent: list[tuple[str, bytes, int | None]] = field(default_factory=list)
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        errors = self.failures.get(value)
+        if errors:
+            future.set_exception(errors.pop(0))
+        else:
+            self.sent.append((topic, value, partition))
+            future.set_result(None)
+        return future
+
+
+@dataclass
+class FakeMessage:
+    topic: str = "t.raw"
+    partition: int = 0
+    offset: int = 5
+    key: bytes | None = b"news:1"
+
+
+@dataclass
+class FakeEvent:
+    value: bytes
+    message: FakeMessage = field(default_factory=FakeMessage)
+
+
+def too_large() -> BaseException:
+    error = ProducerSendError("Error while sending")
+    error.__cause__ = kafka_errors.MessageSizeTooLargeError()
+    return error
+
+
+def test_permanent_and_transient_send_errors_are_told_apart() -> None:
+    assert is_permanent(too_large())
+    assert not is_permanent(ProducerSendError("x"))
+    assert not is_permanent(kafka_errors.NotLeaderForPartitionError())
+    assert not is_permanent(kafka_errors.KafkaTimeoutError())
+
+
+def test_an_output_kafka_refuses_for_good_becomes_a_dead_letter(monkeypatch: Any) -> None:
+    monkeypatch.setattr(runtime, "MAX_RETRY_DELAY_S", 0.0)
+    producer = FakeProducer({b"huge": [too_large()]})
+    event = FakeEvent(b"huge")
+    sends = [
+        Send("t.valid", b"k", b"ok-1", FakeEvent(b"a")),  # type: ignore[arg-type]
+        Send("t.valid", b"k", b"huge", event, partition=2),  # type: ignore[arg-type]
+    ]
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    assert producer.sent[0] == ("t.valid", b"ok-1", None)
+    assert len(producer.sent) == 2 and producer.sent[1][0] == "t.dead"
+    letter = producer.sent[1][1]
+    assert b"could not send its output" in letter and b'"reason":"too_large"' in letter
+
+
+def test_a_dead_letter_for_a_bundle_keeps_the_item_not_the_event(monkeypatch: Any) -> None:
+    producer = FakeProducer({b"bundle": [too_large()]})
+    sends = [Send("t.up", None, b"bundle", FakeEvent(b"raw report"), partition=1, raw=b"item")]  # type: ignore[arg-type]
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    ((_, letter, _),) = producer.sent
+    assert b'"raw_b64":"aXRlbQ=="' in letter  # base64 of b"item"
+
+
+def test_a_transient_failure_is_sent_again_until_kafka_takes_it(monkeypatch: Any) -> None:
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
+    flaky = [kafka_errors.NotLeaderForPartitionError(), kafka_errors.KafkaTimeoutError()]
+    producer = FakeProducer({b"v": flaky})
+    asyncio.run(
+        deliver([Send("t.valid", None, b"v", FakeEvent(b"v"))], "ingest", producer, "t.dead")
+    )  # type: ignore[arg-type]
+    assert producer.sent == [("t.valid", b"v", None)]
+
+
+def test_a_dead_letter_kafka_refuses_stops_the_agent() -> None:
+    producer = FakeProducer({b"letter": [too_large()]})
+    with pytest.raises(FatalAgentError):
+        asyncio.run(
+            deliver(
+                [Send("t.dead", None, b"letter", FakeEvent(b"x"))], "ingest", producer, "t.dead"
+            )
+        )  # type: ignore[arg-type]
+
+
+_real_sleep = asyncio.sleep
+
+
+async def _no_sleep(_delay: float) -> None:
+    await _real_sleep(0)
+
+
+# --- the Faust internals streams.runtime relies on -----------------------------------
+
+
+def test_faust_private_api_used_by_runtime_is_still_there() -> None:
+    """An upgrade that moves these must fail here, not corrupt a table at run time."""
+    assert callable(getattr(Stream, "_set_current_event", None))
+    assert list(inspect.signature(Stream._set_current_event).parameters) == ["self", "event"]
+    assert callable(getattr(AIOKafkaProducer, "_ensure_producer", None))
+    assert callable(getattr(AIOKafkaProducer, "key_partition", None))
+    send = inspect.signature(AIOKafkaProducer.send).parameters
+    assert list(send)[:7] == ["self", "topic", "key", "value", "partition", "timestamp", "headers"]
+
+
+def test_take_events_still_acks_its_batch_in_a_finally() -> None:
+    """Why guarded() ends the process: take_events acks the batch even if the agent raised."""
+    source = inspect.getsource(Stream.take_events)
+    assert "finally:" in source and "ack" in source.split("finally:", 1)[1]
+
+
+def test_faust_is_pinned_below_its_next_minor_version() -> None:
+    major, minor = (int(x) for x in faust.__version__.split(".")[:2])
+    assert (major, minor) == (0, 15), "runtime.py was checked against faust-streaming 0.15"
