@@ -122,17 +122,20 @@ class AlertEngine:
         data_start = self.store.data_start()
         found: list[Change] = []
         areas = {Area(p, d) for p, d, _ in days if d} | {Area(p) for p, _, _ in days}
+        if data_start is None:  # an empty warehouse: nothing to evaluate
+            areas = set()
+        start = data_start or today
+        # Two queries for every area's series and one for their alerts, not three per area.
+        series = self.store.series_many(areas) if areas else {}
+        area_rules = [r for r in RULE_NAMES if r != "mass_casualty"]
+        known = self.store.stored_areas(area_rules, areas) if areas else {}
         for area in sorted(areas, key=lambda a: a.key):
-            if data_start is None:
-                break
-            episodes = area_episodes(area, self.store.series(area), data_start, today, self.rules)
+            episodes = area_episodes(area, series[area], start, today, self.rules)
             by_rule: dict[str, list[Episode]] = defaultdict(list)
             for e in episodes:
                 by_rule[e.rule].append(e)
-            for rule in RULE_NAMES:
-                if rule == "mass_casualty":
-                    continue
-                stored = self.store.stored(rule, area)
+            for rule in area_rules:
+                stored = known.get((rule, area), {})
                 if not by_rule[rule] and not stored:
                     continue
                 withdrawn = {alert_id: ep for alert_id, (_, ep) in stored.items()}

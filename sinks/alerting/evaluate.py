@@ -106,11 +106,18 @@ def _spike_episodes(
         if lo - base_lo < cfg.min_baseline_days:
             continue
         window, baseline = series[lo : end + 1], series[base_lo:lo]
+        # stop_at: a window that does not fire needs no exact p-value (stats.count_spike)
         if isinstance(cfg, CountSpike):
-            test = stats.count_spike(window, baseline, floor_rate=cfg.floor_rate)
+            test = stats.count_spike(
+                window, baseline, floor_rate=cfg.floor_rate, stop_at=cfg.p_value
+            )
         else:
             test = stats.fatality_spike(
-                window, baseline, floor_rate=cfg.floor_rate, max_size=cfg.max_size
+                window,
+                baseline,
+                floor_rate=cfg.floor_rate,
+                max_size=cfg.max_size,
+                stop_at=cfg.p_value,
             )
         if test.p_value < cfg.p_value:
             firing.append((end, test))

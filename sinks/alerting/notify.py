@@ -127,17 +127,15 @@ def notifiers_from(settings: Settings) -> list[Notifier]:
     return out
 
 
+# One delivery attempt: alert id, seq, notifier, attempt, ok, HTTP status, error.
+Delivery = tuple[str, int, str, int, bool, int, str]
+
+
 class Recorder(Protocol):
-    def record_delivery(
-        self,
-        alert_id: str,
-        seq: int,
-        notifier: str,
-        attempt: int,
-        ok: bool,
-        status: int,
-        error: str,
-    ) -> None: ...
+    def record_deliveries(self, deliveries: list[Delivery]) -> None: ...
+
+
+DRAIN = 500  # changes delivered before their attempts are recorded in one insert
 
 
 class Dispatcher:
@@ -186,17 +184,30 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            item = self._queue.get()
-            if item is None:
+            items = [self._queue.get()]
+            while items[-1] is not None and len(items) < DRAIN and not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            attempts: list[Delivery] = []
+            for item in items:
+                if item is None:
+                    break
+                change, ids = item
+                for notifier in self._notifiers:
+                    if notifier.every_change or change.notify:
+                        self._deliver(notifier, change, ids, attempts)
+            try:
+                if attempts:
+                    self._recorder.record_deliveries(attempts)
+            except Exception:
+                logger.exception("cannot record %d delivery attempts", len(attempts))
+            if items[-1] is None:
                 break
-            change, ids = item
-            for notifier in self._notifiers:
-                if notifier.every_change or change.notify:
-                    self._deliver(notifier, change, ids)
             if self._queue.empty():
                 self._idle.set()
 
-    def _deliver(self, notifier: Notifier, change: Change, ids: list[str]) -> None:
+    def _deliver(
+        self, notifier: Notifier, change: Change, ids: list[str], attempts: list[Delivery]
+    ) -> None:
         delay = self._base
         for attempt in range(1, self._retries + 1):
             try:
@@ -204,8 +215,8 @@ class Dispatcher:
             except Exception as e:  # a notifier bug must not kill the thread
                 logger.exception("notifier %s failed", notifier.name)
                 outcome = Outcome(False, 0, f"{type(e).__name__}")
-            try:
-                self._recorder.record_delivery(
+            attempts.append(
+                (
                     change.alert_id,
                     change.seq,
                     notifier.name,
@@ -214,8 +225,7 @@ class Dispatcher:
                     outcome.status,
                     outcome.error,
                 )
-            except Exception:
-                logger.exception("cannot record a delivery attempt of %s", change.alert_id)
+            )
             if outcome.ok:
                 ALERT_NOTIFICATIONS.labels(notifier.name, "sent").inc()
                 return

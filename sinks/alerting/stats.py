@@ -15,11 +15,19 @@ _TERMS = 100_000  # far more than any tail here needs; a guard, not a tuning kno
 _NEGLIGIBLE = 1e-17  # relative size of a term past which the sum stops
 
 
-def _upper_tail(log_pmf_k: float, ratio: Callable[[int], float], k: int) -> float:
-    """Sum pmf(k), pmf(k+1), ... given log pmf(k) and i -> pmf(i+1)/pmf(i)."""
+def _upper_tail(
+    log_pmf_k: float, ratio: Callable[[int], float], k: int, stop_at: float | None
+) -> float:
+    """Sum pmf(k), pmf(k+1), ... given log pmf(k) and i -> pmf(i+1)/pmf(i).
+
+    Every term is positive, so a partial sum is a lower bound: once it reaches `stop_at`
+    the sum stops and that bound is returned (the caller only asks "is it below?").
+    """
     total, term, i = 0.0, math.exp(log_pmf_k), k
     for _ in range(_TERMS):
         total += term
+        if stop_at is not None and total >= stop_at:
+            break
         term *= ratio(i)
         i += 1
         if term < total * _NEGLIGIBLE:
@@ -27,8 +35,12 @@ def _upper_tail(log_pmf_k: float, ratio: Callable[[int], float], k: int) -> floa
     return min(total, 1.0)
 
 
-def poisson_sf(k: int, mean: float) -> float:
-    """P(X >= k) for X ~ Poisson(mean)."""
+def poisson_sf(k: int, mean: float, *, stop_at: float | None = None) -> float:
+    """P(X >= k) for X ~ Poisson(mean).
+
+    With `stop_at`, a result at or above it may be a lower bound of the exact value (the
+    sum stopped early); a result below it is always the exact value.
+    """
     if k <= 0:
         return 1.0
     if mean <= 0:
@@ -40,20 +52,21 @@ def poisson_sf(k: int, mean: float) -> float:
             term *= mean / (i + 1)
         return max(0.0, 1.0 - lower)
     log_pmf = -mean + k * math.log(mean) - math.lgamma(k + 1)
-    return _upper_tail(log_pmf, lambda i: mean / (i + 1), k)
+    return _upper_tail(log_pmf, lambda i: mean / (i + 1), k, stop_at)
 
 
-def negbin_sf(k: int, mean: float, variance: float) -> float:
+def negbin_sf(k: int, mean: float, variance: float, *, stop_at: float | None = None) -> float:
     """P(X >= k) for a negative binomial with this mean and variance (Poisson if not over).
 
     Parametrised by size r = mean^2 / (variance - mean) and p = mean / variance.
+    `stop_at` as in :func:`poisson_sf`.
     """
     if k <= 0:
         return 1.0
     if mean <= 0:
         return 0.0
     if variance <= mean * (1 + 1e-9):
-        return poisson_sf(k, mean)
+        return poisson_sf(k, mean, stop_at=stop_at)
     r = mean * mean / (variance - mean)
     p = mean / variance
     q = 1.0 - p
@@ -66,7 +79,7 @@ def negbin_sf(k: int, mean: float, variance: float) -> float:
     log_pmf = (
         math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1) + r * math.log(p) + k * math.log(q)
     )
-    return _upper_tail(log_pmf, lambda i: (i + r) / (i + 1) * q, k)
+    return _upper_tail(log_pmf, lambda i: (i + r) / (i + 1) * q, k, stop_at)
 
 
 @dataclass(frozen=True)
@@ -78,8 +91,17 @@ class Test:
     p_value: float
 
 
-def count_spike(window: Sequence[int], baseline: Sequence[int], *, floor_rate: float) -> Test:
+def count_spike(
+    window: Sequence[int],
+    baseline: Sequence[int],
+    *,
+    floor_rate: float,
+    stop_at: float | None = None,
+) -> Test:
     """Incidents in the window against a Poisson rate from the baseline days.
+
+    With `stop_at` (the rule's threshold) a p-value at or above it may be a lower bound:
+    exact enough to tell that the window does not fire, at a fraction of the cost.
 
     The rate is the baseline's mean per day, but never below ``floor_rate``: an area with
     no incident in its baseline would otherwise expect zero and fire on its first one.
@@ -87,7 +109,7 @@ def count_spike(window: Sequence[int], baseline: Sequence[int], *, floor_rate: f
     rate = max(sum(baseline) / max(len(baseline), 1), floor_rate)
     expected = rate * len(window)
     observed = sum(window)
-    return Test(observed, expected, poisson_sf(observed, expected))
+    return Test(observed, expected, poisson_sf(observed, expected, stop_at=stop_at))
 
 
 def fatality_spike(
@@ -96,6 +118,7 @@ def fatality_spike(
     *,
     floor_rate: float,
     max_size: float,
+    stop_at: float | None = None,
 ) -> Test:
     """Killed in the window against a negative binomial fitted to the baseline days.
 
@@ -104,6 +127,7 @@ def fatality_spike(
     variance W*v. The mean is floored like the count rule's rate, and the size parameter
     r = mean^2 / (variance - mean) is capped at ``max_size``: a quiet baseline (variance
     near zero) must not turn into a Poisson model under which any killing is a miracle.
+    `stop_at` as in :func:`count_spike`.
     """
     days = max(len(baseline), 1)
     mean_day = max(sum(baseline) / days, floor_rate)
@@ -113,4 +137,4 @@ def fatality_spike(
     # r <= max_size  <=>  variance >= mean + mean^2 / max_size
     variance = max(variance, mean + mean * mean / max_size)
     observed = sum(window)
-    return Test(observed, mean, negbin_sf(observed, mean, variance))
+    return Test(observed, mean, negbin_sf(observed, mean, variance, stop_at=stop_at))

@@ -33,16 +33,36 @@ class AlertStore:
         rows = self._rows(f"SELECT min(day), count() FROM {self._db}.agg_district_day FINAL")
         return rows[0][0] if rows and rows[0][1] else None
 
-    def series(self, area: Area) -> dict[date, Day]:
-        """The area's incidents and killed per day (a province sums its districts)."""
-        where = "province = {p:String}" + (" AND district = {d:String}" if area.district else "")
-        rows = self._rows(
-            f"SELECT day, sum(incidents), sum(killed_total) FROM {self._db}.agg_district_day FINAL"
-            f" WHERE {where} AND is_deleted = 0 GROUP BY day",
-            p=area.province,
-            d=area.district,
-        )
-        return {day: Day(int(n), int(k)) for day, n, k in rows}
+    def series_many(self, areas: Iterable[Area]) -> dict[Area, dict[date, Day]]:
+        """Each area's incidents and killed per day (a province sums its districts).
+
+        Two queries for any number of areas: districts, then whole provinces.
+        """
+        wanted = set(areas)
+        out: dict[Area, dict[date, Day]] = {a: {} for a in wanted}
+        pairs = sorted((a.province, a.district) for a in wanted if a.district)
+        provinces = sorted({a.province for a in wanted if not a.district})
+        if pairs:
+            rows = self._rows(
+                "SELECT province, district, day, sum(incidents), sum(killed_total)"
+                f" FROM {self._db}.agg_district_day FINAL"
+                " WHERE (province, district) IN {keys:Array(Tuple(String, String))}"
+                " AND is_deleted = 0 GROUP BY province, district, day",
+                keys=pairs,
+            )
+            for p, d, day, n, k in rows:
+                out[Area(p, d)][day] = Day(int(n), int(k))
+        if provinces:
+            rows = self._rows(
+                "SELECT province, day, sum(incidents), sum(killed_total)"
+                f" FROM {self._db}.agg_district_day FINAL"
+                " WHERE province IN {keys:Array(String)} AND is_deleted = 0"
+                " GROUP BY province, day",
+                keys=provinces,
+            )
+            for p, day, n, k in rows:
+                out[Area(p)][day] = Day(int(n), int(k))
+        return out
 
     def incident_ids(self, area: Area, first: date, last: date) -> list[str]:
         """The live incidents of an area in a window: what an alert points analysts to."""
@@ -85,26 +105,27 @@ class AlertStore:
         " peak_end, summary"
     )
 
-    def stored(
-        self, rule: str, area: Area | None = None, incident_ids: list[str] | None = None
-    ) -> dict[str, tuple[Stored, Episode]]:
-        """The latest state of the alerts of one rule in one area, or of some incidents."""
-        params: dict[str, Any]
-        if incident_ids is not None:
-            where, params = "incident_id IN {ids:Array(String)}", {"ids": incident_ids}
-        elif area is not None:
-            where = "province = {p:String} AND district = {d:String} AND incident_id = ''"
-            params = {"p": area.province, "d": area.district}
-        else:
-            raise ValueError("stored() needs an area or incident ids")
+    def stored_areas(
+        self, rules: Iterable[str], areas: Iterable[Area]
+    ) -> dict[tuple[str, Area], dict[str, tuple[Stored, Episode]]]:
+        """The latest state of the area alerts of some rules and areas, by (rule, area)."""
+        pairs = sorted({(a.province, a.district) for a in areas})
+        names = sorted(set(rules))
+        out: dict[tuple[str, Area], dict[str, tuple[Stored, Episode]]] = {}
+        if not pairs or not names:
+            return out
         rows = self._rows(
             f"SELECT {self._ALERT_COLUMNS} FROM {self._db}.alerts FINAL"
-            f" WHERE rule = {{r:String}} AND {where}"
+            " WHERE rule IN {r:Array(String)} AND incident_id = ''"
+            " AND (province, district) IN {keys:Array(Tuple(String, String))}"
             " ORDER BY alert_id, seq DESC LIMIT 1 BY alert_id",
-            r=rule,
-            **params,
+            r=names,
+            keys=pairs,
         )
-        return {r[0]: _stored_row(r) for r in rows}
+        for r in rows:
+            stored, episode = _stored_row(r)
+            out.setdefault((episode.rule, episode.area), {})[r[0]] = (stored, episode)
+        return out
 
     def stored_on(
         self, rule: str, days: Iterable[tuple[str, str, date]]
@@ -193,20 +214,18 @@ class AlertStore:
             column_type_names=ALERT_SILENCES.column_types,
         )
 
-    def record_delivery(
-        self,
-        alert_id: str,
-        seq: int,
-        notifier: str,
-        attempt: int,
-        ok: bool,
-        status: int,
-        error: str,
+    def record_deliveries(
+        self, deliveries: list[tuple[str, int, str, int, bool, int, str]]
     ) -> None:
-        row = [alert_id, seq, notifier, attempt, datetime.now(UTC), int(ok), status, error[:500]]
+        """Insert delivery attempts (alert id, seq, notifier, attempt, ok, status, error)."""
+        now = datetime.now(UTC)
+        rows = [
+            [alert_id, seq, notifier, attempt, now, int(ok), status, error[:500]]
+            for alert_id, seq, notifier, attempt, ok, status, error in deliveries
+        ]
         self._client.insert(
             ALERT_DELIVERIES.name,
-            [row],
+            rows,
             database=self._db,
             column_names=ALERT_DELIVERIES.column_names,
             column_type_names=ALERT_DELIVERIES.column_types,

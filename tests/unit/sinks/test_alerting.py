@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sinks.alerting import payloads, stats
 from sinks.alerting.evaluate import (
@@ -222,3 +224,22 @@ def test_a_bad_rules_file_names_the_field(tmp_path: Path, text: str, names: str)
 
 def test_the_model_defaults_are_the_shipped_file() -> None:
     assert Rules() == load_rules()  # a rules file that leaves a key out gets the same value
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    k=st.integers(min_value=0, max_value=400),
+    mean=st.floats(min_value=0.01, max_value=200),
+    over=st.floats(min_value=1.0, max_value=50.0),
+    threshold=st.sampled_from([1e-2, 1e-4, 1e-6]),
+)
+def test_stopping_early_never_changes_whether_a_window_fires(
+    k: int, mean: float, over: float, threshold: float
+) -> None:
+    exact = stats.negbin_sf(k, mean, mean * over)
+    early = stats.negbin_sf(k, mean, mean * over, stop_at=threshold)
+    assert (early < threshold) == (exact < threshold)
+    if exact < threshold:
+        assert early == exact  # a firing window keeps its exact p-value
+    else:
+        assert threshold <= early <= exact + 1e-12  # a lower bound, enough to say "no"
