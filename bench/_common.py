@@ -1,14 +1,18 @@
-"""Helpers shared by the benchmarks: machine description, timing statistics, ports, RSS."""
+"""Helpers shared by the benchmarks: machine description, timing statistics, ports, RSS,
+child benchmark processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import socket
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 
 def machine() -> str:
@@ -71,3 +75,41 @@ def proc_status_kb(pid: int, field: str) -> int | None:
 
 def mib(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:.0f} MiB"
+
+
+def run_child(
+    argv: list[str], env: dict[str, str], timeout_s: float, cwd: str | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """Run a benchmark script; return (its ``RESULT {json}`` line, its other output).
+
+    The child gets this process's environment plus `env`. The result is None when the
+    script printed no RESULT line (skipped, failed or timed out); the text says why.
+    """
+    try:
+        proc = subprocess.run(
+            argv,
+            env={**os.environ, **env},
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        parts = [
+            x.decode(errors="replace") if isinstance(x, bytes) else x or ""
+            for x in (e.stdout, e.stderr)
+        ]
+        text = "".join(parts)
+        return None, f"timed out after {timeout_s:.0f} s: {text[-2000:]}"
+    result = None
+    other = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+        else:
+            other.append(line)
+    text = "\n".join(other)
+    if result is None:
+        text = f"exit status {proc.returncode}: {text}\n{proc.stderr[-2000:]}".strip()
+    return result, text

@@ -12,9 +12,27 @@ Starts its own broker (free loopback ports, a temporary folder), then:
    the pure semantics, and times analyst queries through the read-only SQL endpoint
    with clickhouse-connect (median / p95 over --queries runs).
 
+3. side by side, on the same broker and the raw topic the first stack read (its
+   --reports plus the warm-up, already published; each alone on the machine, after that
+   stack is down), each in its own process that exits after the topic's N messages:
+
+   - the Faust ceiling (``bench.faust_noop``): a no-op agent with our workers' app
+     options, event loop and ``take_events`` batches, its own consumer group;
+   - the raw ceiling (``bench.raw_consume``): aiokafka's consumer, no group, no work;
+   - a peer (``bench.peer_quix``): Quix Streams validating with the same contract,
+     dropping stale versions and rolling up per province and quarter (skipped, with the
+     reason printed, when quixstreams is not installed: ``make bench-peer``);
+
+   and, without a stack: kafka-python producing the same records into a topic nobody
+   reads with ``PRODUCER_DEFAULTS`` and with a tuned configuration (lz4, 1 MiB batches,
+   linger 50 ms), and ClickHouse's own insert rate for the rows the sink would write
+   (``bench.ch_insert``, embedded chdb in a temporary folder of its own). Our end-to-end
+   rate is printed as a ratio of each.
+
 Everything started here is stopped in ``finally`` (stack.down, broker.stop).
 
     .venv/bin/python -m bench.e2e --reports 20000 --workers 1,2 --queries 30
+    .venv/bin/python -m bench.e2e --reports 2000 --no-ceilings --no-peer   # as before
 """
 
 from __future__ import annotations
@@ -30,6 +48,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
 from kafka import KafkaProducer
@@ -44,11 +63,12 @@ from bench._common import (
     mib,
     percentile,
     proc_status_kb,
+    run_child,
 )
 from bench.synth import jsonl_bytes, synthetic_reports, write_jsonl
 from incidents import processes, stack
 from incidents.kafka_local import BrokerConfig, LocalBroker, jars_dir_for
-from incidents.settings import Settings, load_settings
+from incidents.settings import Settings, child_env, load_settings
 from incidents.topics import describe_offsets, ensure_topics
 from producers.jsonl import publish_jsonl
 from producers.publisher import PRODUCER_DEFAULTS
@@ -62,6 +82,8 @@ QUERIES = {
     "v_national_quarter": "SELECT * FROM v_national_quarter",
     "v_district_month": "SELECT * FROM v_district_month",
 }
+REPO = Path(__file__).resolve().parents[1]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # a child's terminal control codes
 QUIET_CHECKS = 3  # wait_caught_up's default: lag zero three times, one second apart
 WARMUP_REPORTS = 300
 
@@ -78,6 +100,11 @@ class StackResult:
     check: str = ""
     messages: dict[str, int] = field(default_factory=dict)
     queries: dict[str, tuple[float, float, int]] = field(default_factory=dict)
+    settings: Settings | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.reports / self.e2e_s
 
 
 def start_broker(root: Path) -> LocalBroker:
@@ -141,10 +168,14 @@ def expected_totals(reports: list[Report]) -> tuple[int, int, int]:
     )
 
 
-def publish(settings: Settings, lines: list[tuple[bytes, bytes]]) -> float:
-    """Send (key, value) records like the producers do; return seconds until all acked."""
+def publish(settings: Settings, lines: list[tuple[bytes, bytes]], **tuning: object) -> float:
+    """Send (key, value) records like the producers do; return seconds until all acked.
+
+    `tuning` overrides ``PRODUCER_DEFAULTS`` (batch_size, linger_ms, compression_type ...).
+    """
+    options = {**PRODUCER_DEFAULTS, **tuning}
     producer = KafkaProducer(
-        **settings.kafka.client_kwargs(), **PRODUCER_DEFAULTS, acks="all", enable_idempotence=True
+        **settings.kafka.client_kwargs(), **options, acks="all", enable_idempotence=True
     )
     try:
         t0 = time.monotonic()
@@ -179,6 +210,7 @@ def topic_messages(settings: Settings) -> dict[str, int]:
     app = app_name(settings)
     topics = {
         "raw": kafka.raw_topic,
+        "rekeyed": kafka.rekeyed_topic,
         "valid": kafka.valid_topic,
         "updates": kafka.incident_updates_topic,
         "snapshots": kafka.snapshots_topic,
@@ -258,7 +290,7 @@ def run_stack(
         # pipeline had caught up; so did the final lag call.
         e2e_s = t_ret - t0 - (QUIET_CHECKS - 1) * (1.0 + lag_call) - lag_call
 
-        result = StackResult(workers, len(records), publish_s, e2e_s, caught_up)
+        result = StackResult(workers, len(records), publish_s, e2e_s, caught_up, settings=settings)
         for n, p in pids.items():
             result.cpu_s[n] = cpu_seconds(p) - cpu0[n]
             if p is not None:
@@ -290,6 +322,59 @@ def publish_file_bench(root: Path, bootstrap: str, n: int) -> list[str]:
     return lines
 
 
+def tuned_producer() -> dict[str, object]:
+    """The tuned producer: lz4 when the lz4 module is there, 1 MiB batches, 50 ms linger."""
+    tuning: dict[str, object] = {"batch_size": 1024 * 1024, "linger_ms": 50}
+    try:
+        import lz4  # noqa: F401  (kafka-python's lz4 codec needs it)
+
+        tuning["compression_type"] = "lz4"
+    except ImportError:
+        pass
+    return tuning
+
+
+def producer_bench(
+    root: Path, bootstrap: str, records: list[tuple[bytes, bytes]]
+) -> dict[str, tuple[float, str]]:
+    """kafka-python sending `records` into a topic nobody reads: ours and a tuned variant."""
+    settings = make_settings(root, bootstrap, "producer")
+    ensure_topics(settings.kafka)
+    tuning = tuned_producer()
+    out = {}
+    for name, options in (("producer", {}), ("producer tuned", tuning)):
+        seconds = publish(settings, records, **options)
+        label = ", ".join(f"{k}={v}" for k, v in {**PRODUCER_DEFAULTS, **options}.items())
+        out[name] = (len(records) / seconds, f"{len(records)} records in {seconds:.2f} s; {label}")
+    return out
+
+
+CEILINGS = {  # name -> module; each reads the raw topic and prints RESULT {json}
+    "faust no-op": "bench.faust_noop",
+    "aiokafka raw": "bench.raw_consume",
+}
+PEER = {"quix peer": "bench.peer_quix"}
+ORDER = (  # how the ratios are printed
+    "faust no-op",
+    "aiokafka raw",
+    "quix peer",
+    "producer",
+    "producer tuned",
+    "clickhouse insert",
+)
+
+
+def side_by_side(
+    settings: Settings, count: int, modules: dict[str, str], timeout_s: float
+) -> dict[str, tuple[dict[str, Any] | None, str]]:
+    """Run each consumer benchmark in its own process on the stack's raw topic."""
+    out = {}
+    for name, module in modules.items():
+        argv = [sys.executable, "-m", module, "--count", str(count)]
+        out[name] = run_child(argv, child_env(settings), timeout_s, cwd=str(REPO))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--reports", type=int, default=20_000, help="reports per run (default 20000)")
@@ -305,6 +390,12 @@ def main(argv: list[str] | None = None) -> None:
         "--timeout", type=float, default=600.0, help="give up after this long without progress, s"
     )
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--no-ceilings",
+        action="store_true",
+        help="skip the Faust no-op, aiokafka, producer and ClickHouse insert measurements",
+    )
+    ap.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = ap.parse_args(argv)
 
@@ -323,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     results: list[StackResult] = []
     publish_lines: list[str] = []
+    others: dict[str, tuple[dict[str, Any] | None, str]] = {}
+    producers: dict[str, tuple[float, str]] = {}
     load_before = load_avg()
     try:
         broker.start()
@@ -337,6 +430,13 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             broker_hwm = proc_status_kb(broker_pid, "VmHWM") if broker_pid else None
+        modules = ({} if args.no_ceilings else CEILINGS) | ({} if args.no_peer else PEER)
+        first = results[0].settings if results else None
+        if modules and first is not None:
+            total = WARMUP_REPORTS + len(records)
+            others = side_by_side(first, total, modules, args.timeout)
+        if not args.no_ceilings:
+            producers = producer_bench(root, broker.bootstrap_servers, records)
     finally:
         broker.stop()
         if args.keep:
@@ -344,11 +444,36 @@ def main(argv: list[str] | None = None) -> None:
         else:
             shutil.rmtree(root, ignore_errors=True)
 
+    if not args.no_ceilings:
+        argv = [sys.executable, "-m", "bench.ch_insert", "--reports", str(args.reports)]
+        argv += ["--seed", str(args.seed)]
+        others["clickhouse insert"] = run_child(argv, {}, args.timeout, cwd=str(REPO))
+
+    # name -> (rate, unit, detail); rates comparable with ours in reports (or records) / s
+    rates: dict[str, tuple[float, str]] = {}
+    for name, (rate, detail) in producers.items():
+        rates[name] = (rate, f"records/s ({detail})")
+    for name, (res, _text) in others.items():
+        if res is None:
+            continue
+        if name == "clickhouse insert":
+            per_report = args.reports / res["column"]["seconds"]
+            rates[name] = (
+                per_report,
+                f"reports/s equivalent: {res['column']['rows_per_s']:,.0f} rows/s column-oriented"
+                f" ({res['rows']} rows for {args.reports} reports)",
+            )
+        else:
+            rates[name] = (res["rate"], "events/s")
+
     head = ", ".join(
-        f"{r.workers} worker{'s' if r.workers > 1 else ''}: {r.reports / r.e2e_s:,.0f} reports/s"
+        f"{r.workers} worker{'s' if r.workers > 1 else ''}: {r.rate:,.0f} reports/s"
         for r in results
     )
-    print(f"e2e: {head} ({args.reports} reports, {n_days} district-days)")
+    tail = "".join(
+        f"; {n} {rates[n][0]:,.0f}/s" for n in ("faust no-op", "quix peer") if n in rates
+    )
+    print(f"e2e: {head} ({args.reports} reports, {n_days} district-days){tail}")
     print(f"  machine: {machine()}")
     print(f"  load avg before: {load_before}; total wall {time.monotonic() - started:.0f} s")
     for line in publish_lines:
@@ -365,6 +490,10 @@ def main(argv: list[str] | None = None) -> None:
             + "; CPU s in the window: "
             + ", ".join(f"{n} {s:.1f}" for n, s in r.cpu_s.items())
         )
+        print(
+            "    CPU ms per report: "
+            + ", ".join(f"{n} {s * 1e3 / r.reports:.2f}" for n, s in r.cpu_s.items())
+        )
         print(f"    {r.check}")
         total = WARMUP_REPORTS + r.reports
         print(
@@ -378,6 +507,40 @@ def main(argv: list[str] | None = None) -> None:
             )
     if results and broker_hwm is not None:
         print(f"  broker peak RSS (VmHWM): {mib(broker_hwm)}")
+    if others or producers:
+        print(
+            "  side by side (same broker; consumers read the first stack's raw topic,"
+            f" {WARMUP_REPORTS + args.reports} messages, alone after it stopped):"
+        )
+    for name, (res, text) in others.items():
+        said = [x.strip() for x in ANSI.sub("", text).splitlines() if x.strip()]
+        if res is None:
+            print(f"    {name}: no result. " + "\n      ".join(said))
+            continue
+        cpu = f" [CPU {res['cpu_s']:.1f} s]" if "cpu_s" in res else ""
+        # The child's summary line (after whatever a Faust spinner left on the line).
+        own = [x for x in said if f"{name}:" in x]
+        if own:
+            said.remove(own[0])
+            own[0] = own[0][own[0].index(f"{name}:") :]
+            extra = ""
+            if name == "clickhouse insert":
+                extra = f" = {rates[name][0]:,.0f} reports/s equivalent (column-oriented)"
+            print(f"    {own[0]}{extra}{cpu}")
+        else:
+            rate, unit = rates[name]
+            print(f"    {name}: {rate:,.0f} {unit}{cpu}")
+        for line in said:
+            if not line.startswith("["):  # a Faust log line on stdout
+                print(f"      {line}")
+    for name, (rate, detail) in producers.items():
+        print(f"    {name}: {rate:,.0f} records/s ({detail})")
+    for r in results:
+        if rates:
+            print(
+                f"  ours ({r.workers} worker{'s' if r.workers > 1 else ''}, {r.rate:,.0f}/s) / "
+                + ", ".join(f"{n} = {r.rate / rates[n][0]:.3f}" for n in ORDER if n in rates)
+            )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import machine
 from bench.synth import jsonl_bytes, synthetic_reports
 from schemas.report import Casualties, Category, Report, parse_report
-from schemas.warehouse import IncidentKey, Membership, ReportEntry
+from schemas.warehouse import IncidentKey, Membership, MembershipBundle, ReportEntry
 from streams.semantics import (
     DistrictDayState,
     ReportState,
     apply_membership,
     dedupe,
+    fold,
     snapshot,
 )
 
@@ -48,7 +49,7 @@ def run_pure(reports: list[Report], batch: int) -> tuple[int, int, int]:
     days: dict[str, DistrictDayState] = {}
     n_memberships = n_snapshots = 0
     for start in range(0, len(reports), batch):
-        changed: set[str] = set()
+        updates: dict[str, list[Membership]] = {}
         for report in reports[start : start + batch]:
             rid = report.report_id
             new, memberships = dedupe(states.get(rid), report)
@@ -56,15 +57,12 @@ def run_pure(reports: list[Report], batch: int) -> tuple[int, int, int]:
                 states[rid] = new
             for m in memberships:
                 n_memberships += 1
-                key = m.incident.district_day.key
-                days[key], publish = apply_membership(days.get(key), m)
-                if publish:
-                    changed.add(key)
-        for key in changed:
-            state = days[key].model_copy(update={"revision": days[key].revision + 1})
-            days[key] = state
-            snapshot(state)
-            n_snapshots += 1
+                updates.setdefault(m.incident.district_day.key, []).append(m)
+        for key, items in updates.items():
+            result = fold(days.get(key), items)  # the agent's step, JSON included
+            if result.state is not None:
+                days[key] = result.state
+            n_snapshots += result.changed
     return n_memberships, n_snapshots, len(days)
 
 
@@ -75,29 +73,25 @@ def run_with_json(lines: list[bytes], batch: int) -> None:
     for start in range(0, len(lines), batch):
         updates: dict[bytes, list[Membership]] = {}
         for raw in lines[start : start + batch]:
-            report = parse_report(raw)  # validate
-            report = Report.model_validate_json(report.model_dump_json())  # dedupe reads it
+            report = parse_report(raw)  # ingest: validate ...
+            report_json = report.model_dump_json().encode()  # ... for reports.valid
             key = report.report_id.encode()
             known = states.get(key)
             state = ReportState.model_validate_json(known) if known else None
-            new, memberships = dedupe(state, report)
+            new, memberships = dedupe(state, report, report_json=report_json)
             if new is not None and new is not state:
                 states[key] = new.model_dump_json().encode()
-            for m in memberships:
-                m = Membership.model_validate_json(m.model_dump_json())  # rollup reads it
+            joined = b",".join(m.model_dump_json().encode() for m in memberships)
+            origins = b",".join(b'["raw",0,%d]' % i for i in range(len(memberships)))
+            bundle = b'{"memberships":[' + joined + b'],"origins":[' + origins + b"]}"
+            for m in MembershipBundle.model_validate_json(bundle).memberships:  # rollup reads it
                 updates.setdefault(m.incident.district_day.key.encode(), []).append(m)
         for key, items in updates.items():
             known = days.get(key)
             dd = DistrictDayState.model_validate_json(known) if known else None
-            publish = False
-            for m in items:
-                dd, changed = apply_membership(dd, m)
-                publish = publish or changed
-            if dd is None or not publish:
-                continue
-            dd = dd.model_copy(update={"revision": dd.revision + 1})
-            days[key] = dd.model_dump_json().encode()
-            snapshot(dd).model_dump_json().encode()
+            result = fold(dd, items)
+            if result.changed:
+                days[key] = result.state_json
 
 
 T0 = datetime(2024, 1, 2, 6, 0, tzinfo=UTC)
