@@ -223,7 +223,7 @@ class StreamSettings(BaseSettings):
     )
     batch_size: int = Field(default=500, ge=1, description="Events taken per stream.take batch.")
     batch_timeout_s: float = Field(
-        default=0.5, gt=0, description="Longest wait to fill a batch, in seconds."
+        default=0.2, gt=0, description="Longest wait to fill a batch, in seconds."
     )
     loop: Literal["uvloop", "aio"] = Field(
         default="uvloop", description="The workers' event loop (faust --loop); aio = asyncio."
@@ -262,7 +262,7 @@ class SinkSettings(BaseSettings):
     group_id: str = Field(default="incidents-sink", description="The sink's consumer group.")
     batch_size: int = Field(default=5000, ge=1, description="Rows per ClickHouse insert, at most.")
     flush_interval_s: float = Field(
-        default=1.0, gt=0, description="Longest a row waits before it is written, in seconds."
+        default=0.5, gt=0, description="Longest a row waits before it is written, in seconds."
     )
 
 
