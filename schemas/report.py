@@ -101,6 +101,7 @@ _ISO_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SOURCE_PATTERN = r"^[^\s:]([^:]*[^\s:])?$"
 _EVENT_ID_PATTERN = r"^\S([\s\S]*\S)?$"
 _URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"
+_WHITESPACE = re.compile(r"\s")  # str.isspace's characters (Unicode), found in C
 
 Count = Annotated[int, Field(ge=0, le=MAX_PER_GROUP, strict=True)]
 
@@ -386,7 +387,7 @@ class Report(BaseModel):
         parts = urlsplit(value)
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise _fail("must be an http:// or https:// URL with a host")
-        if any(ch.isspace() for ch in value):
+        if _WHITESPACE.search(value):
             raise _fail("must not contain whitespace")
         return value
 
