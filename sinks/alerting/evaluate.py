@@ -93,9 +93,10 @@ def _spike_episodes(
     if span <= 0:
         return []
     series = [values.get(origin + timedelta(days=i), 0) for i in range(span)]
-    prefix = [0]
+    prefix, squares = [0], [0]
     for v in series:
         prefix.append(prefix[-1] + v)
+        squares.append(squares[-1] + v * v)
     minimum = cfg.min_count if isinstance(cfg, CountSpike) else cfg.min_killed
     firing: list[tuple[int, stats.Test]] = []
     for end in range(span):
@@ -105,19 +106,20 @@ def _spike_episodes(
         base_lo = max(lo - base, 0)
         if lo - base_lo < cfg.min_baseline_days:
             continue
-        window, baseline = series[lo : end + 1], series[base_lo:lo]
-        # stop_at: a window that does not fire needs no exact p-value (stats.count_spike)
+        # O(1) per window from the prefix sums; stop_at: a window that does not fire
+        # needs no exact p-value (stats.count_spike)
+        sums = stats.Sums(
+            observed=prefix[end + 1] - prefix[lo],
+            width=width,
+            base_days=lo - base_lo,
+            base_sum=prefix[lo] - prefix[base_lo],
+            base_sumsq=squares[lo] - squares[base_lo],
+        )
         if isinstance(cfg, CountSpike):
-            test = stats.count_spike(
-                window, baseline, floor_rate=cfg.floor_rate, stop_at=cfg.p_value
-            )
+            test = stats.count_spike_test(sums, floor_rate=cfg.floor_rate, stop_at=cfg.p_value)
         else:
-            test = stats.fatality_spike(
-                window,
-                baseline,
-                floor_rate=cfg.floor_rate,
-                max_size=cfg.max_size,
-                stop_at=cfg.p_value,
+            test = stats.fatality_spike_test(
+                sums, floor_rate=cfg.floor_rate, max_size=cfg.max_size, stop_at=cfg.p_value
             )
         if test.p_value < cfg.p_value:
             firing.append((end, test))

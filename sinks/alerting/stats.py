@@ -91,6 +91,27 @@ class Test:
     p_value: float
 
 
+@dataclass(frozen=True)
+class Sums:
+    """What the spike tests need of a window and its baseline: counts and sums.
+
+    The evaluation computes them in O(1) per window from prefix sums of the area's
+    series (``sinks.alerting.evaluate``); :func:`sums` computes them from the days.
+    """
+
+    observed: int  # sum over the window
+    width: int  # days in the window
+    base_days: int
+    base_sum: int
+    base_sumsq: int  # sum of squares over the baseline (for its variance)
+
+
+def sums(window: Sequence[int], baseline: Sequence[int]) -> Sums:
+    return Sums(
+        sum(window), len(window), len(baseline), sum(baseline), sum(x * x for x in baseline)
+    )
+
+
 def count_spike(
     window: Sequence[int],
     baseline: Sequence[int],
@@ -106,10 +127,14 @@ def count_spike(
     The rate is the baseline's mean per day, but never below ``floor_rate``: an area with
     no incident in its baseline would otherwise expect zero and fire on its first one.
     """
-    rate = max(sum(baseline) / max(len(baseline), 1), floor_rate)
-    expected = rate * len(window)
-    observed = sum(window)
-    return Test(observed, expected, poisson_sf(observed, expected, stop_at=stop_at))
+    return count_spike_test(sums(window, baseline), floor_rate=floor_rate, stop_at=stop_at)
+
+
+def count_spike_test(w: Sums, *, floor_rate: float, stop_at: float | None = None) -> Test:
+    """:func:`count_spike` from the window's :class:`Sums`."""
+    rate = max(w.base_sum / max(w.base_days, 1), floor_rate)
+    expected = rate * w.width
+    return Test(w.observed, expected, poisson_sf(w.observed, expected, stop_at=stop_at))
 
 
 def fatality_spike(
@@ -129,12 +154,21 @@ def fatality_spike(
     near zero) must not turn into a Poisson model under which any killing is a miracle.
     `stop_at` as in :func:`count_spike`.
     """
-    days = max(len(baseline), 1)
-    mean_day = max(sum(baseline) / days, floor_rate)
-    var_day = sum((x - mean_day) ** 2 for x in baseline) / days if baseline else mean_day
-    width = len(window)
-    mean, variance = mean_day * width, var_day * width
+    return fatality_spike_test(
+        sums(window, baseline), floor_rate=floor_rate, max_size=max_size, stop_at=stop_at
+    )
+
+
+def fatality_spike_test(
+    w: Sums, *, floor_rate: float, max_size: float, stop_at: float | None = None
+) -> Test:
+    """:func:`fatality_spike` from the window's :class:`Sums`."""
+    days = max(w.base_days, 1)
+    mean_day = max(w.base_sum / days, floor_rate)
+    # sum((x - m)^2) = sum(x^2) - 2 m sum(x) + n m^2, about the (floored) mean m
+    spread = w.base_sumsq - 2 * mean_day * w.base_sum + w.base_days * mean_day * mean_day
+    var_day = max(spread, 0.0) / days if w.base_days else mean_day
+    mean, variance = mean_day * w.width, var_day * w.width
     # r <= max_size  <=>  variance >= mean + mean^2 / max_size
     variance = max(variance, mean + mean * mean / max_size)
-    observed = sum(window)
-    return Test(observed, mean, negbin_sf(observed, mean, variance, stop_at=stop_at))
+    return Test(w.observed, mean, negbin_sf(w.observed, mean, variance, stop_at=stop_at))
