@@ -84,6 +84,7 @@ from producers.pipeline import (
 from producers.progress import ProgressArg
 from producers.publisher import RecordSink
 from producers.summary import PublishSummary
+from schemas.errors import FieldError
 from schemas.report import Category, DatePrecision, Report, Subtype
 
 logger = logging.getLogger(__name__)
@@ -218,7 +219,9 @@ def classify(event_type: str, sub_event_type: str, actor1: str) -> tuple[Categor
         return Category.TERROR_ATTACK, _CIVILIAN_SUBTYPES.get(sub, Subtype.OTHER)
     if event in NOT_VIOLENCE_TYPES:
         return Skip(NOT_POLITICAL_VIOLENCE)
-    raise AcledRowError([{"field": "event_type", "message": f"unknown event type {event_type!r}"}])
+    raise AcledRowError(
+        [FieldError(field="event_type", message=f"unknown event type {event_type!r}")]
+    )
 
 
 def parse_event_date(text: str) -> date:
@@ -249,14 +252,14 @@ def map_row(row: dict[str, str]) -> dict[str, Any] | Skip:
     """
     if not _is_pakistan(row):
         return Skip(OUTSIDE_PAKISTAN)
-    errors: list[dict[str, str]] = []
+    errors: list[FieldError] = []
 
     def convert(field: str, column: str, parse: Any) -> Any:
         raw = (row.get(column) or "").strip()
         try:
             return parse(raw)
         except (ValueError, KeyError):
-            errors.append({"field": field, "message": f"bad {column} {raw!r}"})
+            errors.append(FieldError(field=field, message=f"bad {column} {raw!r}"))
             return None
 
     try:
@@ -271,7 +274,7 @@ def map_row(row: dict[str, str]) -> dict[str, Any] | Skip:
 
     event_id = _text(row, "event_id_cnty")
     if event_id is None:
-        errors.append({"field": "source_event_id", "message": "empty event_id_cnty"})
+        errors.append(FieldError(field="source_event_id", message="empty event_id_cnty"))
     stamp = convert("version", "timestamp", int)
     occurred_on = convert("occurred_on", "event_date", parse_event_date)
     precision = convert("date_precision", "time_precision", lambda v: _PRECISION[v])
@@ -420,7 +423,7 @@ def acled_items(
             if last > line:  # say so when a stray quote made one row of many lines
                 message += f" (lines {line:,}-{last:,})"
             raw = json.dumps(fields, ensure_ascii=False)
-            yield Rejected(line, [{"field": "$", "message": message}], raw)
+            yield Rejected(line, [FieldError.whole(message)], raw)
             continue
         row = dict(zip(header, fields, strict=True))
         try:
@@ -451,7 +454,7 @@ def _broken_row(text: CsvLines, error: Exception, max_message_bytes: int) -> tup
             f"; its quotes never close, so lines {line:,}-{text.number:,} (the rest of the"
             " input) were skipped"
         )
-    rejected = Rejected(line, [{"field": "$", "message": reason}], preview(text.row_head))
+    rejected = Rejected(line, [FieldError.whole(reason)], preview(text.row_head))
     text.row_done()
     return rejected, ended
 

@@ -5,6 +5,8 @@ Every error derives from :class:`ProducerError`; each message is one line a pers
 
 from __future__ import annotations
 
+from schemas.errors import FieldError
+
 
 class ProducerError(Exception):
     """Base of every error raised by the ``producers`` package."""
@@ -39,9 +41,9 @@ class PushConfigError(ProducerError):
 class AcledRowError(ProducerError, ValueError):
     """One ACLED row cannot be mapped to the contract; ``errors`` lists each problem."""
 
-    def __init__(self, errors: list[dict[str, str]]) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__("; ".join(map(str, errors)))
 
 
 class DeliveryFailed(ProducerError):

@@ -34,6 +34,7 @@ from incidents.settings import Settings
 from producers.exceptions import DeliveryFailed, KafkaUnavailable, ProducerError, PushConfigError
 from producers.pipeline import check_record
 from producers.publisher import Publisher, RecordSink, is_permanent
+from schemas.errors import FieldError
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ItemResults:
         for position, error in refused.items():
             index = self.accepted[position][0]
             self.rejections.append(
-                {"index": index, "errors": [{"field": "$", "message": str(error)}]}
+                {"index": index, "errors": [FieldError.whole(str(error)).model_dump()]}
             )
         self.accepted = [item for i, item in enumerate(self.accepted) if i not in refused]
         self.rejections.sort(key=lambda rejection: int(rejection["index"]))
@@ -81,7 +82,7 @@ def validate_items(items: list[tuple[int, bytes]], max_message_bytes: int) -> It
     for index, value in items:
         key, errors = check_record(value, max_message_bytes=max_message_bytes)
         if errors:
-            results.rejections.append({"index": index, "errors": errors})
+            results.rejections.append({"index": index, "errors": [e.model_dump() for e in errors]})
         else:
             results.accepted.append((index, key or "", value))
     return results

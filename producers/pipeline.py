@@ -32,6 +32,7 @@ from producers.progress import ProgressArg, progress_task
 from producers.publisher import Publisher, RecordSink, is_permanent, record_limit, too_large
 from producers.summary import PublishSummary
 from schemas import safe_json
+from schemas.errors import FieldError
 from schemas.report import ReportValidationError, parse_report
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Rejected:
     """A record that could not be turned into a report at all."""
 
     line: int
-    errors: list[dict[str, str]]
+    errors: list[FieldError]
     raw: str
 
 
@@ -115,12 +116,12 @@ def preview(head: bytes) -> str:
     return head[:PREVIEW_BYTES].decode("utf-8", errors="replace") + "…"
 
 
-def size_errors(size: int, max_message_bytes: int) -> list[dict[str, str]]:
+def size_errors(size: int, max_message_bytes: int) -> list[FieldError]:
     """Return the rejection of a record of ``size`` bytes that cannot fit one message."""
-    return [{"field": "$", "message": str(too_large(size, max_message_bytes))}]
+    return [FieldError.whole(str(too_large(size, max_message_bytes)))]
 
 
-def validate(value: bytes | dict[str, Any]) -> tuple[str | None, list[dict[str, str]]]:
+def validate(value: bytes | dict[str, Any]) -> tuple[str | None, list[FieldError]]:
     """Return ``(report id, [])`` for a valid report, else ``(None, errors)``."""
     try:
         report = parse_report(value)
@@ -131,7 +132,7 @@ def validate(value: bytes | dict[str, Any]) -> tuple[str | None, list[dict[str, 
 
 def check_record(
     value: bytes, *, validated: bool = True, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-) -> tuple[str | None, list[dict[str, str]]]:
+) -> tuple[str | None, list[FieldError]]:
     """Return ``(key, [])`` for a record to send, else ``(None, errors)``.
 
     A record is refused when its key and value cannot fit one Kafka message, and, when
@@ -166,8 +167,10 @@ def guess_key(value: bytes) -> str | None:
     return None
 
 
-def rejection_line(line: int, errors: list[dict[str, str]], raw: str) -> str:
-    return json.dumps({"line": line, "errors": errors, "raw": raw}, ensure_ascii=False) + "\n"
+def rejection_line(line: int, errors: list[FieldError], raw: str) -> str:
+    """One line of a rejects file: ``{"line": ..., "errors": [{"field", "message"}], "raw"}``."""
+    fields = [e.model_dump() for e in errors]
+    return json.dumps({"line": line, "errors": fields, "raw": raw}, ensure_ascii=False) + "\n"
 
 
 class Rejections:
@@ -178,7 +181,7 @@ class Rejections:
         self.rejects = rejects
         self._lock = threading.Lock()
 
-    def add(self, line: int, errors: list[dict[str, str]], raw: str) -> None:
+    def add(self, line: int, errors: list[FieldError], raw: str) -> None:
         logger.debug("line %d rejected: %s", line, errors)
         with self._lock:
             self.summary.reject(errors)
@@ -241,7 +244,7 @@ def _on_delivery(
 
     def delivered(error: BaseException | None) -> None:
         if error is not None and is_permanent(error):
-            rejections.add(line, [{"field": "$", "message": str(error)}], preview(head))
+            rejections.add(line, [FieldError.whole(str(error))], preview(head))
         else:
             summary.delivered(error)
 

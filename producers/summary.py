@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 
 from rich.markup import escape
 
+from schemas.errors import FieldError
+
 DEFAULT_TOP = 5
 
 
-def error_reason(error: dict[str, str]) -> str:
+def error_reason(error: FieldError) -> str:
     """Return the grouping key of one contract error: ``field: message``."""
-    name = error.get("field") or "record"
-    return f"{name}: {error.get('message', '')}"
+    return str(error)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class PublishSummary:
         self.skipped += 1
         self.skip_reasons[reason] += 1
 
-    def reject(self, errors: list[dict[str, str]]) -> None:
+    def reject(self, errors: list[FieldError]) -> None:
         self.rejected += 1
         for reason in dict.fromkeys(error_reason(e) for e in errors):
             self.reject_reasons[reason] += 1

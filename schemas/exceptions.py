@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from schemas.errors import FieldError
+
 
 class SchemaError(Exception):
     """Base class of every error the schemas package raises."""
@@ -48,10 +50,10 @@ class DistrictNotInProvince(PlaceError):
 class ReportValidationError(SchemaError, ValueError):
     """A report broke the contract; ``errors`` lists each problem with its field.
 
-    Each error is ``{"field": "killed.civilians", "message": "..."}``; the field is a
-    dotted path into the report, or ``"$"`` for the document as a whole.
+    Each error is a :class:`~schemas.errors.FieldError`; its field is a dotted path into
+    the report, or ``"$"`` (``WHOLE_DOCUMENT``) for the document as a whole.
     """
 
-    def __init__(self, errors: list[dict[str, str]]) -> None:
+    def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        super().__init__("; ".join(map(str, errors)))

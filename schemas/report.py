@@ -1,9 +1,10 @@
 """The incident report contract (version 1).
 
 A feed sends one JSON object per report version; :func:`parse_report` validates it into a
-frozen :class:`Report` or raises :class:`ReportValidationError` listing every problem as
-``{"field": "killed.civilians", "message": "..."}``. ``docs/contract.md`` documents each field
-and rule; ``schemas/report.schema.json`` is the exported JSON Schema (regenerate it with
+frozen :class:`Report` or raises :class:`ReportValidationError` listing every problem as a
+:class:`~schemas.errors.FieldError` (``{"field": "killed.civilians", "message": "..."}`` on
+the wire). ``docs/contract.md`` documents each field and rule;
+``schemas/report.schema.json`` is the exported JSON Schema (regenerate it with
 ``python -m schemas.report``; a unit test fails when it is stale).
 
 Decisions:
@@ -58,6 +59,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas import safe_json
+from schemas.errors import WHOLE_DOCUMENT, FieldError
 from schemas.exceptions import PlaceError, ReportValidationError, UnknownPlace
 from schemas.gazetteer import PAKISTAN_BBOX, BBox, load_gazetteer
 
@@ -435,19 +437,14 @@ def parse_report(raw: bytes | str | dict[str, Any]) -> Report:
     except Exception as e:  # a validator bug must not crash the caller's loop
         logger.exception("unexpected error while validating a report")
         raise ReportValidationError(
-            [
-                {
-                    "field": "$",
-                    "message": f"could not be validated (internal error: {type(e).__name__})",
-                }
-            ]
+            [_root(f"could not be validated (internal error: {type(e).__name__})")]
         ) from e
-    raise ReportValidationError([{"field": "$", "message": "expected a JSON object"}])
+    raise ReportValidationError([_root("expected a JSON object")])
 
 
-def _flatten(error: ValidationError, raw: Any) -> list[dict[str, str]]:
-    """Turn pydantic's errors into ``[{"field": dotted.path, "message": ...}]``."""
-    flat: list[dict[str, str]] = []
+def _flatten(error: ValidationError, raw: Any) -> list[FieldError]:
+    """Turn pydantic's errors into ``FieldError(field=dotted.path, message=...)``s."""
+    flat: list[FieldError] = []
     for e in error.errors(include_url=False):
         ctx = e.get("ctx") or {}
         if e["type"] == "json_invalid":
@@ -456,13 +453,13 @@ def _flatten(error: ValidationError, raw: Any) -> list[dict[str, str]]:
         loc = tuple(str(part) for part in e["loc"])
         field = str(ctx["field"]) if e["type"] == "report_contract" and "field" in ctx else ""
         field = field or _dotted(loc)
-        flat.append({"field": field, "message": _message(e["type"], loc, e["msg"])})
+        flat.append(FieldError(field=field, message=_message(e["type"], loc, e["msg"])))
     return flat
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
     """Return ``killed.civilians`` for a path (``$`` for the root), each part cut short."""
-    return ".".join(_short(str(part)) for part in path) or "$"
+    return ".".join(_short(str(part)) for part in path) or WHOLE_DOCUMENT
 
 
 def _short(text: str) -> str:
@@ -485,7 +482,7 @@ def _message(kind: str, loc: tuple[str, ...], default: str) -> str:
     return default
 
 
-def _json_errors(raw: Any, detail: str) -> list[dict[str, str]]:
+def _json_errors(raw: Any, detail: str) -> list[FieldError]:
     """Say why pydantic could not read ``raw`` as JSON: where it breaks, in the standard
     library's words, or which numbers are too long (each at its field)."""
     try:
@@ -500,15 +497,15 @@ def _json_errors(raw: Any, detail: str) -> list[dict[str, str]]:
     numbers = list(islice(safe_json.out_of_range(doc), MAX_NUMBER_ERRORS))
     if numbers:
         return [
-            {"field": _dotted(path), "message": f"{number.describe()} ({_allowed(path)})"}
+            FieldError(field=_dotted(path), message=f"{number.describe()} ({_allowed(path)})")
             for path, number in numbers
         ]
     # The two parsers disagree (e.g. on a lone surrogate): pydantic's words, then.
     return [_root(f"not valid JSON: {detail[:200]}" if detail else "not valid JSON")]
 
 
-def _root(message: str) -> dict[str, str]:
-    return {"field": "$", "message": message}
+def _root(message: str) -> FieldError:
+    return FieldError.whole(message)
 
 
 def _allowed(path: tuple[str | int, ...]) -> str:

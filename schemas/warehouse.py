@@ -17,6 +17,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.errors import FieldError
 from schemas.report import Casualties, Category, Report, normalize_location
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -188,7 +189,7 @@ class DeadLetter(BaseModel):
 
     model_config = _FROZEN
 
-    errors: list[dict[str, str]]  # [{"field": ..., "message": ...}]
+    errors: list[FieldError]  # on the wire: [{"field": ..., "message": ...}]
     raw_b64: str  # the original bytes (or their first 64 KiB), base64
     topic: str
     partition: int

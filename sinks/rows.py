@@ -209,7 +209,7 @@ def dead_letter_row(letter: DeadLetter) -> TableRow:
         kept = letter.raw_b64.encode()
     size = letter.raw_size if letter.raw_size >= 0 else len(kept)
     sha = letter.raw_sha256 or hashlib.sha256(kept).hexdigest()
-    errors = [(e.get("field", ""), e.get("message", "")) for e in letter.errors]
+    errors = [(e.field, e.message) for e in letter.errors]
     values: dict[str, Any] = {
         "topic": letter.topic,
         "partition": letter.partition,

@@ -30,6 +30,7 @@ import faust
 
 from incidents.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
 from incidents.settings import Settings
+from schemas.errors import FieldError
 from schemas.report import Report, ReportValidationError, parse_report
 from streams.letters import Reason, contract_reason, dead_letter, internal_error_letter
 from streams.runtime import (
@@ -58,7 +59,7 @@ DEDUPE = "dedupe"  # ... and for one whose state would outgrow STREAMS_MAX_STATE
 BUNDLE_BYTES = 256 * 1024  # a bundle is cut before it grows past this
 
 
-def check(raw: bytes) -> Report | list[dict[str, str]]:
+def check(raw: bytes) -> Report | list[FieldError]:
     """Return the valid report in `raw`, or the list of what is wrong with it.
 
     Never raises: a bug in validation turns into an error entry, not a crashed worker.
@@ -69,7 +70,7 @@ def check(raw: bytes) -> Report | list[dict[str, str]]:
         return e.errors
     except Exception as e:  # never let one message stop the stream
         logger.exception("validation failed unexpectedly")
-        return [{"field": "$", "message": f"internal error while validating: {e!r}"}]
+        return [FieldError.whole(f"internal error while validating: {e!r}")]
 
 
 @dataclass
@@ -158,7 +159,7 @@ def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: 
                     )
                     letter = dead_letter(
                         raw,
-                        [{"field": "$", "message": message}],
+                        [FieldError.whole(message)],
                         event,
                         stage=DEDUPE,
                         reason=Reason.STATE_LIMIT,

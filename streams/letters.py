@@ -18,6 +18,7 @@ import faust
 
 from incidents.metrics import AGENT_ERRORS
 from schemas import safe_json
+from schemas.errors import FieldError
 from schemas.warehouse import DeadLetter
 
 logger = logging.getLogger(__name__)
@@ -40,23 +41,22 @@ class Reason(StrEnum):
     INTERNAL = "internal"  # a bug: the agent failed on this message
 
 
-def bounded_errors(errors: list[dict[str, str]]) -> list[dict[str, str]]:
+def bounded_errors(errors: list[FieldError]) -> list[FieldError]:
     """Cap the number and length of errors, saying how many were left out."""
     out = [
-        {
-            "field": str(e.get("field", ""))[:MAX_FIELD],
-            "message": str(e.get("message", ""))[:MAX_MESSAGE],
-        }
+        e
+        if len(e.field) <= MAX_FIELD and len(e.message) <= MAX_MESSAGE
+        else FieldError(field=e.field[:MAX_FIELD], message=e.message[:MAX_MESSAGE])
         for e in errors[:MAX_ERRORS]
     ]
     if len(errors) > MAX_ERRORS:
-        out.append({"field": "$", "message": f"... and {len(errors) - MAX_ERRORS} more errors"})
+        out.append(FieldError.whole(f"... and {len(errors) - MAX_ERRORS} more errors"))
     return out
 
 
-def contract_reason(errors: list[dict[str, str]]) -> Reason:
+def contract_reason(errors: list[FieldError]) -> Reason:
     """Tell undecodable bytes from a decodable report that breaks the contract."""
-    if any(e.get("message", "").startswith("not valid JSON") for e in errors):
+    if any(e.message.startswith("not valid JSON") for e in errors):
         return Reason.INVALID_JSON
     return Reason.CONTRACT
 
@@ -85,7 +85,7 @@ def identity(raw: bytes, key: bytes | None) -> tuple[str, str]:
 
 def dead_letter(
     raw: bytes,
-    errors: list[dict[str, str]],
+    errors: list[FieldError],
     event: faust.EventT,
     *,
     stage: str,
@@ -147,6 +147,6 @@ def internal_error_letter(
     logger.error(
         "%s failed on %s[%d]@%d: %r", stage, msg.topic, msg.partition, msg.offset, exc, exc_info=exc
     )
-    errors = [{"field": "$", "message": f"internal error in {stage}: {exc!r}"}]
+    errors = [FieldError.whole(f"internal error in {stage}: {exc!r}")]
     data = raw_bytes(event) if raw is None else raw
     return dead_letter(data, errors, event, stage=stage, reason=Reason.INTERNAL, at=at)

@@ -19,6 +19,7 @@ from pathlib import Path
 import faust
 
 from incidents.settings import Settings
+from schemas.errors import FieldError
 from schemas.warehouse import Membership, MembershipBundle
 from streams.letters import Reason, dead_letter, internal_error_letter
 from streams.runtime import (
@@ -74,7 +75,7 @@ def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: 
             )
             letter = dead_letter(
                 m.model_dump_json().encode(),
-                [{"field": "$", "message": message}],
+                [FieldError.whole(message)],
                 event,
                 stage=AGENT,
                 reason=Reason.STATE_LIMIT,

@@ -33,6 +33,7 @@ import faust
 
 from incidents.metrics import AGENT_DELIVERY_RETRIES, DEAD_LETTERS, source_label
 from incidents.settings import Settings
+from schemas.errors import FieldError
 from schemas.warehouse import DeadLetter
 from streams.letters import Reason, dead_letter, raw_bytes
 
@@ -159,7 +160,7 @@ def _too_large(s: Send, agent: str, error: BaseException, dead_letters: str) -> 
     message = f"{agent} could not send its output to {s.topic} ({len(s.value)} bytes): {error!r}"
     letter = dead_letter(
         s.raw if s.raw is not None else raw_bytes(s.event),
-        [{"field": "$", "message": message}],
+        [FieldError.whole(message)],
         s.event,
         stage=agent,
         reason=Reason.TOO_LARGE,

@@ -133,14 +133,14 @@ def test_empty_district_is_none() -> None:
 def test_bad_row_lists_every_bad_field() -> None:
     with pytest.raises(AcledRowError) as info:
         map_row(fixture_rows()["PAK1012"])
-    assert {e["field"] for e in info.value.errors} == {"occurred_on", "killed"}
+    assert {e.field for e in info.value.errors} == {"occurred_on", "killed"}
 
 
 def test_unknown_event_type_is_an_error_not_a_skip() -> None:
     row = {**fixture_rows()["PAK1001"], "event_type": "Alien invasion"}
     with pytest.raises(AcledRowError) as info:
         map_row(row)
-    assert info.value.errors[0]["field"] == "event_type"
+    assert info.value.errors[0].field == "event_type"
 
 
 def test_pakistan_is_matched_by_iso_or_country() -> None:

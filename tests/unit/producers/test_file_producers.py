@@ -12,8 +12,10 @@ from incidents.settings import Settings
 from producers.acled import OUTSIDE_PAKISTAN, publish_acled
 from producers.exceptions import InputNotFound, KafkaUnavailable
 from producers.jsonl import BLANK_LINE, publish_jsonl
+from producers.pipeline import rejection_line
 from producers.publisher import Publisher
 from producers.summary import PublishSummary, format_summary
+from schemas.errors import FieldError
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "acled_sample.csv"
 
@@ -159,13 +161,21 @@ def test_acled_fixture_rows_pass_the_contract(fake_publisher: Any, settings: Set
     assert (summary.sent, summary.skipped, summary.rejected) == (11, 2, 1)
 
 
+def test_a_rejects_file_line_keeps_its_json_form() -> None:
+    errors = [FieldError(field="killed", message="bad ü"), FieldError.whole("not valid JSON")]
+    assert rejection_line(3, errors, "{ü") == (
+        '{"line": 3, "errors": [{"field": "killed", "message": "bad ü"},'
+        ' {"field": "$", "message": "not valid JSON"}], "raw": "{ü"}\n'
+    )
+
+
 def test_format_summary_groups_and_limits_reasons() -> None:
     summary = PublishSummary(input="feed.jsonl", seconds=2.0)
     for _ in range(3):
         summary.delivered(None)
     summary.skip(BLANK_LINE)
     for n in range(7):
-        summary.reject([{"field": f"f{n}", "message": "bad [x]"}] * (n + 1))
+        summary.reject([FieldError(field=f"f{n}", message="bad [x]")] * (n + 1))
     text = format_summary(summary, top=5)
     assert text.splitlines()[0].startswith("feed.jsonl: sent 3, skipped 1, rejected 7, failed 0")
     assert "top 5 of 7 reasons" in text

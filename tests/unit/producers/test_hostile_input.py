@@ -152,7 +152,7 @@ def test_check_record_limit_counts_the_key() -> None:
     assert check_record(padded("k", LIMIT), max_message_bytes=MAX_MESSAGE) == ("dawn:k", [])
     key, errors = check_record(padded("k", LIMIT + 1), max_message_bytes=MAX_MESSAGE)
     assert key is None
-    assert errors[0]["message"].startswith(f"too large for one Kafka message: {LIMIT + 1:,}")
+    assert errors[0].message.startswith(f"too large for one Kafka message: {LIMIT + 1:,}")
 
 
 class ReadRecorder(io.BytesIO):
@@ -294,7 +294,7 @@ def test_acled_stray_quote_shows_the_lines_it_swallowed() -> None:
     header, rows = acled_rows()
     items = items_of(header + b'PAK9999,"oops\n' + csv_line(rows[0]) + csv_line(rows[1]))
     assert isinstance(items[0], Rejected)
-    assert items[0].errors[0]["message"].endswith("(lines 2-3)")
+    assert items[0].errors[0].message.endswith("(lines 2-3)")
     assert isinstance(items[1], Candidate)
 
 

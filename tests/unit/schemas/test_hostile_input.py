@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import safe_json
+from schemas.errors import FieldError
 from schemas.report import Report, ReportValidationError, parse_report
 
 BASE: dict[str, Any] = {
@@ -34,13 +35,13 @@ def with_raw(field: str, raw_value: str, base: dict[str, Any] = BASE) -> bytes:
     return json.dumps({**base, field: marker}).replace(f'"{marker}"', raw_value).encode()
 
 
-def errors_of(raw: Any) -> list[dict[str, str]]:
+def errors_of(raw: Any) -> list[FieldError]:
     with pytest.raises(ReportValidationError) as info:
         parse_report(raw)
     errors = info.value.errors
     assert errors, "a rejection names at least one problem"
     for error in errors:
-        assert len(error["message"]) <= MAX_MESSAGE and len(error["field"]) <= 200, error
+        assert len(error.message) <= MAX_MESSAGE and len(error.field) <= 200, error
     return errors
 
 
@@ -62,8 +63,8 @@ def errors_of(raw: Any) -> list[dict[str, str]]:
 )
 def test_deep_nesting_is_a_rejection_with_its_reason(raw: bytes | str) -> None:
     errors = errors_of(raw)
-    assert errors[0]["field"] == "$"
-    assert errors[0]["message"].startswith(
+    assert errors[0].field == "$"
+    assert errors[0].message.startswith(
         f"not valid JSON: nested too deeply (more than {safe_json.MAX_DEPTH} levels) at line 1"
     )
 
@@ -71,7 +72,7 @@ def test_deep_nesting_is_a_rejection_with_its_reason(raw: bytes | str) -> None:
 def test_nesting_the_parser_takes_is_judged_on_its_content() -> None:
     """Only nesting past the limit is "too deep"; 150 levels in notes is a wrong type."""
     errors = errors_of(with_raw("notes", "[" * 150 + "]" * 150))
-    assert errors == [{"field": "notes", "message": "Input should be a valid string"}]
+    assert errors == [FieldError(field="notes", message="Input should be a valid string")]
 
 
 # -- numbers -----------------------------------------------------------------------------
@@ -114,17 +115,17 @@ def test_nesting_the_parser_takes_is_judged_on_its_content() -> None:
     ids=["killed", "negative-injured", "version", "float", "unknown-field", "document"],
 )
 def test_huge_numbers_are_named_at_their_field(raw: bytes, field: str, message: str) -> None:
-    assert errors_of(raw) == [{"field": field, "message": message}]
+    assert errors_of(raw) == [FieldError(field=field, message=message)]
 
 
 def test_every_huge_number_is_named() -> None:
     raw = with_raw("killed", f'{{"civilians": {DIGITS}, "security": {DIGITS}}}')
-    assert [e["field"] for e in errors_of(raw)] == ["killed.civilians", "killed.security"]
+    assert [e.field for e in errors_of(raw)] == ["killed.civilians", "killed.security"]
 
 
 def test_numbers_python_can_still_convert_keep_the_usual_rule() -> None:
     assert errors_of(with_raw("killed", '{"civilians": ' + "9" * 4000 + "}")) == [
-        {"field": "killed.civilians", "message": "Input should be less than or equal to 5000"}
+        FieldError(field="killed.civilians", message="Input should be less than or equal to 5000")
     ]
 
 
@@ -144,7 +145,7 @@ def test_numbers_python_can_still_convert_keep_the_usual_rule() -> None:
 def test_infinite_and_nan_numbers_are_refused_at_their_field(field: str, value: str) -> None:
     coordinates = {"latitude": 34.0, "longitude": 71.5}
     errors = errors_of(with_raw(field, value, {**BASE, **coordinates}))
-    assert errors[0]["field"].split(".")[0] == field
+    assert errors[0].field.split(".")[0] == field
 
 
 # -- bytes that are not text -----------------------------------------------------------
@@ -163,18 +164,18 @@ def test_infinite_and_nan_numbers_are_refused_at_their_field(field: str, value: 
 )
 def test_binary_input_is_refused_at_the_root(raw: bytes, message: str) -> None:
     errors = errors_of(raw)
-    assert errors[0]["field"] == "$"
-    assert errors[0]["message"].startswith(message)
+    assert errors[0].field == "$"
+    assert errors[0].message.startswith(message)
 
 
 def test_an_escaped_nul_is_just_a_character() -> None:
     errors = errors_of(json.dumps({**BASE, "source": "da\x00wn", "version": 0}).encode())
-    assert {e["field"] for e in errors} == {"version"}
+    assert {e.field for e in errors} == {"version"}
 
 
 def test_a_huge_unknown_field_name_is_cut_short() -> None:
     errors = errors_of(json.dumps({**BASE, "k" * 1_000_000: 1}).encode())
-    assert errors[0]["field"].startswith("kkk") and errors[0]["field"].endswith("…")
+    assert errors[0].field.startswith("kkk") and errors[0].field.endswith("…")
 
 
 # -- dates at the contract's edges ----------------------------------------------------------
@@ -211,7 +212,7 @@ def _only_rejections(raw: bytes | str) -> None:
     try:
         parse_report(raw)
     except ReportValidationError as e:
-        assert all(len(error["message"]) <= MAX_MESSAGE for error in e.errors)
+        assert all(len(error.message) <= MAX_MESSAGE for error in e.errors)
 
 
 @settings(max_examples=300)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.errors import FieldError
 from schemas.exceptions import SchemaError
 from schemas.report import (
     SCHEMA_FILE,
@@ -43,14 +44,14 @@ def report(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if v is not ...}
 
 
-def errors_of(raw: Any) -> list[dict[str, str]]:
+def errors_of(raw: Any) -> list[FieldError]:
     with pytest.raises(ReportValidationError) as info:
         parse_report(raw)
     return info.value.errors
 
 
 def fields_of(raw: Any) -> set[str]:
-    return {e["field"] for e in errors_of(raw)}
+    return {e.field for e in errors_of(raw)}
 
 
 # -- round trip --------------------------------------------------------------------
@@ -162,8 +163,8 @@ def test_reported_at_is_stored_in_utc() -> None:
 )
 def test_each_rule_names_its_field(changes: dict[str, Any], field: str, fragment: str) -> None:
     errors = errors_of(report(**changes))
-    assert [e["field"] for e in errors] == [field], errors
-    assert fragment in errors[0]["message"]
+    assert [e.field for e in errors] == [field], errors
+    assert fragment in errors[0].message
 
 
 def test_every_problem_is_listed() -> None:
@@ -219,12 +220,12 @@ def test_blank_optional_text_becomes_null() -> None:
 )
 def test_bad_documents_are_reported_at_the_root(raw: Any, message: str) -> None:
     errors = errors_of(raw)
-    assert errors[0]["field"] == "$"
-    assert errors[0]["message"].startswith(message)
+    assert errors[0].field == "$"
+    assert errors[0].message.startswith(message)
 
 
 def test_non_mapping_python_input() -> None:
-    assert errors_of([1, 2]) == [{"field": "$", "message": "expected a JSON object"}]
+    assert errors_of([1, 2]) == [FieldError(field="$", message="expected a JSON object")]
 
 
 def test_report_id() -> None:

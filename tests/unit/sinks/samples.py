@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from schemas.errors import FieldError
 from schemas.report import Casualties, Category, Report
 from schemas.warehouse import Aggregate, DeadLetter, DistrictDay, DistrictDaySnapshot, IncidentRow
 from sinks.rows import KafkaCoordinates
@@ -90,8 +91,8 @@ def snapshot(
 def dead_letter() -> DeadLetter:
     return DeadLetter(
         errors=[
-            {"field": "province", "message": "unknown province"},
-            {"field": "killed.civilians", "message": "must be >= 0"},
+            FieldError(field="province", message="unknown province"),
+            FieldError(field="killed.civilians", message="must be >= 0"),
         ],
         raw_b64="eyJwcm92aW5jZSI6ICJYIn0=",  # {"province": "X"}
         topic="incidents.reports.raw",

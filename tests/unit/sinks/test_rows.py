@@ -73,6 +73,22 @@ def test_dead_letter_row_decodes_raw_and_joins_reasons() -> None:
     assert v["rejected_by"] == rows.REJECTED_BY_PIPELINE
 
 
+def test_a_dead_letter_from_the_topic_with_plain_dict_errors_makes_the_same_row() -> None:
+    value = (
+        b'{"errors":[{"field":"province","message":"unknown province"},'
+        b'{"field":"killed.civilians","message":"must be >= 0"}],'
+        b'"raw_b64":"eyJwcm92aW5jZSI6ICJYIn0=","topic":"incidents.reports.raw","partition":1,'
+        b'"offset":7,"received_at":"2025-03-01T09:00:00Z","source":"dawn","source_event_id":"e-9"}'
+    )
+    (row,) = message_rows(MessageKind.DEAD_LETTER, value, AT)
+    assert row.table == tables.REJECTED_REPORTS.name
+    assert row.values == rows.dead_letter_row(dead_letter()).values
+    assert row.values["errors"] == [
+        ("province", "unknown province"),
+        ("killed.civilians", "must be >= 0"),
+    ]
+
+
 def test_dead_letter_with_bad_base64_keeps_the_text() -> None:
     letter = dead_letter().model_copy(update={"raw_b64": "not base64!"})
     assert rows.dead_letter_row(letter).values["raw"] == "not base64!"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from schemas.errors import FieldError
 from streams.letters import (
     MAX_ERRORS,
     MAX_RAW_BYTES,
@@ -47,7 +48,7 @@ HOSTILE = [
 @pytest.mark.parametrize("raw", HOSTILE)
 def test_a_dead_letter_is_built_from_anything(raw: bytes) -> None:
     event = Event(raw, Message())
-    letter = dead_letter(raw, [{"field": "$", "message": "bad"}], event, stage="validate",
+    letter = dead_letter(raw, [FieldError.whole("bad")], event, stage="validate",
                          reason=Reason.INVALID_JSON)  # fmt: skip
     assert letter.raw_size == len(raw)
     assert letter.raw_sha256 == hashlib.sha256(raw).hexdigest()
@@ -63,11 +64,11 @@ def test_a_large_message_is_truncated_with_its_size_and_hash() -> None:
 
 
 def test_errors_are_capped_in_number_and_length() -> None:
-    errors = [{"field": f"f{i}" * 500, "message": "m" * 10_000} for i in range(1000)]
+    errors = [FieldError(field=f"f{i}" * 500, message="m" * 10_000) for i in range(1000)]
     bounded = bounded_errors(errors)
     assert len(bounded) == MAX_ERRORS + 1
-    assert bounded[-1]["message"] == f"... and {1000 - MAX_ERRORS} more errors"
-    assert all(len(e["field"]) <= 200 and len(e["message"]) <= 500 for e in bounded)
+    assert bounded[-1].message == f"... and {1000 - MAX_ERRORS} more errors"
+    assert all(len(e.field) <= 200 and len(e.message) <= 500 for e in bounded)
 
 
 def test_identity_comes_from_the_key_first_then_the_json() -> None:
@@ -78,13 +79,13 @@ def test_identity_comes_from_the_key_first_then_the_json() -> None:
 
 
 def test_contract_reason_tells_bad_json_from_a_broken_contract() -> None:
-    assert contract_reason([{"field": "$", "message": "not valid JSON: x"}]) is Reason.INVALID_JSON
-    assert contract_reason([{"field": "killed", "message": "too many"}]) is Reason.CONTRACT
+    assert contract_reason([FieldError.whole("not valid JSON: x")]) is Reason.INVALID_JSON
+    assert contract_reason([FieldError(field="killed", message="too many")]) is Reason.CONTRACT
 
 
 def test_an_internal_error_names_the_stage_and_the_exception() -> None:
     event = Event(b'{"x": 1}', Message(key=b"news:1"))
     letter = internal_error_letter("rollup", event, RecursionError("deep"))
     assert letter.reason == "internal" and letter.stage == "rollup"
-    assert letter.errors[0]["message"] == "internal error in rollup: RecursionError('deep')"
+    assert letter.errors[0].message == "internal error in rollup: RecursionError('deep')"
     assert (letter.source, letter.source_event_id) == ("news", "1")
