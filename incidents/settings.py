@@ -225,6 +225,15 @@ class StreamSettings(BaseSettings):
     batch_timeout_s: float = Field(
         default=0.2, gt=0, description="Longest wait to fill a batch, in seconds."
     )
+    table_memory_mb: int = Field(
+        default=24,
+        ge=4,
+        le=4096,
+        description=(
+            "RocksDB memory per table partition a worker holds (block cache + write buffers);"
+            " Faust's own default allows over 2 GiB each."
+        ),
+    )
     loop: Literal["uvloop", "aio"] = Field(
         default="uvloop", description="The workers' event loop (faust --loop); aio = asyncio."
     )

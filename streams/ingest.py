@@ -45,6 +45,7 @@ from streams.runtime import (
     partition_of,
     partitions_ready,
     raw_bytes,
+    table_options,
     table_read,
     table_write,
 )
@@ -115,6 +116,7 @@ def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: 
     """Register the ingest agent and its table on `app`."""
     table = app.Table(
         "reports",
+        options=table_options(settings),
         key_type=bytes,  # bytes keys and values are stored raw (no JSON wrapping)
         value_type=bytes,
         partitions=settings.kafka.partitions,

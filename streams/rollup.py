@@ -31,6 +31,7 @@ from streams.runtime import (
     dead_letter_send,
     deliver,
     guarded,
+    table_options,
     table_read,
     table_write,
 )
@@ -48,6 +49,7 @@ def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: 
     """Register the rollup agent and its table on `app`."""
     table = app.Table(
         "district_days",
+        options=table_options(settings),
         key_type=bytes,  # see streams/ingest.py
         value_type=bytes,
         partitions=settings.kafka.partitions,

@@ -224,6 +224,24 @@ def crash_file(settings: Settings, worker_id: int) -> Path:
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE
 
 
+def table_options(settings: Settings) -> dict[str, int]:
+    """RocksDB options for our tables, within ``STREAMS_TABLE_MEMORY_MB`` per partition.
+
+    Faust opens one RocksDB per table partition, each by default with a 2 GiB block cache
+    and three 64 MiB write buffers: a worker's RSS grew past 1.2 GiB within 600,000
+    reports. A third of the budget goes to write buffers (two), the rest to the cache.
+    """
+    budget = settings.streams.table_memory_mb * 1024 * 1024
+    buffer = max(budget // 6, 1024 * 1024)
+    return {
+        "write_buffer_size": buffer,
+        "max_write_buffer_number": 2,
+        "target_file_size_base": 4 * buffer,
+        "block_cache_size": max(budget - 2 * buffer, 1024 * 1024),
+        "block_cache_compressed_size": 0,
+    }
+
+
 async def partitions_ready(app: faust.App, topic: str) -> int:
     """Wait until the producer knows `topic`'s partitions (at once when cached); count them.
 
