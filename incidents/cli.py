@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,6 +91,64 @@ def up(
 
 
 @app.command()
+def replay(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="Replay worker processes.")] = 1,
+    stall: Annotated[
+        float,
+        typer.Option(help="Give up (and undo) when the replay makes no progress for this long, s."),
+    ] = 300.0,
+    progress: Annotated[bool | None, typer.Option(help="Progress bar (default: on a TTY).")] = None,
+) -> None:
+    """Rebuild the warehouse from the retained raw topic, then switch to it atomically.
+
+    Recomputes every report under the settings in force now (e.g. a new
+    STREAMS_CASUALTY_RULE) into new tables while the live pipeline keeps serving; analysts
+    see the old warehouse until the switch and the whole new one after it. See
+    docs/operations.md.
+    """
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from incidents import replay as replaying
+    from producers.progress import wants_progress
+
+    settings = _settings(ctx)
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} reports  {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not wants_progress(progress),
+    )
+    started = time.monotonic()
+    with bar:
+        task = bar.add_task("replaying", total=None, rate="")
+
+        def show(p: replaying.Progress) -> None:
+            elapsed = time.monotonic() - started
+            rate = f"{p.done / elapsed:,.0f}/s" if elapsed > 0 else ""
+            bar.update(task, completed=p.done, total=max(p.total, 1), rate=rate)
+
+        result = replaying.replay(
+            settings, workers=workers, stall_s=stall, on_progress=show, say=err.print
+        )
+    out.print(
+        f"replayed {result.reports:,} reports into generation {result.generation} in"
+        f" {result.seconds:,.0f} s ({result.reports / max(result.seconds, 1e-9):,.0f}/s);"
+        " the views now show it"
+    )
+
+
+@app.command()
 def down(ctx: typer.Context) -> None:
     """Stop everything `up` started. Data is kept."""
     from incidents import stack
@@ -104,7 +163,7 @@ def status(ctx: typer.Context) -> None:
     """Show what runs and how it is doing: crashes, lag, the sink's retries, dead letters."""
     from incidents import stack
     from incidents.kafka_local import LocalBroker, broker_answers
-    from incidents.topics import describe_offsets
+    from incidents.topics import describe_offsets, topic_specs
     from sinks.clickhouse import endpoint_answers
     from streams.app import app_name
 
@@ -126,10 +185,12 @@ def status(ctx: typer.Context) -> None:
         raise CliError(
             f"Kafka at {settings.kafka.bootstrap_servers} does not answer; run `incidents up`"
         )
-    groups = [app_name(settings), settings.sink.group_id]
+    generation = settings.generation
+    groups = [app_name(settings), settings.sink.group(generation)]
     topics = Table("topic", "partitions", "messages", *(f"lag {g}" for g in groups), title="topics")
     by_topic: dict[str, list[Any]] = {}
-    for p in describe_offsets(settings.kafka, groups):
+    names = [s.name for s in topic_specs(settings.kafka, generation)]
+    for p in describe_offsets(settings.kafka, groups, names):
         by_topic.setdefault(p.topic, []).append(p)
     for name, parts in by_topic.items():
         lags = []

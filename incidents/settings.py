@@ -51,6 +51,11 @@ class PathsSettings(BaseSettings):
     def run_dir(self) -> Path:
         return self.var_dir / "run"
 
+    @property
+    def generation_file(self) -> Path:
+        """Where `incidents replay` records the live pipeline generation (docs/operations.md)."""
+        return self.run_dir / "generation"
+
 
 class KafkaSettings(BaseSettings):
     """How clients reach Kafka and how the project's topics are shaped."""
@@ -89,8 +94,14 @@ class KafkaSettings(BaseSettings):
         ),
     )
 
-    def topic(self, name: str) -> str:
-        """Return the full name of one of the project's topics."""
+    def topic(self, name: str, generation: int = 0) -> str:
+        """Return the full name of one of the project's topics.
+
+        A pipeline generation after the first (`incidents replay`) has its own internal
+        topics: ``<prefix>.g<N>.<name>``.
+        """
+        if generation:
+            return f"{self.topic_prefix}.g{generation}.{name}"
         return f"{self.topic_prefix}.{name}"
 
     @property
@@ -225,6 +236,14 @@ class StreamSettings(BaseSettings):
     batch_timeout_s: float = Field(
         default=0.2, gt=0, description="Longest wait to fill a batch, in seconds."
     )
+    generation: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "Pipeline generation the workers and the sink run; unset: the live one that"
+            " `incidents replay` recorded in var/run/generation (0 before any replay)."
+        ),
+    )
     table_memory_mb: int = Field(
         default=24,
         ge=4,
@@ -273,6 +292,18 @@ class SinkSettings(BaseSettings):
     flush_interval_s: float = Field(
         default=0.5, gt=0, description="Longest a row waits before it is written, in seconds."
     )
+    build_generation: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "A generation `incidents replay` is building: the sink also writes it, into"
+            " tables suffixed _g<N>, until the switch."
+        ),
+    )
+
+    def group(self, generation: int) -> str:
+        """The sink's consumer group for a pipeline generation."""
+        return f"{self.group_id}-g{generation}" if generation else self.group_id
 
 
 class PushSettings(BaseSettings):
@@ -372,6 +403,28 @@ class Settings(BaseModel):
     @property
     def embedded_warehouse(self) -> bool:
         return self.clickhouse.is_embedded(self.paths)
+
+    @property
+    def generation(self) -> int:
+        """The pipeline generation these settings run: STREAMS_GENERATION, else the live one."""
+        if self.streams.generation is not None:
+            return self.streams.generation
+        return live_generation(self.paths)
+
+    def for_generation(self, generation: int) -> Settings:
+        """The same settings, running `generation` (pinned, whatever the file says)."""
+        streams = self.streams.model_copy(update={"generation": generation})
+        return self.model_copy(update={"streams": streams})
+
+
+def live_generation(paths: PathsSettings) -> int:
+    """The live pipeline generation recorded by `incidents replay` (0 before any)."""
+    try:
+        return int(paths.generation_file.read_text().strip() or 0)
+    except FileNotFoundError:
+        return 0
+    except ValueError as e:
+        raise ValueError(f"{paths.generation_file} does not hold a generation number") from e
 
 
 SECTIONS: dict[str, type[BaseSettings]] = {

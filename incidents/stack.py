@@ -85,13 +85,13 @@ def up(
         )
     else:
         report.parts[BROKER] = "external"
-    ensure_topics(settings.kafka)
+    ensure_topics(settings.kafka, generation=settings.generation)
 
     py = sys.executable
     env = child_env(settings)
     _, started = processes.start(paths, SINK, [py, "-m", "sinks"], env=env)
     report.parts[SINK] = "started" if started else "already running"
-    _wait_sink(settings)
+    wait_sink(settings)
 
     for i in range(1, workers + 1):
         name = worker_name(i)
@@ -122,7 +122,7 @@ def up(
     return report
 
 
-def _wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:
+def wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:
     """Wait until the sink has migrated the warehouse (and, embedded, serves SQL)."""
     from sinks.clickhouse import endpoint_answers
 
@@ -163,7 +163,8 @@ def managed_names(settings: Settings) -> list[str]:
     """Names of every process the stack may have started, push and workers first."""
     run = settings.paths.run_dir
     workers = sorted(p.stem for p in run.glob("worker-*.pid")) if run.exists() else []
-    return [PUSH, *workers, SINK]
+    replaying = sorted(p.stem for p in run.glob("replay-*.pid")) if run.exists() else []
+    return [PUSH, *workers, *replaying, SINK]
 
 
 def down(settings: Settings) -> dict[str, bool]:
@@ -191,20 +192,24 @@ class Progress:
 
 def progress(settings: Settings) -> Progress:
     """Read the committed offsets and lag of the stream's and the sink's groups."""
+    return generation_progress(settings, settings.generation, live=True)
+
+
+def generation_progress(settings: Settings, generation: int, *, live: bool) -> Progress:
+    """Progress of one pipeline generation's workers and sink (the live one also reads the
+    shared dead-letter and silences topics)."""
     from incidents.topics import describe_offsets
     from streams.app import app_name
+    from streams.topics import TopicNames
 
     kafka = settings.kafka
+    names = TopicNames.of(settings, generation)
+    shared = {kafka.dead_letter_topic, kafka.silences_topic} if live else set()
     reads = {
-        app_name(settings): {kafka.raw_topic, kafka.rekeyed_topic, kafka.incident_updates_topic},
-        settings.sink.group_id: {
-            kafka.valid_topic,
-            kafka.dead_letter_topic,
-            kafka.snapshots_topic,
-            kafka.silences_topic,
-        },
+        app_name(settings, generation): {names.raw, names.rekeyed, names.updates},
+        settings.sink.group(generation): {names.valid, names.snapshots, *shared},
     }
-    parts = describe_offsets(kafka, list(reads))
+    parts = describe_offsets(kafka, list(reads), sorted(set().union(*reads.values())))
     lag = committed = 0
     for p in parts:
         for group, topics in reads.items():

@@ -48,9 +48,10 @@ class PartitionOffsets:
     lag: dict[str, int]
 
 
-def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
+def topic_specs(kafka: KafkaSettings, generation: int = 0) -> list[TopicSpec]:
     """Return the specs of the project's topics (report topics keep ``retention_ms``).
 
+    The stream's internal topics are those of pipeline `generation` (`incidents replay`).
     Every topic takes messages up to ``max_message_bytes``; the producers refuse larger
     ones before sending, with a per-report reason.
     """
@@ -59,11 +60,11 @@ def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
     dead_letter_configs = {"retention.ms": str(kafka.dead_letter_retention_ms), **size}
     names_and_configs = [
         (kafka.raw_topic, report_configs),
-        (kafka.rekeyed_topic, report_configs),
-        (kafka.valid_topic, report_configs),
+        (kafka.topic("reports.rekeyed", generation), report_configs),
+        (kafka.topic("reports.valid", generation), report_configs),
         (kafka.dead_letter_topic, dead_letter_configs),
-        (kafka.incident_updates_topic, report_configs),
-        (kafka.snapshots_topic, report_configs),
+        (kafka.topic("incidents.updates", generation), report_configs),
+        (kafka.topic("warehouse.snapshots", generation), report_configs),
         (kafka.alerts_topic, report_configs),
         (kafka.silences_topic, {"cleanup.policy": "compact", **size}),
     ]
@@ -136,9 +137,11 @@ def create_topics(
     return created
 
 
-def ensure_topics(kafka: KafkaSettings, timeout_ms: int = ADMIN_TIMEOUT_MS) -> list[str]:
+def ensure_topics(
+    kafka: KafkaSettings, timeout_ms: int = ADMIN_TIMEOUT_MS, *, generation: int = 0
+) -> list[str]:
     """Create the project's topics that are missing; return the names created now."""
-    return create_topics(kafka, topic_specs(kafka), timeout_ms)
+    return create_topics(kafka, topic_specs(kafka, generation), timeout_ms)
 
 
 def describe_offsets(

@@ -32,6 +32,7 @@ from incidents.settings import Settings
 from sinks.alerting.engine import AlertEngine
 from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
+from sinks.generations import REBUILT, build_table, create_build_tables
 from sinks.migrate import migrate
 from sinks.rows import (
     REJECTED_BY_SINK,
@@ -43,6 +44,7 @@ from sinks.rows import (
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
 from sinks.tables import AGG_DISTRICT_DAY
+from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +56,19 @@ METADATA_MAX_AGE_MS = 30_000  # notice partition changes within 30 s, not 5 min
 BOOTSTRAP_TIMEOUT_MS = 5000
 
 
-def topic_kinds(settings: Settings) -> dict[str, MessageKind]:
-    """Return the topics the sink reads and what each carries."""
-    return {
-        settings.kafka.valid_topic: MessageKind.REPORT,
-        settings.kafka.dead_letter_topic: MessageKind.DEAD_LETTER,
-        settings.kafka.snapshots_topic: MessageKind.SNAPSHOT,
-        settings.kafka.silences_topic: MessageKind.SILENCE,
-    }
+def topic_kinds(
+    settings: Settings, generation: int | None = None, *, live: bool = True
+) -> dict[str, MessageKind]:
+    """Return the topics the sink reads for a pipeline generation and what each carries.
+
+    Only the live generation reads the shared dead-letter and silences topics.
+    """
+    names = TopicNames.of(settings, generation)
+    kinds = {names.valid: MessageKind.REPORT, names.snapshots: MessageKind.SNAPSHOT}
+    if live:
+        kinds[names.dead_letter] = MessageKind.DEAD_LETTER
+        kinds[settings.kafka.silences_topic] = MessageKind.SILENCE
+    return kinds
 
 
 def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> None:
@@ -71,6 +78,7 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
     writer = connect(settings)
     endpoint: SqlEndpoint | None = None
     batcher: _Batcher | None = None
+    build: threading.Thread | None = None
     engine: AlertEngine | None = None
     delivery_client: Client | None = None
     ready_file = settings.paths.run_dir / READY_FILE
@@ -85,11 +93,27 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
             # Deliveries are recorded from the dispatcher's thread: a client of its own.
             delivery_client = connect(settings)
             engine = AlertEngine(settings, writer, database, delivery_client=delivery_client)
+        kinds, group = topic_kinds(settings), settings.sink.group(settings.generation)
         batcher = _Batcher(
-            lambda: _subscribed_consumer(settings, stop), sink, settings, stop, engine
+            lambda: _subscribed_consumer(settings, stop, list(kinds), group),
+            sink,
+            settings,
+            stop,
+            engine,
+            kinds=kinds,
+            group=group,
         )
         if not batcher.connect():
             return  # stopped before Kafka or the topics were there
+        if settings.sink.build_generation is not None:
+            create_build_tables(writer, database, settings.sink.build_generation)
+            build = threading.Thread(
+                target=_build,
+                args=(settings, settings.sink.build_generation, stop),
+                name="build",
+                daemon=True,
+            )
+            build.start()
         if engine is not None:
             engine.start()
         _write_ready(ready_file, endpoint)
@@ -97,6 +121,11 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         batcher.run()
     finally:
         ready_file.unlink(missing_ok=True)
+        if build is not None:
+            # Let it commit and leave its group: a consumer that vanishes holds the group's
+            # next member back until the broker gives up on it (40 s and more).
+            stop.set()
+            build.join(timeout=30)
         if batcher is not None:
             batcher.close()
         if engine is not None:
@@ -109,16 +138,48 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         logger.info("sink stopped")
 
 
-def _subscribed_consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None:
-    """A consumer subscribed to the sink's topics once they exist; None if stopped first.
+def _build(settings: Settings, generation: int, stop: threading.Event) -> None:
+    """Write generation `generation` (being rebuilt by `incidents replay`) into its copies
+    of the rebuilt tables, with its own consumer group and client, until stopped."""
+    database = database_name(settings)
+    client = connect(settings)
+    batcher: _Batcher | None = None
+    try:
+        rename = {name: build_table(name, generation) for name in REBUILT}
+        sink = ClickHouseSink(client, database, rename=rename)
+        sink.setup()
+        kinds = topic_kinds(settings, generation, live=False)
+        group = settings.sink.group(generation)
+        batcher = _Batcher(
+            lambda: _subscribed_consumer(settings, stop, list(kinds), group),
+            sink,
+            settings,
+            stop,
+            kinds=kinds,
+            group=group,
+        )
+        logger.info("building generation %d into %s", generation, ", ".join(rename.values()))
+        if batcher.connect():
+            batcher.run()
+    except Exception:
+        logger.exception("building generation %d failed; the replay will stall", generation)
+    finally:
+        if batcher is not None:
+            batcher.close()
+        client.close()
+
+
+def _subscribed_consumer(
+    settings: Settings, stop: threading.Event, topics: list[str], group: str
+) -> KafkaConsumer | None:
+    """A consumer subscribed to `topics` once they exist; None if stopped first.
 
     No rebalance listener: a revoked partition's unflushed messages are simply re-delivered
     to its next owner, which the idempotent tables absorb.
     """
-    consumer = _consumer(settings, stop)
+    consumer = _consumer(settings, stop, group)
     if consumer is None:
         return None
-    topics = list(topic_kinds(settings))
     if not _await_topics(consumer, topics, stop):
         consumer.close(autocommit=False)
         return None
@@ -126,16 +187,16 @@ def _subscribed_consumer(settings: Settings, stop: threading.Event) -> KafkaCons
     return consumer
 
 
-def _consumer(settings: Settings, stop: threading.Event) -> KafkaConsumer | None:
+def _consumer(settings: Settings, stop: threading.Event, group: str) -> KafkaConsumer | None:
     """Connect to Kafka, retrying until it answers or ``stop`` is set (then None)."""
     while True:
         try:
             return KafkaConsumer(
-                group_id=settings.sink.group_id,
+                group_id=group,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=settings.sink.batch_size,
-                client_id=f"{settings.sink.group_id}-{os.getpid()}",
+                client_id=f"{group}-{os.getpid()}",
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
                 metadata_max_age_ms=METADATA_MAX_AGE_MS,
                 **settings.kafka.client_kwargs(),
@@ -185,14 +246,17 @@ class _Batcher:
         settings: Settings,
         stop: threading.Event,
         engine: AlertEngine | None = None,
+        *,
+        kinds: dict[str, MessageKind],
+        group: str,
     ) -> None:
         self._connect = connect
         self._engine = engine
         self._consumer: KafkaConsumer | None = None
         self._sink = sink
         self._stop = stop
-        self._kinds = topic_kinds(settings)
-        self._group = settings.sink.group_id
+        self._kinds = kinds
+        self._group = group
         self._batch_size = settings.sink.batch_size
         self._interval_s = settings.sink.flush_interval_s
         self._poll_ms = int(min(self._interval_s, 0.5) * 1000)

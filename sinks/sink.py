@@ -90,10 +90,16 @@ class ClickHouseSink:
     """
 
     def __init__(
-        self, client: Client, database: str, tables: Sequence[TableSpec] = SINK_TABLES
+        self,
+        client: Client,
+        database: str,
+        tables: Sequence[TableSpec] = SINK_TABLES,
+        *,
+        rename: dict[str, str] | None = None,
     ) -> None:
         self._client = client
         self._database = database
+        self._rename = rename or {}  # table -> the table rows of it go to (a replay's copy)
         # rejected_reports last: quarantined rows of the other tables join it in the flush.
         ordered = sorted(tables, key=lambda t: t.name == REJECTED_REPORTS.name)
         self._specs = {spec.name: spec for spec in ordered}
@@ -103,7 +109,7 @@ class ClickHouseSink:
     def setup(self) -> None:
         for name, spec in self._specs.items():
             self._contexts[name] = self._client.create_insert_context(
-                table=name,
+                table=self._rename.get(name, name),
                 database=self._database,
                 column_names=spec.column_names,
                 column_type_names=spec.column_types,

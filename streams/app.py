@@ -22,15 +22,23 @@ from streams.topics import TopicNames
 logger = logging.getLogger(__name__)
 
 
-def app_name(settings: Settings) -> str:
-    """Return the Faust app id (also its consumer group and changelog prefix)."""
-    return f"{settings.kafka.topic_prefix}-{settings.streams.app_id}"
+def app_name(settings: Settings, generation: int | None = None) -> str:
+    """Return the Faust app id (also its consumer group and changelog prefix).
+
+    Each pipeline generation after the first is its own app (``-g<N>``): fresh consumer
+    group, fresh tables and changelogs.
+    """
+    g = settings.generation if generation is None else generation
+    suffix = f"-g{g}" if g else ""
+    return f"{settings.kafka.topic_prefix}-{settings.streams.app_id}{suffix}"
 
 
 def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
     """Faust's options for our workers (also what bench/faust_noop.py measures Faust with)."""
     kafka = settings.kafka
-    datadir = Path(settings.paths.var_dir, "faust", f"worker-{worker_id}").resolve()
+    g = settings.generation
+    generation_dir = f"g{g}" if g else ""  # a generation's tables never share a folder
+    datadir = Path(settings.paths.var_dir, "faust", generation_dir, f"worker-{worker_id}").resolve()
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return {
         "broker": [f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
@@ -62,10 +70,9 @@ def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
 
 def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, TopicNames]:
     """Create the Faust app with its topics and agents."""
-    kafka = settings.kafka
     app = faust.App(app_name(settings), **app_options(settings, worker_id))
 
-    names = TopicNames.of(kafka)
+    names = TopicNames.of(settings)
     crashes = crash_file(settings, worker_id)
     crashes.unlink(missing_ok=True)  # a new worker: the last crash is history (in the log)
     ingest.register(app, names, settings, crashes)

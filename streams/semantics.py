@@ -181,7 +181,20 @@ def pick_max_total(entries: list[ReportEntry], field: str) -> ReportEntry:
     return min(entries, key=rank)
 
 
-CASUALTY_RULES: dict[str, CasualtyPick] = {"max_total": pick_max_total}
+def pick_latest(entries: list[ReportEntry], field: str) -> ReportEntry:
+    """Pick the most recently reported report (`field` is not looked at).
+
+    For feeds that revise one another: the newest account wins. Ties: the smaller
+    (source, source_event_id).
+    """
+
+    def rank(e: ReportEntry) -> tuple[float, str, str]:
+        return (-e.reported_at.timestamp(), e.source, e.source_event_id)
+
+    return min(entries, key=rank)
+
+
+CASUALTY_RULES: dict[str, CasualtyPick] = {"max_total": pick_max_total, "latest": pick_latest}
 
 
 def casualty_rule(name: str) -> CasualtyPick:

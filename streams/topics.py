@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from incidents.settings import KafkaSettings
+from incidents.settings import Settings
 
 
 @dataclass(frozen=True)
 class TopicNames:
-    """The project's stream topics by role (full names, prefix included)."""
+    """The project's stream topics by role (full names, prefix included).
+
+    The raw and dead-letter topics are shared by every pipeline generation; the others
+    belong to one (``incidents replay`` builds the next generation beside the live one).
+    """
 
     raw: str
     rekeyed: str
@@ -19,12 +23,19 @@ class TopicNames:
     snapshots: str
 
     @classmethod
-    def of(cls, kafka: KafkaSettings) -> TopicNames:
+    def of(cls, settings: Settings, generation: int | None = None) -> TopicNames:
+        kafka = settings.kafka
+        g = settings.generation if generation is None else generation
         return cls(
             raw=kafka.raw_topic,
-            rekeyed=kafka.rekeyed_topic,
-            valid=kafka.valid_topic,
+            rekeyed=kafka.topic("reports.rekeyed", g),
+            valid=kafka.topic("reports.valid", g),
             dead_letter=kafka.dead_letter_topic,
-            updates=kafka.incident_updates_topic,
-            snapshots=kafka.snapshots_topic,
+            updates=kafka.topic("incidents.updates", g),
+            snapshots=kafka.topic("warehouse.snapshots", g),
         )
+
+    @property
+    def of_generation(self) -> list[str]:
+        """The topics that belong to this generation alone."""
+        return [self.rekeyed, self.valid, self.updates, self.snapshots]

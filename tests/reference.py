@@ -55,17 +55,20 @@ class Incident:
     reports: list[str]
 
 
-def _choose(reports: list[Report], what: str) -> Report:
+def _choose(reports: list[Report], what: str, rule: str = "max_total") -> Report:
     # Sort from the last tie-break to the first; Python's sort is stable.
     ordered = sorted(reports, key=lambda r: (r.source, r.source_event_id))
     ordered.sort(key=lambda r: r.reported_at, reverse=True)
+    if rule == "latest":
+        return ordered[0]
+    assert rule == "max_total", rule
     ordered.sort(key=lambda r: getattr(r, what).unknown)
     ordered.sort(key=lambda r: sum(getattr(getattr(r, what), g) for g in GROUPS), reverse=True)
     return ordered[0]
 
 
-def incidents(deliveries: list[Report]) -> list[Incident]:
-    """The incidents the set of latest report versions describes."""
+def incidents(deliveries: list[Report], rule: str = "max_total") -> list[Incident]:
+    """The incidents the set of latest report versions describes (casualties by `rule`)."""
     groups: dict[tuple[Any, ...], list[Report]] = defaultdict(list)
     for r in latest_versions(deliveries).values():
         if r.retracted:
@@ -80,8 +83,8 @@ def incidents(deliveries: list[Report]) -> list[Incident]:
         groups[key].append(r)
     result = []
     for (day, province, district, category, _), reports in sorted(groups.items()):
-        k = _choose(reports, "killed").killed
-        i = _choose(reports, "injured").injured
+        k = _choose(reports, "killed", rule).killed
+        i = _choose(reports, "injured", rule).injured
         result.append(
             Incident(
                 occurred_on=day,
@@ -96,10 +99,12 @@ def incidents(deliveries: list[Report]) -> list[Incident]:
     return result
 
 
-def district_day_totals(deliveries: list[Report]) -> dict[tuple[str, str, str], dict[str, int]]:
+def district_day_totals(
+    deliveries: list[Report], rule: str = "max_total"
+) -> dict[tuple[str, str, str], dict[str, int]]:
     """(day, province, district) -> the aggregate columns the warehouse stores."""
     out: dict[tuple[str, str, str], dict[str, int]] = {}
-    for inc in incidents(deliveries):
+    for inc in incidents(deliveries, rule):
         key = (inc.occurred_on.isoformat(), inc.province, inc.district)
         row = out.setdefault(
             key,

@@ -72,7 +72,14 @@ def test_a_consumer_that_cannot_commit_for_minutes_is_replaced(
     stop = threading.Event()
     stuck, good = StuckConsumer(), GoodConsumer(stop)
     consumers: list[StuckConsumer] = [stuck, good]
-    batcher = service._Batcher(lambda: consumers.pop(0), NullSink(), settings, stop)
+    batcher = service._Batcher(
+        lambda: consumers.pop(0),
+        NullSink(),
+        settings,
+        stop,
+        kinds=service.topic_kinds(settings),
+        group=settings.sink.group_id,
+    )
     assert batcher.connect()
     batcher._messages = 1  # rows were written: the flush that follows commits
     batcher.flush_and_commit(retry=True)

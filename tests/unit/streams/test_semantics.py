@@ -13,6 +13,7 @@ from schemas.warehouse import DistrictDaySnapshot
 from streams.semantics import (
     DistrictDayState,
     ReportState,
+    casualty_rule,
     dedupe,
     fold,
     pick_max_total,
@@ -199,3 +200,10 @@ def test_aggregates_equal_reference_in_any_order_with_duplicates(
     rnd.shuffle(shuffled)
     assert totals(run_pipeline(deliveries)) == expected
     assert totals(run_pipeline(shuffled)) == expected
+
+
+def test_the_latest_rule_takes_the_most_recent_report_whatever_its_figures() -> None:
+    early = report_entry(make_report(source="a", killed=(9, 0, 0, 0), hours=1))
+    late = report_entry(make_report(source="b", killed=(2, 0, 0, 0), hours=5))
+    assert casualty_rule("latest")([early, late], "killed") is late
+    assert casualty_rule("max_total")([early, late], "killed") is early
