@@ -25,14 +25,13 @@ reused (``var/run/generation.last``), so a later replay starts from scratch.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from incidents import processes, stack
 from incidents.exceptions import IncidentsError
-from incidents.settings import Settings, child_env, live_generation
+from incidents.settings import Settings, live_generation
 from incidents.topics import describe_offsets, ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -105,8 +104,7 @@ def replay(
             update={"metrics": settings.metrics.model_copy(update={"worker_port": 0})}
         )
         for i in range(1, workers + 1):
-            argv = [sys.executable, "-m", "streams", "--worker-id", str(WORKER_ID_OFFSET + i)]
-            processes.start(paths, replay_worker_name(i), argv, env=child_env(replay_settings))
+            stack.start_worker(replay_settings, replay_worker_name(i), WORKER_ID_OFFSET + i)
         _follow(settings, new, stall_s, on_progress, raw_only=True)
         say("caught up with the raw topic; switching")
         for name in live_workers:
@@ -209,18 +207,11 @@ def _undo(
 
 def _restart_sink(settings: Settings) -> None:
     processes.stop(settings.paths, stack.SINK)
-    processes.start(
-        settings.paths, stack.SINK, [sys.executable, "-m", "sinks"], env=child_env(settings)
-    )
-    stack.wait_sink(settings)
+    stack.start_sink(settings)
 
 
 def _start_stack(settings: Settings, workers: list[str]) -> None:
     """Start the sink and the named workers on `settings`' generation."""
-    env = child_env(settings)
-    processes.start(settings.paths, stack.SINK, [sys.executable, "-m", "sinks"], env=env)
-    stack.wait_sink(settings)
+    stack.start_sink(settings)
     for name in workers:
-        worker_id = name.removeprefix("worker-")
-        argv = [sys.executable, "-m", "streams", "--worker-id", worker_id]
-        processes.start(settings.paths, name, argv, env=env)
+        stack.start_worker(settings, name, int(name.removeprefix("worker-")))

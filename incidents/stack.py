@@ -87,22 +87,16 @@ def up(
         report.parts[BROKER] = "external"
     ensure_topics(settings.kafka, generation=settings.generation)
 
-    py = sys.executable
-    env = child_env(settings)
-    _, started = processes.start(paths, SINK, [py, "-m", "sinks"], env=env)
-    report.parts[SINK] = "started" if started else "already running"
-    wait_sink(settings)
-
+    report.parts[SINK] = "started" if start_sink(settings) else "already running"
     for i in range(1, workers + 1):
-        name = worker_name(i)
-        argv = [py, "-m", "streams", "--worker-id", str(i)]
-        _, started = processes.start(paths, name, argv, env=env)
-        report.parts[name] = "started" if started else "already running"
+        started = start_worker(settings, worker_name(i), i)
+        report.parts[worker_name(i)] = "started" if started else "already running"
 
     if push:
+        env = child_env(settings)
         token, generated = push_token(settings)
         push_env = {**env, "PUSH_TOKEN": token} if token else env
-        argv = [py, "-m", "producers.http_push"]
+        argv = [sys.executable, "-m", "producers.http_push"]
         _, started = processes.start(paths, PUSH, argv, env=push_env)
         report.parts[PUSH] = "started" if started else "already running"
         if generated:
@@ -120,6 +114,24 @@ def up(
                 f"{name} exited right after starting; see {log}:\n" + processes.tail(log)
             )
     return report
+
+
+def start_sink(settings: Settings) -> bool:
+    """Start the sink on these settings unless it runs; wait until it is ready.
+
+    Return whether it was started now.
+    """
+    argv = [sys.executable, "-m", "sinks"]
+    _, started = processes.start(settings.paths, SINK, argv, env=child_env(settings))
+    wait_sink(settings)
+    return started
+
+
+def start_worker(settings: Settings, name: str, worker_id: int) -> bool:
+    """Start Faust worker `worker_id` as process `name` unless it runs; whether it started."""
+    argv = [sys.executable, "-m", "streams", "--worker-id", str(worker_id)]
+    _, started = processes.start(settings.paths, name, argv, env=child_env(settings))
+    return started
 
 
 def wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:
