@@ -19,6 +19,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from incidents.exceptions import TopicAdminError
 from incidents.settings import KafkaSettings
+from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,17 @@ def topic_specs(kafka: KafkaSettings, generation: int = 0) -> list[TopicSpec]:
     Every topic takes messages up to ``max_message_bytes``; the producers refuse larger
     ones before sending, with a per-report reason.
     """
+    names = TopicNames.of_kafka(kafka, generation)
     size = {"max.message.bytes": str(kafka.max_message_bytes)}
     report_configs = {"retention.ms": str(kafka.retention_ms), **size}
     dead_letter_configs = {"retention.ms": str(kafka.dead_letter_retention_ms), **size}
     names_and_configs = [
-        (kafka.raw_topic, report_configs),
-        (kafka.topic("reports.rekeyed", generation), report_configs),
-        (kafka.topic("reports.valid", generation), report_configs),
-        (kafka.dead_letter_topic, dead_letter_configs),
-        (kafka.topic("incidents.updates", generation), report_configs),
-        (kafka.topic("warehouse.snapshots", generation), report_configs),
+        (names.raw, report_configs),
+        (names.rekeyed, report_configs),
+        (names.valid, report_configs),
+        (names.dead_letter, dead_letter_configs),
+        (names.updates, report_configs),
+        (names.snapshots, report_configs),
         (kafka.alerts_topic, report_configs),
         (kafka.silences_topic, {"cleanup.policy": "compact", **size}),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from incidents.settings import Settings
+from incidents.settings import KafkaSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,12 @@ class TopicNames:
 
     @classmethod
     def of(cls, settings: Settings, generation: int | None = None) -> TopicNames:
-        kafka = settings.kafka
+        """The topics of `generation`, by default the one these settings run."""
         g = settings.generation if generation is None else generation
+        return cls.of_kafka(settings.kafka, g)
+
+    @classmethod
+    def of_kafka(cls, kafka: KafkaSettings, g: int) -> TopicNames:
         return cls(
             raw=kafka.raw_topic,
             rekeyed=kafka.topic("reports.rekeyed", g),
