@@ -93,16 +93,7 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
             # Deliveries are recorded from the dispatcher's thread: a client of its own.
             delivery_client = connect(settings)
             engine = AlertEngine(settings, writer, database, delivery_client=delivery_client)
-        kinds, group = topic_kinds(settings), settings.sink.group(settings.generation)
-        batcher = _Batcher(
-            lambda: _subscribed_consumer(settings, stop, list(kinds), group),
-            sink,
-            settings,
-            stop,
-            engine,
-            kinds=kinds,
-            group=group,
-        )
+        batcher = _batcher(settings, settings.generation, sink, stop, engine)
         if not batcher.connect():
             return  # stopped before Kafka or the topics were there
         if settings.sink.build_generation is not None:
@@ -148,16 +139,7 @@ def _build(settings: Settings, generation: int, stop: threading.Event) -> None:
         rename = {name: build_table(name, generation) for name in REBUILT}
         sink = ClickHouseSink(client, database, rename=rename)
         sink.setup()
-        kinds = topic_kinds(settings, generation, live=False)
-        group = settings.sink.group(generation)
-        batcher = _Batcher(
-            lambda: _subscribed_consumer(settings, stop, list(kinds), group),
-            sink,
-            settings,
-            stop,
-            kinds=kinds,
-            group=group,
-        )
+        batcher = _batcher(settings, generation, sink, stop, live=False)
         logger.info("building generation %d into %s", generation, ", ".join(rename.values()))
         if batcher.connect():
             batcher.run()
@@ -167,6 +149,29 @@ def _build(settings: Settings, generation: int, stop: threading.Event) -> None:
         if batcher is not None:
             batcher.close()
         client.close()
+
+
+def _batcher(
+    settings: Settings,
+    generation: int,
+    sink: BatchingSink,
+    stop: threading.Event,
+    engine: AlertEngine | None = None,
+    *,
+    live: bool = True,
+) -> _Batcher:
+    """The batcher of one pipeline generation: its topics, its consumer group."""
+    kinds = topic_kinds(settings, generation, live=live)
+    group = settings.sink.group(generation)
+    return _Batcher(
+        lambda: _subscribed_consumer(settings, stop, list(kinds), group),
+        sink,
+        settings,
+        stop,
+        engine,
+        kinds=kinds,
+        group=group,
+    )
 
 
 def _subscribed_consumer(
