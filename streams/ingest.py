@@ -85,7 +85,12 @@ class Bundles:
         self.parts.setdefault(partition, []).append((event, membership_json))
 
     def sends(self) -> list[Send]:
-        """One message per partition, cut at BUNDLE_BYTES; each names its last event."""
+        """One message per partition, cut at BUNDLE_BYTES; each names its last event.
+
+        A bundle is at most BUNDLE_BYTES plus one membership, and a membership is bounded
+        by the contract's field lengths (a few KiB), so Kafka's 1,000,000-byte limit is
+        never reached: no bundle is ever dead-lettered as too large.
+        """
         out: list[Send] = []
         for partition, items in sorted(self.parts.items()):
             chunk: list[bytes] = []

@@ -61,7 +61,6 @@ class Send:
     value: bytes
     event: faust.EventT  # if Kafka can never take the output, this event is dead-lettered
     partition: int | None = None  # None: the producer's partitioner picks it from the key
-    raw: bytes | None = None  # what a dead letter for this output keeps; None: the event's
 
 
 # Kafka refuses these for good: sending again cannot help.
@@ -159,7 +158,7 @@ def _failed(error: BaseException) -> asyncio.Future[Any]:
 def _too_large(s: Send, agent: str, error: BaseException, dead_letters: str) -> Send:
     message = f"{agent} could not send its output to {s.topic} ({len(s.value)} bytes): {error!r}"
     letter = dead_letter(
-        s.raw if s.raw is not None else raw_bytes(s.event),
+        raw_bytes(s.event),
         [FieldError.whole(message)],
         s.event,
         stage=agent,

@@ -86,14 +86,6 @@ def test_an_output_kafka_refuses_for_good_becomes_a_dead_letter(monkeypatch: Any
     assert b"could not send its output" in letter and b'"reason":"too_large"' in letter
 
 
-def test_a_dead_letter_for_a_bundle_keeps_the_item_not_the_event(monkeypatch: Any) -> None:
-    producer = FakeProducer({b"bundle": [too_large()]})
-    sends = [Send("t.up", None, b"bundle", FakeEvent(b"raw report"), partition=1, raw=b"item")]  # type: ignore[arg-type]
-    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
-    ((_, letter, _),) = producer.sent
-    assert b'"raw_b64":"aXRlbQ=="' in letter  # base64 of b"item"
-
-
 def test_a_transient_failure_is_sent_again_until_kafka_takes_it(monkeypatch: Any) -> None:
     monkeypatch.setattr(asyncio, "sleep", _no_sleep)
     flaky = [kafka_errors.NotLeaderForPartitionError(), kafka_errors.KafkaTimeoutError()]
