@@ -112,17 +112,14 @@ def _area(text: str) -> tuple[str, str]:
 
 
 def _publish_silence(settings: Settings, silence: SilenceMessage) -> None:
-    from kafka import KafkaProducer
+    from incidents.topics import send_one
 
-    producer = KafkaProducer(**settings.kafka.client_kwargs(), acks="all", enable_idempotence=True)
-    try:
-        producer.send(
-            settings.kafka.silences_topic,
-            key=silence.silence_id.encode(),
-            value=silence.model_dump_json().encode(),
-        ).get(timeout=30)
-    finally:
-        producer.close(timeout=10)
+    send_one(
+        settings.kafka,
+        settings.kafka.silences_topic,
+        silence.silence_id,
+        silence.model_dump_json().encode(),
+    )
 
 
 @alerts_app.command("silence")
@@ -134,10 +131,11 @@ def silence(
     comment: Annotated[str, typer.Option(help="Why (shown with the silence).")] = "",
 ) -> None:
     """Hold notifications of matching alerts for a while (they are still recorded)."""
-    from sinks.alerting.rules import RULE_NAMES
+    from sinks.alerting.rules import DATA_QUALITY, RULE_NAMES
 
-    if rule != "*" and rule not in RULE_NAMES:
-        raise CliError(f"unknown rule {rule!r}; rules: {', '.join(RULE_NAMES)} or *")
+    rules = (*RULE_NAMES, DATA_QUALITY)
+    if rule != "*" and rule not in rules:
+        raise CliError(f"unknown rule {rule!r}; rules: {', '.join(rules)} or *")
     province, district = _area(area)
     now = datetime.now(UTC)
     message = SilenceMessage(

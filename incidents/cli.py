@@ -203,6 +203,7 @@ def status(ctx: typer.Context) -> None:
         topics.add_row(name, str(len(parts)), str(messages), *lags)
     out.print(topics)
     _print_dead_letters(settings)
+    _print_data_quality(settings)
 
 
 def _health(settings: Settings, name: str) -> str:
@@ -247,6 +248,32 @@ def _print_dead_letters(settings: Settings) -> None:
     for source, reason, stage, letters, example in result.result_rows:
         table.add_row(source or "?", reason or "?", stage or "?", str(letters), example[:80])
     out.print(table)
+
+
+def _print_data_quality(settings: Settings) -> None:
+    """The latest `incidents dq` run, and what failed in it (when the warehouse answers)."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from incidents import health
+    from sinks.exceptions import SinkError
+
+    try:
+        latest = _query(settings, health.LATEST_DQ_RUN).result_rows
+        failures = _query(settings, health.LATEST_DQ_FAILURES).result_rows if latest else []
+    except (CliError, ClickHouseError, SinkError) as e:
+        err.print(f"data quality: the warehouse does not answer ({_first_line(str(e))})")
+        return
+    if not latest:
+        out.print("data quality: no run recorded yet (`incidents dq`)")
+        return
+    finished, trigger, success, expectations, failed, suites = latest[0]
+    what = f"suites {suites}" if failed == 0 else ""
+    verdict = (
+        "[green]passed[/green]" if success else f"[red]{failed} of {expectations} failed[/red]"
+    )
+    out.print(f"data quality: last run {finished:%Y-%m-%d %H:%M} UTC ({trigger}): {verdict} {what}")
+    for suite, description, unexpected in failures:
+        out.print(f"  [red]FAIL[/red] {suite}: {description} ({unexpected} unexpected)")
 
 
 def _state(running: bool) -> str:
@@ -479,8 +506,10 @@ def demo(
 
 def _register_subcommands() -> None:
     from incidents.alerts_cli import alerts_app
+    from incidents.dq_cli import dq
 
     app.add_typer(alerts_app, name="alerts")
+    app.command("dq")(dq)
 
 
 _register_subcommands()
@@ -492,7 +521,11 @@ def main() -> None:
     from kafka.errors import KafkaError
 
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's `typer.Exit(code)` instead of
+        # exiting with it.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort:

@@ -26,6 +26,20 @@ ORDER BY letters DESC, source, reason
 LIMIT 50
 """
 
+# The latest data-quality run (`incidents dq`, by hand or on the stack's schedule).
+LATEST_DQ_RUN = """
+SELECT finished_at, trigger, success, expectations, failed,
+       arrayStringConcat(suites, ', ') AS suites
+FROM v_dq_latest
+"""
+LATEST_DQ_FAILURES = """
+SELECT suite, description, unexpected_count
+FROM dq_results FINAL
+WHERE run_id = (SELECT argMax(run_id, finished_at) FROM dq_runs FINAL) AND success = 0
+ORDER BY suite, position
+LIMIT 10
+"""
+
 
 @dataclass(frozen=True)
 class Crash:

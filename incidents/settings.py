@@ -136,6 +136,10 @@ class KafkaSettings(BaseSettings):
     def silences_topic(self) -> str:
         return self.topic("alerts.silences")
 
+    @property
+    def dq_results_topic(self) -> str:
+        return self.topic("dq.results")
+
     def client_kwargs(self) -> dict[str, Any]:
         """Connection options shared by kafka-python clients."""
         kwargs: dict[str, Any] = {
@@ -365,6 +369,32 @@ class AlertsSettings(BaseSettings):
     )
 
 
+class DqSettings(BaseSettings):
+    """Data quality (docs/quality.md): the Great Expectations suites `incidents dq` runs."""
+
+    model_config = _section("DQ_")
+
+    interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often the stack runs `incidents dq` (0: never; run it by hand).",
+    )
+    dead_letter_window_h: float = Field(
+        default=24.0, gt=0, description="Window of the dead-letter rate check, hours."
+    )
+    dead_letter_max_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Largest share of a source's messages in the window that may be dead letters.",
+    )
+    freshness_max_age_h: float = Field(
+        default=48.0,
+        gt=0,
+        description="A source whose newest report is older than this has gone silent, hours.",
+    )
+
+
 class MetricsSettings(BaseSettings):
     """Prometheus metrics that every long-running process serves on ``/metrics``."""
 
@@ -394,6 +424,7 @@ class Settings(BaseModel):
     sink: SinkSettings
     push: PushSettings
     alerts: AlertsSettings
+    dq: DqSettings
     metrics: MetricsSettings
 
     @property
@@ -436,6 +467,7 @@ SECTIONS: dict[str, type[BaseSettings]] = {
     "sink": SinkSettings,
     "push": PushSettings,
     "alerts": AlertsSettings,
+    "dq": DqSettings,
     "metrics": MetricsSettings,
 }
 

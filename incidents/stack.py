@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 SINK = "sink"
 PUSH = "push"
+DQ = "dq"
 BROKER = "kafka"
 
 
@@ -102,6 +103,10 @@ def up(
         if generated:
             report.push_token_file = str(paths.var_dir / "push-token")
         _wait_push(settings)
+    if settings.dq.interval_s > 0:
+        argv = [sys.executable, "-m", "incidents", "dq", "--every", str(settings.dq.interval_s)]
+        _, started = processes.start(paths, DQ, argv, env=child_env(settings))
+        report.parts[DQ] = "started" if started else "already running"
     time.sleep(0.5)
     for name in list(report.parts):
         if (
@@ -172,11 +177,12 @@ def _wait_push(settings: Settings, timeout_s: float = 60.0) -> None:
 
 
 def managed_names(settings: Settings) -> list[str]:
-    """Names of every process the stack may have started, push and workers first."""
+    """Names of every process the stack may have started, push, data quality and workers
+    first."""
     run = settings.paths.run_dir
     workers = sorted(p.stem for p in run.glob("worker-*.pid")) if run.exists() else []
     replaying = sorted(p.stem for p in run.glob("replay-*.pid")) if run.exists() else []
-    return [PUSH, *workers, *replaying, SINK]
+    return [PUSH, DQ, *workers, *replaying, SINK]
 
 
 def down(settings: Settings) -> dict[str, bool]:
@@ -216,7 +222,9 @@ def generation_progress(settings: Settings, generation: int, *, live: bool) -> P
 
     kafka = settings.kafka
     names = TopicNames.of(settings, generation)
-    shared = {kafka.dead_letter_topic, kafka.silences_topic} if live else set()
+    shared = (
+        {kafka.dead_letter_topic, kafka.silences_topic, kafka.dq_results_topic} if live else set()
+    )
     reads = {
         app_name(settings, generation): {names.raw, names.rekeyed, names.updates},
         settings.sink.group(generation): {names.valid, names.snapshots, *shared},

@@ -69,6 +69,7 @@ def topic_specs(kafka: KafkaSettings, generation: int = 0) -> list[TopicSpec]:
         (names.snapshots, report_configs),
         (kafka.alerts_topic, report_configs),
         (kafka.silences_topic, {"cleanup.policy": "compact", **size}),
+        (kafka.dq_results_topic, report_configs),
     ]
     return [
         TopicSpec(name, kafka.partitions, kafka.replication_factor, dict(configs))
@@ -238,3 +239,17 @@ def _warn_if_different(admin: Any, spec: TopicSpec) -> None:
             count,
             spec.partitions,
         )
+
+
+def send_one(
+    kafka: KafkaSettings, topic: str, key: str, value: bytes, timeout_s: float = 30
+) -> None:
+    """Send one message and wait until the broker has it (the CLI's small control messages:
+    silences, data-quality results)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**kafka.client_kwargs(), acks="all", enable_idempotence=True)
+    try:
+        producer.send(topic, key=key.encode(), value=value).get(timeout=timeout_s)
+    finally:
+        producer.close(timeout=10)

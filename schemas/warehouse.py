@@ -222,3 +222,48 @@ class SilenceMessage(BaseModel):
     comment: str = Field(default="", max_length=1000)
     created_by: str = Field(default="", max_length=128)
     deleted: bool = False
+
+
+class DqSuiteResult(BaseModel):
+    """One suite of one `incidents dq` run."""
+
+    model_config = _FROZEN
+
+    suite: str = Field(min_length=1, max_length=128)
+    success: bool
+    expectations: int = Field(ge=0)
+    failed: int = Field(ge=0)
+
+
+class DqExpectationResult(BaseModel):
+    """One expectation of one suite of one run."""
+
+    model_config = _FROZEN
+
+    suite: str = Field(min_length=1, max_length=128)
+    position: int = Field(ge=0, le=65535)
+    expectation: str = Field(max_length=128)
+    column: str = Field(default="", max_length=256)
+    description: str = Field(default="", max_length=2000)
+    success: bool
+    observed: str = Field(default="", max_length=10_000)  # JSON
+    unexpected_count: int = Field(default=0, ge=0)
+    unexpected_examples: str = Field(default="", max_length=20_000)  # JSON
+
+
+class DqRunMessage(BaseModel):
+    """`incidents dq` -> sink: what one data-quality run found (keyed by run id)."""
+
+    model_config = _FROZEN
+
+    run_id: str = Field(min_length=1, max_length=64)
+    started_at: datetime
+    finished_at: datetime
+    trigger: str = Field(default="cli", max_length=32)
+    data_docs: str = Field(default="", max_length=4096)
+    suites: list[DqSuiteResult] = Field(max_length=64)
+    results: list[DqExpectationResult] = Field(max_length=2000)
+
+    @property
+    def success(self) -> bool:
+        return all(s.success for s in self.suites)

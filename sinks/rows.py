@@ -19,6 +19,7 @@ from schemas.report import Casualties, Report
 from schemas.warehouse import (
     DeadLetter,
     DistrictDaySnapshot,
+    DqRunMessage,
     IncidentKey,
     IncidentRow,
     SilenceMessage,
@@ -50,6 +51,7 @@ class MessageKind(StrEnum):
     DEAD_LETTER = "dead_letter"
     SNAPSHOT = "snapshot"
     SILENCE = "silence"
+    DQ_RUN = "dq_run"
 
 
 REJECTED_BY_PIPELINE = "pipeline"  # a DeadLetter the producers or validate wrote
@@ -254,6 +256,41 @@ def undecodable_row(
     return TableRow(tables.REJECTED_REPORTS.name, values)
 
 
+def dq_rows(run: DqRunMessage) -> list[TableRow]:
+    """Convert a data-quality run to one `dq_runs` row per suite and one `dq_results` row
+    per expectation."""
+    rows = [
+        TableRow(
+            tables.DQ_RUNS.name,
+            {
+                "run_id": run.run_id,
+                "suite": s.suite,
+                "started_at": utc(run.started_at),
+                "finished_at": utc(run.finished_at),
+                "success": int(s.success),
+                "expectations": s.expectations,
+                "failed": s.failed,
+                "trigger": run.trigger,
+                "data_docs": run.data_docs,
+            },
+        )
+        for s in run.suites
+    ]
+    rows += [
+        TableRow(
+            tables.DQ_RESULTS.name,
+            {
+                "run_id": run.run_id,
+                "finished_at": utc(run.finished_at),
+                **r.model_dump(),
+                "success": int(r.success),
+            },
+        )
+        for r in run.results
+    ]
+    return rows
+
+
 def validation_errors(e: ValidationError) -> list[tuple[str, str]]:
     """Return pydantic's errors as (field path, message) pairs."""
     return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
@@ -270,6 +307,8 @@ def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -
             return [dead_letter_row(DeadLetter.model_validate_json(value))]
         if kind is MessageKind.SILENCE:
             return [silence_row(SilenceMessage.model_validate_json(value), at)]
+        if kind is MessageKind.DQ_RUN:
+            return dq_rows(DqRunMessage.model_validate_json(value))
         return snapshot_rows(DistrictDaySnapshot.model_validate_json(value))
     except ValidationError as e:
         return [undecodable_row(value, at, validation_errors(e))]

@@ -43,7 +43,7 @@ from sinks.rows import (
 )
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
-from sinks.tables import AGG_DISTRICT_DAY
+from sinks.tables import AGG_DISTRICT_DAY, DQ_RUNS
 from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
@@ -61,13 +61,14 @@ def topic_kinds(
 ) -> dict[str, MessageKind]:
     """Return the topics the sink reads for a pipeline generation and what each carries.
 
-    Only the live generation reads the shared dead-letter and silences topics.
+    Only the live generation reads the shared dead-letter, silences and data-quality topics.
     """
     names = TopicNames.of(settings, generation)
     kinds = {names.valid: MessageKind.REPORT, names.snapshots: MessageKind.SNAPSHOT}
     if live:
         kinds[names.dead_letter] = MessageKind.DEAD_LETTER
         kinds[settings.kafka.silences_topic] = MessageKind.SILENCE
+        kinds[settings.kafka.dq_results_topic] = MessageKind.DQ_RUN
     return kinds
 
 
@@ -345,6 +346,7 @@ class _Batcher:
                     for r in rows
                     if r.table == AGG_DISTRICT_DAY.name
                 )
+                self._engine.note_quality(r.values for r in rows if r.table == DQ_RUNS.name)
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()

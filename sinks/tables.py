@@ -180,11 +180,45 @@ ALERT_SILENCES = TableSpec(
     ),
 )
 
+DQ_RUNS = TableSpec(
+    "dq_runs",
+    (
+        ("run_id", "String"),
+        ("suite", "LowCardinality(String)"),
+        ("started_at", "DateTime64(3, 'UTC')"),
+        ("finished_at", "DateTime64(3, 'UTC')"),
+        ("success", "UInt8"),
+        ("expectations", "UInt32"),
+        ("failed", "UInt32"),
+        ("trigger", "LowCardinality(String)"),
+        ("data_docs", "String"),
+    ),
+)
+
+DQ_RESULTS = TableSpec(
+    "dq_results",
+    (
+        ("run_id", "String"),
+        ("suite", "LowCardinality(String)"),
+        ("position", "UInt16"),
+        ("expectation", "LowCardinality(String)"),
+        ("column", "String"),
+        ("description", "String"),
+        ("success", "UInt8"),
+        ("observed", "String"),
+        ("unexpected_count", "UInt64"),
+        ("unexpected_examples", "String"),
+        ("finished_at", "DateTime64(3, 'UTC')"),
+    ),
+)
+
 SINK_TABLES: tuple[TableSpec, ...] = (
     REPORT_VERSIONS,
     INCIDENTS,
     AGG_DISTRICT_DAY,
     REJECTED_REPORTS,
     ALERT_SILENCES,
+    DQ_RUNS,
+    DQ_RESULTS,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*SINK_TABLES, ALERTS, ALERT_DELIVERIES)

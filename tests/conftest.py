@@ -42,6 +42,8 @@ def settings_factory(tmp_path: Path) -> SettingsFactory:
             "paths": {"var_dir": tmp_path / "var"},
             # Any free port: tests run beside each other and beside a demo stack.
             "metrics": {"sink_port": 0, "push_port": 0, "worker_port": 0},
+            # No scheduled data-quality process unless a test asks for one.
+            "dq": {"interval_s": 0},
         }
         for name, values in sections.items():
             overrides[name] = {**overrides.get(name, {}), **values}

@@ -12,7 +12,9 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
@@ -20,9 +22,9 @@ from clickhouse_connect.driver.client import Client
 from incidents.metrics import ALERT_CHANGES, ALERT_ERRORS
 from incidents.settings import Settings
 from sinks.alerting.evaluate import Area, Episode, area_episodes, mass_casualty_episode
-from sinks.alerting.lifecycle import Change, Silence, changes
+from sinks.alerting.lifecycle import FIRING, Change, Silence, changes
 from sinks.alerting.notify import Dispatcher, notifiers_from
-from sinks.alerting.rules import RULE_NAMES, Rules, load_rules
+from sinks.alerting.rules import DATA_QUALITY, RULE_NAMES, Rules, load_rules
 from sinks.alerting.store import AlertStore
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class AlertEngine:
             settings.alerts.retry_base_s,
         )
         self._pending: set[DistrictDay] = set()
+        self._quality: dict[str, dict[str, Any]] = {}  # suite -> its latest dq_runs row
         self._last_tick = 0.0
 
     def start(self) -> None:
@@ -82,9 +85,25 @@ class AlertEngine:
         """Remember district-days a batch touches; they are evaluated after it is written."""
         self._pending.update(district_days)
 
+    def note_quality(self, runs: Iterable[dict[str, Any]]) -> None:
+        """Remember data-quality results (`dq_runs` rows) a batch carries, latest per suite."""
+        for run in runs:
+            old = self._quality.get(run["suite"])
+            if old is None or run["finished_at"] >= old["finished_at"]:
+                self._quality[run["suite"]] = run
+
     def after_write(self) -> None:
         """Evaluate what the last written batch changed. Never raises: a failure is logged
         and the district-days stay pending for the next write or tick."""
+        if self._quality:
+            runs, self._quality = self._quality, {}
+            try:
+                self._record(self.evaluate_quality(list(runs.values())))
+            except Exception:
+                ALERT_ERRORS.inc()
+                logger.exception("data-quality alert evaluation failed; will try again")
+                for run in runs.values():
+                    self.note_quality([run])
         if self._pending:
             days, self._pending = self._pending, set()
             try:
@@ -105,7 +124,9 @@ class AlertEngine:
             ALERT_ERRORS.inc()
             logger.exception("cannot read firing alerts")
             return
-        days = {(e.area.province, e.area.district, e.start) for _, e in firing}
+        days = {
+            (e.area.province, e.area.district, e.start) for _, e in firing if e.rule != DATA_QUALITY
+        }
         if days:
             try:
                 self.evaluate(days)
@@ -147,6 +168,53 @@ class AlertEngine:
         self._record(found)
         return found
 
+    def evaluate_quality(self, runs: list[dict[str, Any]]) -> list[Change]:
+        """A failing suite is one alert (firing while runs fail, escalating as more
+        expectations fail); the next run that passes resolves it."""
+        today = self.today()
+        now = datetime.now(UTC)
+        silences = self.store.silences()
+        found: list[Change] = []
+        for run in sorted(runs, key=lambda r: r["suite"]):
+            suite = run["suite"]
+            scope = f"dq:{suite}"
+            firing = {
+                alert_id: (st, ep)
+                for alert_id, (st, ep) in self.store.stored_scope(DATA_QUALITY, scope).items()
+                if st.state == FIRING
+            }
+            day = _local_day(run["finished_at"])
+            if run["success"] and not firing:
+                continue
+            if run["success"]:
+                episodes = [replace(ep, end=day, active=False) for _, ep in firing.values()]
+            else:
+                start = min((ep.start for _, ep in firing.values()), default=day)
+                episodes = [
+                    Episode(
+                        rule=DATA_QUALITY,
+                        area=Area(""),
+                        start=start,
+                        end=day,
+                        peak_start=start,
+                        peak_end=day,
+                        observed=int(run["failed"]),
+                        expected=0.0,
+                        p_value=0.0,
+                        summary=(
+                            f"data quality: suite {suite} failed {run['failed']} of"
+                            f" {run['expectations']} expectations (run {run['run_id']};"
+                            " `incidents dq` shows them)"
+                        ),
+                        incident_id=scope,
+                    )
+                ]
+            stored = {
+                ep.alert_id: firing[ep.alert_id][0] for ep in episodes if ep.alert_id in firing
+            }
+            found += changes(episodes, stored, {}, today, now, self.rules.lifecycle, silences)
+        return found
+
     def _mass_casualty(
         self, days: set[DistrictDay], today: date, now: datetime, silences: list[Silence]
     ) -> list[Change]:
@@ -171,11 +239,12 @@ class AlertEngine:
         ids: dict[str, list[str]] = {}
         for c in found:
             e = c.episode
-            ids[c.alert_id] = (
-                [e.incident_id]
-                if e.incident_id
-                else self.store.incident_ids(e.area, e.peak_start, e.peak_end)
-            )
+            if e.rule == DATA_QUALITY:
+                ids[c.alert_id] = []
+            elif e.incident_id:
+                ids[c.alert_id] = [e.incident_id]
+            else:
+                ids[c.alert_id] = self.store.incident_ids(e.area, e.peak_start, e.peak_end)
         self.store.record(found, ids)
         for c in found:
             ALERT_CHANGES.labels(c.episode.rule, c.event).inc()
@@ -187,3 +256,8 @@ class AlertEngine:
                 "" if c.notify else " [not sent]",
             )
             self.dispatcher.put(c, ids[c.alert_id])
+
+
+def _local_day(moment: datetime) -> date:
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return aware.astimezone(LOCAL_TZ).date()

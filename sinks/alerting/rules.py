@@ -110,6 +110,8 @@ class Rules(BaseModel):
 
 
 RULE_NAMES = ("count_spike", "fatality_spike", "mass_casualty", "quiet_district")
+# Raised by failing `incidents dq` runs (docs/quality.md), not configured in the rules file.
+DATA_QUALITY = "data_quality"
 
 
 def load_rules(path: Path | None = None) -> Rules:

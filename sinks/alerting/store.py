@@ -144,6 +144,17 @@ class AlertStore:
         )
         return {r[0]: _stored_row(r) for r in rows}
 
+    def stored_scope(self, rule: str, scope: str) -> dict[str, tuple[Stored, Episode]]:
+        """The latest state of a rule's alerts about one thing (an incident, a dq suite)."""
+        rows = self._rows(
+            f"SELECT {self._ALERT_COLUMNS} FROM {self._db}.alerts FINAL"
+            " WHERE rule = {r:String} AND incident_id = {i:String}"
+            " ORDER BY alert_id, seq DESC LIMIT 1 BY alert_id",
+            r=rule,
+            i=scope,
+        )
+        return {r[0]: _stored_row(r) for r in rows}
+
     def firing(self) -> list[tuple[Stored, Episode]]:
         """Every alert whose latest state is firing (the periodic resolution check)."""
         rows = self._rows(

@@ -9,19 +9,17 @@ worker handles everything.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from incidents import health, processes
-from incidents.settings import Settings, child_env
+from incidents.settings import Settings
 from streams.app import app_name
 from streams.runtime import CRASH_EXIT_CODE
 from tests import reference
+from tests.cli import run_incidents
 from tests.integration.streams.conftest import Pipeline, random_reports
 from tests.waiting import wait_for
 
@@ -40,14 +38,7 @@ def set_max_message_bytes(settings: Settings, topic: str, size: int) -> None:
 
 
 def status_output(settings: Settings) -> str:
-    env = {**os.environ, **child_env(settings), "INCIDENTS_ENV_FILE": "/nonexistent"}
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_incidents(settings, "status")
     return done.stdout + done.stderr
 
 

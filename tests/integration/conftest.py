@@ -3,13 +3,15 @@ tests/conftest.py, shared with the fault suite)."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from incidents.settings import Settings
+from incidents.settings import Settings, load_settings
 from tests.conftest import free_port
 
 __all__ = ["free_port"]
@@ -40,3 +42,50 @@ def settings_factory(
         return settings_factory(**sections)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(
+    kafka_broker: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    """The bundled Q1 2024 sample, loaded once through the real pipeline (broker, Faust
+    worker, sink), with the stack then stopped: the settings of its embedded warehouse.
+
+    Tests read it (the folder opens read-only when no sink owns it); a test that corrupts
+    data works on `copy_warehouse(...)` instead.
+    """
+    from incidents import stack
+    from producers.acled import publish_acled
+    from producers.jsonl import publish_jsonl
+    from producers.samples.q1_2024 import ACLED_FILE, NEWS_FILE
+
+    root = tmp_path_factory.mktemp("sample-warehouse")
+    prefix = f"test-{uuid.uuid4().hex[:10]}-sample"
+    settings = load_settings(
+        env_file=root / "no-incidents.env",
+        paths={"var_dir": root / "var"},
+        kafka={"bootstrap_servers": kafka_broker, "topic_prefix": prefix, "partitions": 4},
+        local_kafka={"enabled": False},
+        clickhouse={"sql_port": free_port()},
+        sink={"group_id": f"{prefix}-sink", "flush_interval_s": 0.3},
+        streams={"batch_timeout_s": 0.2},
+        metrics={"sink_port": 0, "push_port": 0, "worker_port": 0},
+        dq={"interval_s": 0},
+    )
+    stack.up(settings, workers=1, push=False, say=lambda _m: None)
+    try:
+        publish_jsonl(NEWS_FILE, settings, validate=False)  # its malformed lines: dead letters
+        publish_acled(ACLED_FILE, settings)
+        if not stack.wait_caught_up(settings, 120.0):
+            pytest.fail("the sample did not reach the warehouse (no progress for 120 s)")
+    finally:
+        stack.down(settings)
+    yield settings
+
+
+def copy_warehouse(settings: Settings, dest: Path) -> Settings:
+    """A copy of a stopped embedded warehouse in `dest`, with settings that point at it."""
+    # chdb links metadata/<db> to store/... relatively: copy the links, not their targets.
+    shutil.copytree(settings.paths.var_dir / "warehouse", dest / "var" / "warehouse", symlinks=True)
+    paths = settings.paths.model_copy(update={"var_dir": dest / "var"})
+    return settings.model_copy(update={"paths": paths})

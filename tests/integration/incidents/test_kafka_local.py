@@ -70,6 +70,7 @@ def test_topics_get_configured_partitions_and_retention(
         kafka.snapshots_topic,
         kafka.alerts_topic,
         kafka.silences_topic,
+        kafka.dq_results_topic,
     ]
 
     assert sorted(ensure_topics(kafka)) == sorted(names)

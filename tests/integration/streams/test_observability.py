@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable
 
@@ -14,7 +11,7 @@ import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from incidents import metrics, stack
-from incidents.settings import child_env
+from tests.cli import run_incidents
 from tests.conftest import free_port
 from tests.integration.streams.conftest import Pipeline, random_reports
 
@@ -71,14 +68,7 @@ def test_every_process_serves_metrics_and_status_reports_them(
     assert metrics.total(sink, "incidents_sql_refusals_total") >= 1
     assert metrics.total(sink, "incidents_sink_retrying") == 0
 
-    env = {**os.environ, **child_env(p.settings), "INCIDENTS_ENV_FILE": "/nonexistent"}
-    status = subprocess.run(
-        [sys.executable, "-m", "incidents", "status"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    status = run_incidents(p.settings, "status")
     assert status.returncode == 0, status.stderr
     text = " ".join(status.stdout.split())
     assert "1 reports accepted, 1 rejected" in text  # the push endpoint

@@ -31,6 +31,7 @@ def test_topic_specs_follow_settings(settings_factory: Callable[..., Settings]) 
             "x.warehouse.snapshots",
             "x.alerts",
             "x.alerts.silences",
+            "x.dq.results",
         ]
     )
     assert {(s.partitions, s.replication_factor) for s in specs.values()} == {(6, 3)}
