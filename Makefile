@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test setup check-tools lint unit integration bench bench-peer down clean
+.PHONY: demo test setup check-tools browser lint unit integration bench bench-peer down clean
 
 $(BIN)/incidents: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -19,6 +19,15 @@ setup: check-tools $(BIN)/incidents
 check-tools:
 	@command -v java >/dev/null || { echo "error: java not found. Install a JDK >= 17: apt-get install openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn  >/dev/null || { echo "error: mvn not found. Install Maven: apt-get install maven"; exit 1; }
+
+# Debian's Chromium: the report tests render the HTML report headless (and --out x.pdf
+# prints it). Installed once with apt-get when missing (as root, as on CI).
+browser:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium (the report tests render HTML headless)..."; \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		{ echo "error: cannot install chromium; run: apt-get install chromium"; exit 1; }; }
 
 demo: setup
 	$(BIN)/incidents demo
@@ -34,7 +43,7 @@ unit: $(BIN)/incidents
 integration: setup
 	$(BIN)/pytest tests/integration -m integration -q
 
-test: setup lint
+test: setup browser lint
 	$(BIN)/pytest -q
 
 # Benchmarks with small defaults (a few minutes; not part of `make test`). Full runs and

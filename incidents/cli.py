@@ -498,18 +498,29 @@ def demo(
             " history, so nobody was paged; `incidents alerts list` shows them)"
         )
         _print_result(alerts.column_names, alerts.result_rows, "table")
+    from incidents.report import Quarter
+    from incidents.report_cli import load, write
+
+    page = (settings.paths.var_dir / "reports" / "2024Q1.html").resolve()
+    write(load(settings, Quarter(2024, 1)), page, "html")
     out.print(
-        "The stack keeps running. Try `.venv/bin/incidents status` and docs/analysts.md; "
-        "stop it with `.venv/bin/incidents down`."
+        f"\n[bold]The Q1 2024 report[/bold] (incidents report --quarter 2024Q1): {page}",
+        highlight=False,
+    )
+    out.print(
+        "The stack keeps running. Try `.venv/bin/incidents status`, `.venv/bin/incidents dq`"
+        " and docs/analysts.md; stop it with `.venv/bin/incidents down`."
     )
 
 
 def _register_subcommands() -> None:
     from incidents.alerts_cli import alerts_app
     from incidents.dq_cli import dq
+    from incidents.report_cli import report
 
     app.add_typer(alerts_app, name="alerts")
     app.command("dq")(dq)
+    app.command("report")(report)
 
 
 _register_subcommands()

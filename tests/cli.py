@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from incidents.settings import Settings, child_env
 
 
 def run_incidents(
-    settings: Settings, *args: str, timeout_s: float = 300.0
+    settings: Settings, *args: str, timeout_s: float = 300.0, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`incidents ARGS` with exactly these settings (no incidents.env), output captured."""
     env = {
@@ -22,6 +23,7 @@ def run_incidents(
     return subprocess.run(
         [sys.executable, "-m", "incidents", *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout_s,
