@@ -58,7 +58,8 @@ class Quarter:
         m = _QUARTER_REVERSED.match(text)
         if m:
             return cls(int(m.group(2)), int(m.group(1)))
-        raise QuarterError(f"{text!r} is not a quarter; write it like 2024Q1 (quarters 1 to 4)")
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise QuarterError(f"{shown!r} is not a quarter; write it like 2024Q1 (quarters 1 to 4)")
 
     @classmethod
     def of(cls, day: date) -> Quarter:

@@ -49,7 +49,6 @@ def report(
             help="Write the report to this file; its extension picks the format: .html (one"
             " self-contained page), .md (charts as SVG files in <name>_files/ beside it) or"
             " .pdf (needs Chromium). Without it: a summary on the terminal.",
-            dir_okay=False,
         ),
     ] = None,
 ) -> None:
@@ -66,6 +65,8 @@ def report(
     kind = None
     if out_file is not None:
         kind = FORMATS.get(out_file.suffix.lower())
+        if out_file.is_dir():
+            raise _usage_error(f"--out {out_file}: is a directory; name a file (report.html)")
         if kind is None:
             raise _usage_error(f"--out {out_file}: the name must end in .html, .md or .pdf")
     data = load(_settings(ctx), q)

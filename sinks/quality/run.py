@@ -64,7 +64,7 @@ def select_suites(settings: Settings, names: Sequence[str] = ()) -> list[Suite]:
         raise UnknownSuite(
             f"unknown suite {unknown[0]!r}; the suites are: {', '.join(SUITE_NAMES)}"
         )
-    return [by_name[n] for n in names]
+    return [by_name[n] for n in dict.fromkeys(names)]  # each once, in the order given
 
 
 @dataclass(frozen=True)

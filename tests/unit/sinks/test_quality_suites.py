@@ -14,7 +14,7 @@ from incidents.settings import DqSettings
 from schemas.gazetteer import load_gazetteer
 from schemas.warehouse import DqExpectationResult, DqRunMessage, DqSuiteResult
 from sinks.quality.suites import SUITE_NAMES, Suite, all_suites, place_pairs
-from sinks.rows import dq_rows
+from sinks.rows import KafkaCoordinates, MessageKind, dq_rows, message_rows
 from sinks.tables import DQ_RESULTS, DQ_RUNS
 
 TODAY = date(2024, 6, 30)
@@ -178,3 +178,34 @@ def test_a_run_becomes_one_row_per_suite_and_per_expectation() -> None:
     assert rows[0].values["success"] == 0 and rows[0].values["failed"] == 1
     assert [r.values["success"] for r in rows[1:]] == [0, 1]
     assert not run.success
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{" * 100_000,
+        b"\xff\xfe\x00binary",
+        b"[]",
+        b'{"run_id": "r"}',
+        b'{"run_id": "r", "started_at": "2024-01-01T00:00:00Z",'
+        b' "finished_at": "2024-01-01T00:00:00Z", "suites": [], "results": ['
+        + b",".join([b'{"suite": "s", "position": 1, "expectation": "e", "success": true}'] * 2001)
+        + b"]}",
+    ],
+)
+def test_a_poisoned_dq_message_is_one_rejected_row(raw: bytes) -> None:
+    at = KafkaCoordinates("x.dq.results", 0, 7, NOW)
+    rows = message_rows(MessageKind.DQ_RUN, raw, at)
+    assert [r.table for r in rows] == ["rejected_reports"]
+    assert rows[0].values["reasons"]
+
+
+def test_suites_named_twice_run_once() -> None:
+    from incidents.settings import load_settings
+    from sinks.quality.run import UnknownSuite, select_suites
+
+    settings = load_settings(env_file="/nonexistent")
+    chosen = select_suites(settings, ["freshness", "reports", "freshness"])
+    assert [s.name for s in chosen] == ["freshness", "reports"]
+    with pytest.raises(UnknownSuite, match="the suites are: reports, incidents"):
+        select_suites(settings, ["nope"])
