@@ -83,7 +83,9 @@ def check(settings: Settings, names: list[str], *, store: bool, trigger: str) ->
     finally:
         client.close()
     _print(run.message)
-    out.print(f"Data Docs: {run.data_docs}")
+    out.print(f"Data Docs: {run.data_docs}", highlight=False)
+    for failing in (s for s in run.message.suites if not s.success and s.data_docs):
+        out.print(f"  {failing.suite}: {failing.data_docs}", highlight=False)
     if store:
         _store(settings, run.message)
     failed = sum(s.failed for s in run.message.suites)

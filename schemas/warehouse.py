@@ -233,6 +233,7 @@ class DqSuiteResult(BaseModel):
     success: bool
     expectations: int = Field(ge=0)
     failed: int = Field(ge=0)
+    data_docs: str = Field(default="", max_length=4096)  # this suite's page of the run
 
 
 class DqExpectationResult(BaseModel):

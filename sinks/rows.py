@@ -271,7 +271,7 @@ def dq_rows(run: DqRunMessage) -> list[TableRow]:
                 "expectations": s.expectations,
                 "failed": s.failed,
                 "trigger": run.trigger,
-                "data_docs": run.data_docs,
+                "data_docs": s.data_docs or run.data_docs,
             },
         )
         for s in run.suites

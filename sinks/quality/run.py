@@ -107,7 +107,11 @@ def run_suites(
         failed = sum(not r.success for r in found)
         suite_results.append(
             DqSuiteResult(
-                suite=suite.name, success=failed == 0, expectations=len(found), failed=failed
+                suite=suite.name,
+                success=failed == 0,
+                expectations=len(found),
+                failed=failed,
+                data_docs=_page(context, list(outcome.run_results)),
             )
         )
         results += found
@@ -122,6 +126,16 @@ def run_suites(
         results=results,
     )
     return Run(message, docs)
+
+
+def _page(context: Any, keys: list[Any]) -> str:
+    """The Data Docs page of a suite's validation (a local path), or ''."""
+    for key in keys:
+        for site in context.get_docs_sites_urls(resource_identifier=key):
+            url = str(site.get("site_url") or "")
+            if url.startswith("file://"):
+                return url.removeprefix("file://")
+    return ""
 
 
 def _run_id(name: str) -> Any:

@@ -103,6 +103,9 @@ def test_a_corrupted_table_fails_the_right_expectation(
     run = _run(settings)
     failed = _failed(run)
     assert expected in failed, failed
+    # The failing suite's Data Docs page of this run shows the unexpected rows.
+    page = next(s.data_docs for s in run.message.suites if s.suite == expected[0])
+    assert Path(page).is_file() and settings.paths.var_dir.resolve() in Path(page).parents
     # Only what the corruption touches fails: reports, dead letters and freshness still pass.
     assert {suite for suite, _ in failed} <= {"incidents", "reconciliation"}
 
