@@ -516,9 +516,11 @@ def demo(
 def _register_subcommands() -> None:
     from incidents.alerts_cli import alerts_app
     from incidents.dq_cli import dq
+    from incidents.places_cli import places_app
     from incidents.report_cli import report
 
     app.add_typer(alerts_app, name="alerts")
+    app.add_typer(places_app, name="places")
     app.command("dq")(dq)
     app.command("report")(report)
 

@@ -18,7 +18,8 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.errors import FieldError
-from schemas.report import Casualties, Category, Report, normalize_location
+from schemas.places import place_key
+from schemas.report import Casualties, Category, Report
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,7 +49,9 @@ class IncidentKey(BaseModel):
     province: str
     district: str = ""
     category: Category
-    location: str = ""  # normalized; "" matches only another missing location
+    # "@<place id>" when the location resolves to a place of the gazetteer (schemas.places),
+    # else the normalized text; "" matches only another missing location.
+    location: str = ""
 
     @classmethod
     def of(cls, report: Report) -> IncidentKey:
@@ -58,7 +61,13 @@ class IncidentKey(BaseModel):
             province=report.province,
             district=report.district or "",
             category=report.category,
-            location=normalize_location(report.location),
+            location=place_key(
+                report.location,
+                report.province,
+                report.district,
+                report.latitude,
+                report.longitude,
+            ),
         )
 
     @property

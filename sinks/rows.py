@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from schemas.places import load_places
 from schemas.report import Casualties, Report
 from schemas.warehouse import (
     DeadLetter,
@@ -131,8 +132,22 @@ def incident_row(incident: IncidentRow, revision: int) -> TableRow:
         "report_ids": list(incident.report_ids),
         "revision": revision,
         "is_deleted": int(incident.deleted),
+        **place_columns(incident.location),
     }
     return TableRow(tables.INCIDENTS.name, values)
+
+
+def place_columns(location_key: str) -> dict[str, Any]:
+    """The canonical place of an incident whose key names one (``@<place id>``)."""
+    place = load_places().by_id.get(location_key[1:]) if location_key.startswith("@") else None
+    if place is None:
+        return {"place_id": "", "place": "", "place_latitude": None, "place_longitude": None}
+    return {
+        "place_id": place.id,
+        "place": place.name,
+        "place_latitude": place.lat,
+        "place_longitude": place.lon,
+    }
 
 
 def snapshot_rows(snapshot: DistrictDaySnapshot) -> list[TableRow]:

@@ -82,6 +82,10 @@ INCIDENTS = TableSpec(
         ("report_ids", "Array(String)"),
         ("revision", "UInt64"),
         ("is_deleted", "UInt8"),
+        ("place_id", "String"),
+        ("place", "String"),
+        ("place_latitude", "Nullable(Float64)"),
+        ("place_longitude", "Nullable(Float64)"),
     ),
 )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from schemas.places import load_places
 from schemas.report import Report
 
 GROUPS = ("civilians", "security", "militants", "unknown")
@@ -25,6 +26,16 @@ def _norm_location(text: str | None) -> str:
     spaced = "".join(" " if ch in "-_()[]{},;:/\\|&+" else ch for ch in text.casefold())
     kept = "".join(ch for ch in spaced if ch not in string.punctuation)
     return " ".join(kept.split())
+
+
+def _location_key(r: Report) -> str:
+    """The place when the gazetteer resolves the location, else the normalized text.
+
+    Resolution itself is the contract's pure function (schemas.places), not re-implemented
+    here: what this module checks independently is how reports become incidents and sums.
+    """
+    place = load_places().resolve(r.location, r.province, r.district, r.latitude, r.longitude)
+    return f"@{place.place_id}" if place.place is not None else _norm_location(r.location)
 
 
 def latest_versions(deliveries: list[Report]) -> dict[str, Report]:
@@ -78,7 +89,7 @@ def incidents(deliveries: list[Report], rule: str = "max_total") -> list[Inciden
             r.province,
             r.district or "",
             str(r.category),
-            _norm_location(r.location),
+            _location_key(r),
         )
         groups[key].append(r)
     result = []

@@ -182,7 +182,11 @@ def random_reports(seed: int, n_events: int = 120) -> list[Report]:
         day = date(2024, 1, 1) + timedelta(days=rnd.randrange(0, 90, 9))  # few days: collisions
         province, district = rnd.choice(PLACES)
         category = rnd.choice(["terror_attack", "security_operation"])
-        location = rnd.choice([None, "Mir Ali", "mir ali", "Town A"])
+        # Spellings of one place (resolved through schemas/data/places.json where the
+        # district has it) and a string no gazetteer knows.
+        location = rnd.choice(
+            [None, "Mir Ali", "mir ali", "Mirali", "Miranshah", "Miramshah", "Town A"]
+        )
         versions = rnd.choice([1, 1, 2, 3])
         for v in range(1, versions + 1):
             moved = v > 1 and rnd.random() < 0.15

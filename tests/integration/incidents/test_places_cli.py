@@ -1,0 +1,55 @@
+"""`incidents places resolve` and `incidents places unresolved`, as a user runs them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from incidents.settings import Settings
+from schemas.places import load_places
+from sinks.clickhouse import open_read_client
+from tests.cli import run_incidents
+
+pytestmark = pytest.mark.integration
+
+
+def test_resolve_explains_a_folded_spelling(sample_warehouse: Settings) -> None:
+    done = run_incidents(
+        sample_warehouse, "places", "resolve", "Meer Ali", "--district", "North Waziristan"
+    )
+    assert done.returncode == 0, done.stderr
+    place = load_places().resolve("Mir Ali", "Khyber Pakhtunkhwa", "North Waziristan").place
+    assert place is not None
+    assert place.id in done.stdout and "how: folded" in done.stdout
+
+
+def test_resolve_says_when_nothing_matches(sample_warehouse: Settings) -> None:
+    done = run_incidents(sample_warehouse, "places", "resolve", "Atlantis", "--district", "Quetta")
+    assert done.returncode == 1
+    assert "unresolved" in done.stdout and "normalized text" in done.stdout
+    bad = run_incidents(sample_warehouse, "places", "resolve", "x", "--district", "Nowhere")
+    assert bad.returncode == 1
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_unresolved_lists_what_the_gazetteer_misses(sample_warehouse: Settings) -> None:
+    client = open_read_client(sample_warehouse)
+    try:
+        rows = client.query(
+            "SELECT province, ifNull(district, ''), location FROM report_versions FINAL"
+            " WHERE retracted = 0 AND location IS NOT NULL AND location != ''"
+        ).result_rows
+    finally:
+        client.close()
+    places = load_places()
+    missed = [r for r in rows if places.resolve(r[2], r[0], r[1] or None).place is None]
+
+    done = run_incidents(
+        sample_warehouse, "places", "unresolved", "--since", "30d", "--limit", "500"
+    )
+    assert done.returncode == 0, done.stderr
+    total = re.search(r"(\d+) report\(s\) with a location that does not resolve", done.stdout)
+    assert total is not None and int(total.group(1)) == len(missed)
+    for _, _, location in missed[:5]:
+        assert location in done.stdout
