@@ -397,25 +397,30 @@ ORDER BY report_id
 # Per province and quarter over the last eight quarters, but not before the warehouse's
 # first recorded incident: a quarter before it is unknown, not zero. Within that range a
 # province without a row had no incidents (0).
-TREND_SQL = """
-SELECT
-    quarters.quarter AS quarter,
-    concat(toString(toYear(quarters.quarter)), '-Q', toString(toQuarter(quarters.quarter)))
-        AS quarter_label,
-    provinces.province AS province,
-    toUInt64(v.incidents) AS incidents,
-    toUInt64(v.killed_total) AS killed
-FROM
-(
+# The last {n} quarters up to {q}, from the first quarter the warehouse has on.
+_QUARTERS = """(
     SELECT addQuarters({q:Date}, -toInt32(number)) AS quarter
     FROM numbers({n:UInt32})
     WHERE quarter >= (SELECT min(quarter) FROM v_national_quarter)
-) AS quarters
+) AS quarters"""
+_QUARTER_LABEL = (
+    "concat(toString(toYear(quarters.quarter)), '-Q', toString(toQuarter(quarters.quarter)))"
+    " AS quarter_label"
+)
+
+TREND_SQL = f"""
+SELECT
+    quarters.quarter AS quarter,
+    {_QUARTER_LABEL},
+    provinces.province AS province,
+    toUInt64(v.incidents) AS incidents,
+    toUInt64(v.killed_total) AS killed
+FROM {_QUARTERS}
 CROSS JOIN
 (
     SELECT DISTINCT province
     FROM v_province_quarter
-    WHERE quarter > addQuarters({q:Date}, -{n:UInt32}) AND quarter <= {q:Date}
+    WHERE quarter > addQuarters({{q:Date}}, -{{n:UInt32}}) AND quarter <= {{q:Date}}
 ) AS provinces
 LEFT JOIN v_province_quarter AS v
     ON v.quarter = quarters.quarter AND v.province = provinces.province
@@ -423,18 +428,12 @@ ORDER BY quarter, province
 """
 
 # The national totals of the same quarters (the numbers on top of the trend chart's bars).
-TREND_NATIONAL_SQL = """
+TREND_NATIONAL_SQL = f"""
 SELECT
-    concat(toString(toYear(quarters.quarter)), '-Q', toString(toQuarter(quarters.quarter)))
-        AS quarter_label,
+    {_QUARTER_LABEL},
     toUInt64(v.incidents) AS incidents,
     toUInt64(v.killed_total) AS killed
-FROM
-(
-    SELECT addQuarters({q:Date}, -toInt32(number)) AS quarter
-    FROM numbers({n:UInt32})
-    WHERE quarter >= (SELECT min(quarter) FROM v_national_quarter)
-) AS quarters
+FROM {_QUARTERS}
 LEFT JOIN v_national_quarter AS v ON v.quarter = quarters.quarter
 ORDER BY quarters.quarter
 """
