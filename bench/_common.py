@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,13 +51,6 @@ def summary_ms(seconds: Sequence[float]) -> str:
         f"median {statistics.median(seconds) * 1e3:.1f} ms,"
         f" p95 {percentile(seconds, 95) * 1e3:.1f} ms, min {min(seconds) * 1e3:.1f} ms"
     )
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def proc_status_kb(pid: int, field: str) -> int | None:

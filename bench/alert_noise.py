@@ -1,7 +1,7 @@
 """False alerts on quiet data, and how fast a real surge fires: the spike rules' calibration.
 
 Simulates areas with ordinary Poisson incident rates (0.05-0.4 a day) and heavy-tailed
-deaths per incident, runs the real rules (``sinks.alerting.evaluate``) over them, and
+deaths per incident, runs the real rules (``incidents_alerting.evaluate``) over them, and
 prints false alerts per area-year for each rule, then the delay from a surge's start to
 its first firing window (the rate rising six-fold for ten days).
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sinks.alerting.evaluate import Area, Day, area_episodes
-from sinks.alerting.rules import Rules, load_rules
+from incidents_alerting.evaluate import Area, Day, area_episodes
+from incidents_alerting.rules import Rules, load_rules
 
 START = date(2020, 1, 1)
 

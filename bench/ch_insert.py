@@ -37,30 +37,20 @@ import clickhouse_connect
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.synth import jsonl_bytes, synthetic_reports
-from incidents.settings import load_settings
+from incidents_config.settings import load_settings
 from schemas.report import parse_report
 from sinks.migrate import migrate
 from sinks.rows import KafkaCoordinates, MessageKind, TableRow, message_rows
 from sinks.tables import SINK_TABLES
-from streams.semantics import DistrictDayState, ReportState, apply_membership, dedupe, snapshot
+from streams import semantics
 
 
 def sink_messages(n: int, seed: int) -> list[tuple[MessageKind, bytes]]:
     """The valid reports and final district-day snapshots for the feed, as message bytes."""
-    states: dict[str, ReportState] = {}
-    days: dict[str, DistrictDayState] = {}
-    out: list[tuple[MessageKind, bytes]] = []
-    for line in jsonl_bytes(synthetic_reports(n, seed=seed)):
-        report = parse_report(line)
-        out.append((MessageKind.REPORT, report.model_dump_json().encode()))
-        new, memberships = dedupe(states.get(report.report_id), report)
-        if new is not None:
-            states[report.report_id] = new
-        for m in memberships:
-            key = m.incident.district_day.key
-            days[key], _ = apply_membership(days.get(key), m)
-    for state in days.values():
-        out.append((MessageKind.SNAPSHOT, snapshot(state).model_dump_json().encode()))
+    reports = [parse_report(line) for line in jsonl_bytes(synthetic_reports(n, seed=seed))]
+    out = [(MessageKind.REPORT, report.model_dump_json().encode()) for report in reports]
+    final = semantics.run(reports, "max_total").snapshot_json
+    out.extend((MessageKind.SNAPSHOT, value) for value in final.values())
     return out
 
 

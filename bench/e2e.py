@@ -4,10 +4,10 @@ Starts its own broker (free loopback ports, a temporary folder), then:
 
 1. publish rate of ``producers.jsonl.publish_jsonl`` on a generated file, with and without
    validation, into topics nobody consumes (the producer alone);
-2. for each worker count: an isolated stack (``incidents.stack.up``, own topic prefix,
+2. for each worker count: an isolated stack (``incidents_ops.stack.up``, own topic prefix,
    var dir, SQL port and sink group), a warm-up until every worker is assigned, then
    --reports synthetic reports (bench.synth) published with kafka-python, timed until
-   ``incidents.stack.wait_caught_up`` (minus its quiet checks). Reports the end-to-end
+   ``incidents_ops.stack.wait_caught_up`` (minus its quiet checks). Reports the end-to-end
    rate, peak RSS (VmHWM) and CPU seconds of each process, checks the warehouse against
    the pure semantics, and times analyst queries through the read-only SQL endpoint
    with clickhouse-connect (median / p95 over --queries runs).
@@ -50,14 +50,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 from kafka import KafkaProducer
+
+from incidents_config.names import SINK, Generation, Topics, worker_name
 
 # Runnable as `python bench/<name>.py` too: put the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import (
-    free_port,
     load_avg,
     machine,
     mib,
@@ -66,22 +66,15 @@ from bench._common import (
     run_child,
 )
 from bench.synth import jsonl_bytes, synthetic_reports, write_jsonl
-from incidents import processes, stack
-from incidents.kafka_local import BrokerConfig, LocalBroker, jars_dir_for
-from incidents.settings import Settings, child_env, load_settings
-from incidents.topics import describe_offsets, ensure_topics
+from incidents_config.settings import Settings, child_env, load_settings
+from incidents_ops import processes, stack
+from incidents_ops.kafka_local import BrokerConfig, LocalBroker, free_ports, jars_dir_for
+from incidents_ops.topics import describe_offsets, ensure_topics
 from producers.jsonl import publish_jsonl
 from producers.publisher import PRODUCER_DEFAULTS
 from schemas.report import Report, parse_report
-from streams.app import app_name
-from streams.semantics import (
-    DistrictDayState,
-    ReportState,
-    apply_membership,
-    casualty_rule,
-    dedupe,
-    snapshot,
-)
+from sinks.clickhouse import open_read_client
+from streams import semantics
 
 QUERIES = {
     "SELECT 1 (floor)": "SELECT 1",
@@ -117,6 +110,7 @@ class StackResult:
 def start_broker(root: Path) -> LocalBroker:
     defaults = load_settings(env_file=root / "no-incidents.env")
     version = defaults.local_kafka.version
+    port, controller_port = free_ports(2)
     config = BrokerConfig(
         version=version,
         jars_dir=jars_dir_for(defaults.paths.cache_dir, version),
@@ -124,8 +118,8 @@ def start_broker(root: Path) -> LocalBroker:
         config_file=root / "kafka" / "server.properties",
         log_file=root / "kafka" / "kafka.log",
         pid_file=root / "kafka" / "kafka.pid",
-        port=free_port(),
-        controller_port=free_port(),
+        port=port,
+        controller_port=controller_port,
         heap="512m",
         start_timeout_s=defaults.local_kafka.start_timeout_s,
     )
@@ -139,7 +133,7 @@ def make_settings(root: Path, bootstrap: str, name: str) -> Settings:
         paths={"var_dir": root / name},
         kafka={"bootstrap_servers": bootstrap, "topic_prefix": f"bench-{token}-{name}"},
         local_kafka={"enabled": False},
-        clickhouse={"sql_port": free_port()},
+        clickhouse={"sql_port": 0},  # any free port; the sink records it
         sink={"group_id": f"bench-{token}-{name}-sink"},
     )
 
@@ -158,17 +152,7 @@ def cpu_seconds(pid: int | None) -> float:
 
 def expected_totals(reports: list[Report], rule: str = "max_total") -> tuple[int, int, int]:
     """(incidents, killed, district-days with incidents) by the pure semantics under `rule`."""
-    states: dict[str, ReportState] = {}
-    days: dict[str, DistrictDayState] = {}
-    for r in reports:
-        new, memberships = dedupe(states.get(r.report_id), r)
-        if new is not None:
-            states[r.report_id] = new
-        for m in memberships:
-            key = m.incident.district_day.key
-            days[key], _ = apply_membership(days.get(key), m)
-    pick = casualty_rule(rule)
-    aggs = [snapshot(s, pick).aggregate for s in days.values()]
+    aggs = [s.aggregate for s in semantics.run(reports, rule).snapshots().values()]
     return (
         sum(a.incidents for a in aggs),
         sum(a.killed.total for a in aggs),
@@ -188,7 +172,7 @@ def publish(settings: Settings, lines: list[tuple[bytes, bytes]], **tuning: obje
     try:
         t0 = time.monotonic()
         for key, value in lines:
-            producer.send(settings.kafka.raw_topic, key=key, value=value)
+            producer.send(Topics(settings.kafka.topic_prefix).raw, key=key, value=value)
         producer.flush(timeout=120)
         return time.monotonic() - t0
     finally:
@@ -197,7 +181,7 @@ def publish(settings: Settings, lines: list[tuple[bytes, bytes]], **tuning: obje
 
 def wait_workers_assigned(settings: Settings, workers: int, timeout_s: float = 120.0) -> None:
     """Wait until each worker logged Ready and no rebalance happened for 3 s."""
-    logs = [processes.log_file(settings.paths, stack.worker_name(i)) for i in range(1, workers + 1)]
+    logs = [processes.log_file(settings.paths, worker_name(i)) for i in range(1, workers + 1)]
     deadline = time.monotonic() + timeout_s
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
@@ -215,13 +199,14 @@ def wait_workers_assigned(settings: Settings, workers: int, timeout_s: float = 1
 def topic_messages(settings: Settings) -> dict[str, int]:
     """Messages in each topic the pipeline writes (warm-up included)."""
     kafka = settings.kafka
-    app = app_name(settings)
+    generation = Generation.of(settings)
+    app, names = generation.app, generation.topics
     topics = {
-        "raw": kafka.raw_topic,
-        "rekeyed": kafka.rekeyed_topic,
-        "valid": kafka.valid_topic,
-        "updates": kafka.incident_updates_topic,
-        "snapshots": kafka.snapshots_topic,
+        "raw": names.raw,
+        "rekeyed": names.rekeyed,
+        "valid": names.valid,
+        "updates": names.updates,
+        "snapshots": names.snapshots,
         "reports-changelog": f"{app}-reports-changelog",
         "district_days-changelog": f"{app}-district_days-changelog",
     }
@@ -233,7 +218,7 @@ def topic_messages(settings: Settings) -> dict[str, int]:
 
 
 def time_queries(settings: Settings, runs: int) -> dict[str, tuple[float, float, int]]:
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=settings.clickhouse.sql_port)
+    client = open_read_client(settings)  # through the sink's SQL endpoint
     out = {}
     try:
         for name, sql in QUERIES.items():
@@ -252,7 +237,7 @@ def time_queries(settings: Settings, runs: int) -> dict[str, tuple[float, float,
 
 
 def check_warehouse(settings: Settings, expected: tuple[int, int, int]) -> str:
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=settings.clickhouse.sql_port)
+    client = open_read_client(settings)  # through the sink's SQL endpoint
     try:
         got = client.query(
             "SELECT sum(incidents), sum(killed_total), countIf(incidents > 0)"
@@ -276,7 +261,7 @@ def run_stack(
     args: argparse.Namespace,
 ) -> StackResult:
     settings = make_settings(root, bootstrap, f"w{workers}")
-    names = [stack.worker_name(i) for i in range(1, workers + 1)] + [stack.SINK]
+    names = [worker_name(i) for i in range(1, workers + 1)] + [SINK]
     try:
         stack.up(settings, workers=workers, push=False, say=lambda _m: None)
         wait_workers_assigned(settings, workers)

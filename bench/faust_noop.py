@@ -37,10 +37,12 @@ from typing import Any
 import faust
 import mode.loop
 
+from incidents_config.names import Topics
+
 # Runnable as `python bench/<name>.py` too: put the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from incidents.settings import Settings, load_settings
+from incidents_config.settings import Settings, load_settings
 from streams.app import app_options
 
 
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     datadir = Path(tempfile.mkdtemp(prefix="bench-faust-noop-"))
     settings = load_settings(paths={"var_dir": datadir})  # the rest from the environment
     mode.loop.use(settings.streams.loop)  # before the app creates its loop
-    topic_name = args.topic or settings.kafka.raw_topic
+    topic_name = args.topic or Topics(settings.kafka.topic_prefix).raw
     app_id = f"{settings.kafka.topic_prefix}-faust-noop-{uuid.uuid4().hex[:8]}"
     app = build_noop_app(settings, app_id, worker_id=1)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes)

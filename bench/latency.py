@@ -1,7 +1,7 @@
 """Publish-to-queryable latency at a steady rate, on an isolated real stack.
 
 Starts its own broker (free loopback ports, a temporary folder) and one stack like
-``bench.e2e`` (``incidents.stack.up``, one worker, no push endpoint, own topic prefix, var
+``bench.e2e`` (``incidents_ops.stack.up``, one worker, no push endpoint, own topic prefix, var
 dir, SQL port and sink group), warms it up, then publishes synthetic reports
 (``bench.synth``) with kafka-python at a steady --rate for --seconds, recording when each
 report id was first sent. Meanwhile it polls the warehouse through the stack's read-only
@@ -35,8 +35,9 @@ import threading
 import time
 from pathlib import Path
 
-import clickhouse_connect
 from kafka import KafkaProducer
+
+from incidents_config.names import Topics
 
 # Runnable as `python bench/<name>.py` too: put the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,10 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import load_avg, machine, percentile
 from bench.e2e import WARMUP_REPORTS, make_settings, publish, start_broker, wait_workers_assigned
 from bench.synth import jsonl_bytes, synthetic_reports
-from incidents import stack
-from incidents.settings import Settings
+from incidents_config.settings import Settings
+from incidents_ops import stack
 from producers.publisher import PRODUCER_DEFAULTS
 from schemas.report import parse_report
+from sinks.clickhouse import open_read_client
 
 VISIBLE = """
 SELECT DISTINCT id
@@ -81,7 +83,7 @@ class Publisher(threading.Thread):
                 enable_idempotence=True,
             )
             try:
-                topic = self.settings.kafka.raw_topic
+                topic = Topics(self.settings.kafka.topic_prefix).raw
                 self.started = time.monotonic()
                 for i, (key, value) in enumerate(self.records):
                     due = self.started + i / self.rate
@@ -116,7 +118,7 @@ def measure(
     Polling stops once every id in `must_see` was seen after the last send, or after
     --drain seconds.
     """
-    client = clickhouse_connect.get_client(host="127.0.0.1", port=settings.clickhouse.sql_port)
+    client = open_read_client(settings)  # through the sink's SQL endpoint
     seen: dict[str, float] = {}
     polls: list[float] = []
     interval = args.poll_ms / 1000

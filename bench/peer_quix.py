@@ -44,10 +44,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from incidents_config.names import Topics
+
 # Runnable as `python bench/<name>.py` too: put the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from incidents.settings import load_settings
+from incidents_config.settings import load_settings
 from schemas.report import ReportValidationError, parse_report
 
 MISSING_EXIT = 3  # quixstreams is not installed
@@ -131,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(MISSING_EXIT) from e
 
     settings = load_settings()
-    topic_name = args.topic or settings.kafka.raw_topic
+    topic_name = args.topic or Topics(settings.kafka.topic_prefix).raw
     state_dir = Path(tempfile.mkdtemp(prefix="bench-quix-"))
     peer = Peer(args.count)
     app = Application(

@@ -26,10 +26,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from incidents_config.names import Topics
+
 # Runnable as `python bench/<name>.py` too: put the repository root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from incidents.settings import Settings, load_settings
+from incidents_config.settings import Settings, load_settings
 
 
 async def consume(settings: Settings, topic: str, count: int, timeout_s: float) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="give up after this long idle")
     args = ap.parse_args(argv)
     settings = load_settings()
-    topic = args.topic or settings.kafka.raw_topic
+    topic = args.topic or Topics(settings.kafka.topic_prefix).raw
     coro = consume(settings, topic, args.count, args.timeout)
     if settings.streams.loop == "uvloop":
         import uvloop

@@ -1,9 +1,9 @@
 """`incidents replay` on a real stack: how long rebuilding N reports of history takes.
 
 Starts its own broker (free loopback ports, a temporary folder) and one stack like
-``bench.e2e`` (``incidents.stack.up``, own topic prefix, var dir, SQL port and sink group),
+``bench.e2e`` (``incidents_ops.stack.up``, own topic prefix, var dir, SQL port and sink group),
 loads N synthetic reports through it (timed: the same measure as ``bench.e2e``), then runs
-``incidents.replay.replay`` with a different casualty rule and times it until the stack
+``incidents_ops.replay.replay`` with a different casualty rule and times it until the stack
 runs on the new generation. Checks the warehouse against the pure semantics after the
 load and after the replay, and reports the peak RSS of every process involved.
 
@@ -33,7 +33,8 @@ from bench.e2e import (
     wait_workers_assigned,
 )
 from bench.synth import jsonl_bytes, synthetic_reports
-from incidents import processes, replay, stack
+from incidents_config.names import SINK
+from incidents_ops import processes, replay, stack
 from schemas.report import parse_report
 
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise RuntimeError("the load did not catch up")
             load_s = time.monotonic() - t0
             loaded = check_warehouse(settings, before_rule)
-            rss_load = peak_rss(settings, ["worker-1", stack.SINK])
+            rss_load = peak_rss(settings, ["worker-1", SINK])
 
             rule = settings.streams.model_copy(update={"casualty_rule": args.rule})
             new_settings = settings.model_copy(update={"streams": rule})
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
             def watch(_p: replay.Progress) -> None:
                 rss_replay.update(
-                    {k: v for k, v in peak_rss(settings, ["replay-1", stack.SINK]).items() if v}
+                    {k: v for k, v in peak_rss(settings, ["replay-1", SINK]).items() if v}
                 )
 
             result = replay.replay(

@@ -1,9 +1,9 @@
 """Throughput of the pure semantics, and how a district-day's cost grows with its size.
 
-Part 1 runs ``streams.semantics.dedupe`` -> ``apply_membership`` -> ``snapshot`` over a
-synthetic feed (bench.synth: revisions, retractions, moves, several sources per
-incident) the way the agents do: memberships are applied per district-day and one
-snapshot is taken per changed district-day per batch of --batch reports
+Part 1 runs ``streams.semantics.run`` (``dedupe`` -> ``apply_membership`` ->
+``snapshot``) over a synthetic feed (bench.synth: revisions, retractions, moves, several
+sources per incident) the way the agents do: memberships are applied per district-day
+and one snapshot is taken per changed district-day per batch of --batch reports
 (``STREAMS_BATCH_SIZE``). It is timed twice: the pure functions alone, and with the JSON
 the agents add (Report parse in dedupe, table values and messages dumped and loaded).
 Reports are parsed before the timing.
@@ -39,31 +39,19 @@ from streams.semantics import (
     apply_membership,
     dedupe,
     fold,
+    run,
     snapshot,
 )
 
 
 def run_pure(reports: list[Report], batch: int) -> tuple[int, int, int]:
-    """The semantics without serialization; return (memberships, snapshots, district-days)."""
-    states: dict[str, ReportState] = {}
-    days: dict[str, DistrictDayState] = {}
-    n_memberships = n_snapshots = 0
-    for start in range(0, len(reports), batch):
-        updates: dict[str, list[Membership]] = {}
-        for report in reports[start : start + batch]:
-            rid = report.report_id
-            new, memberships = dedupe(states.get(rid), report)
-            if new is not None:
-                states[rid] = new
-            for m in memberships:
-                n_memberships += 1
-                updates.setdefault(m.incident.district_day.key, []).append(m)
-        for key, items in updates.items():
-            result = fold(days.get(key), items)  # the agent's step, JSON included
-            if result.state is not None:
-                days[key] = result.state
-            n_snapshots += result.changed
-    return n_memberships, n_snapshots, len(days)
+    """The semantics without serialization; return (memberships, snapshots, district-days).
+
+    ``streams.semantics.run``: dedupe per report, then per batch ``fold`` per district-day
+    (the agent's step, its state and snapshot JSON included).
+    """
+    outcome = run(reports, "max_total", batch=batch)
+    return outcome.memberships, outcome.published, len(outcome.snapshot_json)
 
 
 def run_with_json(lines: list[bytes], batch: int) -> None:

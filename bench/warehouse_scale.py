@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import load_avg, machine, percentile
-from incidents.settings import load_settings
+from incidents_config.settings import load_settings
 from sinks.clickhouse import connect
 from sinks.migrate import migrate
 

@@ -67,7 +67,7 @@ from typing import Any, BinaryIO
 
 from annotated_types import MaxLen
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.exceptions import AcledRowError, InputFormatError, ProducerError
 from producers.pipeline import (
     DEFAULT_MAX_MESSAGE_BYTES,

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,8 +31,9 @@ from typing import Any
 
 from aiohttp import web
 
-from incidents.metrics import PUSH_ITEMS, PUSH_REQUESTS, serve
-from incidents.settings import Settings
+from incidents_config.metrics import PUSH_ITEMS, PUSH_REQUESTS, serve
+from incidents_config.names import PUSH, Topics, url_file
+from incidents_config.settings import Settings, load_settings
 from producers.exceptions import DeliveryFailed, KafkaUnavailable, ProducerError, PushConfigError
 from producers.pipeline import check_record
 from producers.publisher import Publisher, RecordSink, is_permanent
@@ -257,30 +260,44 @@ def create_app(settings: Settings, *, publisher: RecordSink | None = None) -> we
 
 
 def run_push(settings: Settings) -> None:
-    """Serve the push endpoint on ``settings.push.host:port`` until interrupted."""
+    """Serve the push endpoint on ``settings.push.host:port`` until interrupted.
+
+    The URL it serves on is recorded in ``var/run/push.url`` (with ``PUSH_PORT=0`` the
+    system picks the port, and that file is how the stack and tests find it).
+    """
     app = create_app(settings)
+    try:
+        sock = socket.create_server((settings.push.host, settings.push.port))
+    except OSError as e:
+        raise PushConfigError(
+            f"cannot listen on {settings.push.host}:{settings.push.port}: {e.strerror or e}"
+        ) from e
+    url = f"http://{settings.push.host}:{sock.getsockname()[1]}"
+    recorded = url_file(settings.paths, PUSH)
+    recorded.parent.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(url + "\n", encoding="utf-8")
     logger.info(
-        "push endpoint on http://%s:%d%s -> %s",
-        settings.push.host,
-        settings.push.port,
-        REPORTS_PATH,
-        settings.kafka.raw_topic,
+        "push endpoint on %s%s -> %s", url, REPORTS_PATH, Topics(settings.kafka.topic_prefix).raw
     )
-    web.run_app(app, host=settings.push.host, port=settings.push.port, print=None)
+    try:
+        web.run_app(app, sock=sock, print=None)
+    finally:
+        recorded.unlink(missing_ok=True)
 
 
-def main() -> None:
-    """``python -m producers.http_push``: load the settings and serve."""
-    from incidents.settings import load_settings
-
+def main(settings: Settings | None = None) -> int:
+    """The push process (``incidents run push``, ``python -m producers.http_push``): serve
+    until interrupted; return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = load_settings()
-    serve(settings, "push", settings.metrics.push_port)
+    settings = settings or load_settings()
+    serve(settings, PUSH, settings.metrics.push_port)
     try:
         run_push(settings)
     except PushConfigError as e:
-        raise SystemExit(f"error: {e}") from None
+        logger.error("%s", e)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.pipeline import (
     DEFAULT_MAX_MESSAGE_BYTES,
     BoundedLines,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from incidents.settings import KafkaSettings, Settings
+from incidents_config.settings import KafkaSettings, Settings
 from producers.exceptions import InputNotFound
 from producers.progress import ProgressArg, progress_task
 from producers.publisher import Publisher, RecordSink, is_permanent, record_limit, too_large

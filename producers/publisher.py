@@ -26,7 +26,8 @@ from typing import Any, Protocol
 import kafka.errors as kafka_errors
 from kafka import KafkaProducer
 
-from incidents.settings import KafkaSettings
+from incidents_config.names import Topics
+from incidents_config.settings import KafkaSettings
 from producers.exceptions import KafkaUnavailable, ProducerError, ProducerReset, RecordTooLarge
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class Publisher:
         **producer_config: Any,
     ) -> None:
         self.kafka = kafka
-        self.topic = topic or kafka.raw_topic
+        self.topic = topic or Topics(kafka.topic_prefix).raw
         self.bootstrap_timeout_s = bootstrap_timeout_s
         self.delivery_timeout_s = delivery_timeout_s
         self._config: dict[str, Any] = {

@@ -1,2 +1,2 @@
-"""The warehouse side: ClickHouse client from the DSN, migrations, the batching sink process
-and the embedded read-only SQL endpoint."""
+"""The warehouse side: ClickHouse client from the DSN, the tables and migrations, the
+batching sink and the embedded read-only SQL endpoint."""

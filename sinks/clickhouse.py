@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import logging
 import os
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -19,8 +21,11 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 
-from incidents.settings import Settings
+from incidents_config.names import sink_ready_file
+from incidents_config.settings import Settings
 from sinks.exceptions import InvalidDsn, InvalidIdentifier, WarehouseLocked, WarehouseUnavailable
+from sinks.sql_client import guard_client
+from sinks.sql_policy import ReadPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +60,21 @@ def chdb_path(dsn: str) -> Path | None:
     raise InvalidDsn(f"{dsn!r}: expected chdb:///<folder> or http(s)://user:pass@host:port")
 
 
-def endpoint_url(settings: Settings) -> str:
-    """Return the URL of the embedded read-only SQL endpoint."""
-    return f"http://{settings.clickhouse.sql_host}:{settings.clickhouse.sql_port}"
+def endpoint_url(settings: Settings) -> str | None:
+    """Return the URL of the embedded read-only SQL endpoint.
+
+    With ``CLICKHOUSE_SQL_PORT=0`` the sink serves on a port the system picks and records
+    the URL in its ready file; None when no sink recorded one (none is running).
+    """
+    ch = settings.clickhouse
+    if ch.sql_port:
+        return f"http://{ch.sql_host}:{ch.sql_port}"
+    try:
+        marker = json.loads(sink_ready_file(settings.paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    url = marker.get("sql_endpoint") if isinstance(marker, dict) else None
+    return url if isinstance(url, str) and url.startswith("http://") else None
 
 
 def connect(settings: Settings) -> Client:
@@ -99,21 +116,19 @@ def open_read_client(settings: Settings, probe_timeout_s: float = 0.5) -> Client
 
     Embedded: the running sink's endpoint if it answers, else the folder itself, read-only
     and bounded like the endpoint, with every statement checked by the same guard
-    (sinks.sql_guard; a refused one raises QueryRefused, a clickhouse-connect DatabaseError).
+    (sinks.sql_policy; a refused one raises QueryRefused, a clickhouse-connect DatabaseError).
     Server: the server DSN (use a read-only user there, see docs/warehouse.md).
     """
-    from sinks.sql_guard import ReadPolicy, guard_client
-
     dsn = settings.clickhouse_dsn
     path = chdb_path(dsn)
     if path is None:
         return _connect_server(dsn, database=database_name(settings))
-    if endpoint_answers(settings, probe_timeout_s):
-        logger.debug("reading through the sink's endpoint %s", endpoint_url(settings))
+    url = endpoint_url(settings)
+    if url is not None and _answers(url, probe_timeout_s):
+        logger.debug("reading through the sink's endpoint %s", url)
+        parts = urllib.parse.urlsplit(url)
         return clickhouse_connect.get_client(
-            host=settings.clickhouse.sql_host,
-            port=settings.clickhouse.sql_port,
-            database=database_name(settings),
+            host=parts.hostname, port=parts.port, database=database_name(settings)
         )
     if not path.exists():
         raise WarehouseUnavailable(
@@ -140,8 +155,13 @@ def open_read_client(settings: Settings, probe_timeout_s: float = 0.5) -> Client
 
 def endpoint_answers(settings: Settings, timeout_s: float = 0.5) -> bool:
     """Return True if the embedded SQL endpoint answers its ping."""
+    url = endpoint_url(settings)
+    return url is not None and _answers(url, timeout_s)
+
+
+def _answers(url: str, timeout_s: float) -> bool:
     try:
-        with urllib.request.urlopen(f"{endpoint_url(settings)}/ping", timeout=timeout_s) as r:
+        with urllib.request.urlopen(f"{url}/ping", timeout=timeout_s) as r:
             return bool(r.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -161,14 +181,14 @@ def _open_chdb(path: Path, settings: Settings) -> Client:
     # Ask the lock first: chdb itself would print its raw lock error on stderr.
     owner = lock_owner(path)
     if owner is not None and owner[0] != os.getpid():
-        raise WarehouseLocked(str(path), owner[0], owner[1], endpoint_url(settings))
+        raise WarehouseLocked(str(path), owner[0], owner[1], endpoint_url(settings) or "none")
     try:
         return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{path}")
     except ProgrammingError as e:
         owner = lock_owner(path)
         if owner is not None:
             pid, cmd = owner
-            raise WarehouseLocked(str(path), pid, cmd, endpoint_url(settings)) from e
+            raise WarehouseLocked(str(path), pid, cmd, endpoint_url(settings) or "none") from e
         raise WarehouseUnavailable(f"cannot open the embedded warehouse {path}: {e}") from e
 
 

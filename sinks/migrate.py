@@ -36,7 +36,7 @@ from string import Template
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from sinks.clickhouse import database_name, identifier
 from sinks.exceptions import MigrationError
 

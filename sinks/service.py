@@ -14,41 +14,41 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from clickhouse_connect.driver.client import Client
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
-from incidents.metrics import (
+from incidents_config.metrics import (
     CONSUMER_LAG,
     SINK_CONSUMER_RESTARTS,
     SINK_FAILURES,
     SINK_RETRY_DELAY,
     SINK_RETRYING,
 )
-from incidents.settings import Settings
-from sinks.alerting.engine import AlertEngine
+from incidents_config.names import Generation, Topics, sink_ready_file
+from incidents_config.settings import Settings
 from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
-from sinks.generations import REBUILT, build_table, create_build_tables
+from sinks.generations import REBUILT, create_build_tables
 from sinks.migrate import migrate
+from sinks.observer import SinkObserver, SuiteRun, Written
 from sinks.rows import (
     REJECTED_BY_SINK,
     KafkaCoordinates,
     MessageKind,
+    TableRow,
     kafka_timestamp,
     message_rows,
 )
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
 from sinks.tables import AGG_DISTRICT_DAY, DQ_RUNS
-from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
-READY_FILE = "sink.ready"
 MAX_RETRY_DELAY_S = 30.0
 COMMIT_RETRY_S = 5.0  # how often to commit again written rows whose commit failed
 COMMIT_STUCK_S = 60.0  # uncommittable this long: replace the consumer
@@ -63,26 +63,36 @@ def topic_kinds(
 
     Only the live generation reads the shared dead-letter, silences and data-quality topics.
     """
-    names = TopicNames.of(settings, generation)
+    names = Topics.of(settings, generation)
     kinds = {names.valid: MessageKind.REPORT, names.snapshots: MessageKind.SNAPSHOT}
     if live:
         kinds[names.dead_letter] = MessageKind.DEAD_LETTER
-        kinds[settings.kafka.silences_topic] = MessageKind.SILENCE
-        kinds[settings.kafka.dq_results_topic] = MessageKind.DQ_RUN
+        kinds[names.silences] = MessageKind.SILENCE
+        kinds[names.dq_results] = MessageKind.DQ_RUN
     return kinds
 
 
-def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> None:
-    """Run the sink until ``stop_event`` is set; flush, commit and close on the way out."""
+ObserverFactory = Callable[[Client, str], SinkObserver]
+
+
+def run_sink(
+    settings: Settings,
+    stop_event: threading.Event | None = None,
+    observers: Iterable[ObserverFactory] = (),
+) -> None:
+    """Run the sink until ``stop_event`` is set; flush, commit and close on the way out.
+
+    Each of `observers` is called once with the sink's writing client and database, and
+    the observer it returns is told about every batch written (alerting is one).
+    """
     stop = stop_event or threading.Event()
     database = database_name(settings)
     writer = connect(settings)
     endpoint: SqlEndpoint | None = None
     batcher: _Batcher | None = None
     build: threading.Thread | None = None
-    engine: AlertEngine | None = None
-    delivery_client: Client | None = None
-    ready_file = settings.paths.run_dir / READY_FILE
+    started: list[SinkObserver] = []
+    ready_file = sink_ready_file(settings.paths)
     try:
         applied = migrate(writer, settings)
         logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
@@ -90,11 +100,9 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
         sink.setup()
         if settings.embedded_warehouse:
             endpoint = open_sql_endpoint(settings)
-        if settings.alerts.enabled:
-            # Deliveries are recorded from the dispatcher's thread: a client of its own.
-            delivery_client = connect(settings)
-            engine = AlertEngine(settings, writer, database, delivery_client=delivery_client)
-        batcher = _batcher(settings, settings.generation, sink, stop, engine)
+        watching = [make(writer, database) for make in observers]
+        live = Generation.of(settings).number
+        batcher = _batcher(settings, live, sink, stop, watching)
         if not batcher.connect():
             return  # stopped before Kafka or the topics were there
         if settings.sink.build_generation is not None:
@@ -106,8 +114,9 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
                 daemon=True,
             )
             build.start()
-        if engine is not None:
-            engine.start()
+        for observer in watching:
+            observer.start()
+            started.append(observer)
         _write_ready(ready_file, endpoint)
         logger.info("sink ready%s", f"; SQL endpoint {endpoint.url}" if endpoint else "")
         batcher.run()
@@ -120,10 +129,8 @@ def run_sink(settings: Settings, stop_event: threading.Event | None = None) -> N
             build.join(timeout=30)
         if batcher is not None:
             batcher.close()
-        if engine is not None:
-            engine.stop()
-        if delivery_client is not None:
-            delivery_client.close()
+        for observer in started:
+            observer.stop()
         if endpoint is not None:
             endpoint.stop()
         writer.close()
@@ -137,7 +144,7 @@ def _build(settings: Settings, generation: int, stop: threading.Event) -> None:
     client = connect(settings)
     batcher: _Batcher | None = None
     try:
-        rename = {name: build_table(name, generation) for name in REBUILT}
+        rename = {name: Generation.of(settings, generation).build_table(name) for name in REBUILT}
         sink = ClickHouseSink(client, database, rename=rename)
         sink.setup()
         batcher = _batcher(settings, generation, sink, stop, live=False)
@@ -157,19 +164,19 @@ def _batcher(
     generation: int,
     sink: BatchingSink,
     stop: threading.Event,
-    engine: AlertEngine | None = None,
+    observers: Sequence[SinkObserver] = (),
     *,
     live: bool = True,
 ) -> _Batcher:
     """The batcher of one pipeline generation: its topics, its consumer group."""
     kinds = topic_kinds(settings, generation, live=live)
-    group = settings.sink.group(generation)
+    group = Generation.of(settings, generation).sink_group
     return _Batcher(
         lambda: _subscribed_consumer(settings, stop, list(kinds), group),
         sink,
         settings,
         stop,
-        engine,
+        observers,
         kinds=kinds,
         group=group,
     )
@@ -251,13 +258,14 @@ class _Batcher:
         sink: BatchingSink,
         settings: Settings,
         stop: threading.Event,
-        engine: AlertEngine | None = None,
+        observers: Sequence[SinkObserver] = (),
         *,
         kinds: dict[str, MessageKind],
         group: str,
     ) -> None:
         self._connect = connect
-        self._engine = engine
+        self._observers = list(observers)
+        self._written = Written()  # what the buffered rows change, for the observers
         self._consumer: KafkaConsumer | None = None
         self._sink = sink
         self._stop = stop
@@ -294,8 +302,9 @@ class _Batcher:
                 self.add(messages)
             if self._due():
                 self.flush_and_commit(retry=True)
-            elif not self._messages and self._engine is not None:
-                self._engine.after_write()  # the periodic check of firing alerts
+            elif not self._messages:
+                for observer in self._observers:
+                    observer.idle()  # e.g. the periodic check of firing alerts
             if (
                 self._commit_failing_since is not None
                 and time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
@@ -340,16 +349,29 @@ class _Batcher:
                         row.values["reasons"],
                     )
             self._sink.add(rows, Origin(at, m.value))
-            if self._engine is not None:
-                self._engine.note(
-                    (r.values["province"], r.values["district"], r.values["day"])
-                    for r in rows
-                    if r.table == AGG_DISTRICT_DAY.name
-                )
-                self._engine.note_quality(r.values for r in rows if r.table == DQ_RUNS.name)
+            if self._observers:
+                self._note(rows)
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
+
+    def _note(self, rows: Iterable[TableRow]) -> None:
+        """Remember what these rows change, to tell the observers once they are written."""
+        for r in rows:
+            v = r.values
+            if r.table == AGG_DISTRICT_DAY.name:
+                self._written.district_days.add((v["province"], v["district"], v["day"]))
+            elif r.table == DQ_RUNS.name:
+                self._written.suite_runs.append(
+                    SuiteRun(
+                        run_id=v["run_id"],
+                        suite=v["suite"],
+                        finished_at=v["finished_at"],
+                        success=bool(v["success"]),
+                        expectations=int(v["expectations"]),
+                        failed=int(v["failed"]),
+                    )
+                )
 
     def _due(self) -> bool:
         if not self._messages or self._oldest is None:
@@ -382,8 +404,9 @@ class _Batcher:
                         return
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             SINK_RETRYING.set(0)
-            if self._engine is not None:
-                self._engine.after_write()  # before the commit: a crash evaluates again
+            changed, self._written = self._written, Written()
+            for observer in self._observers:
+                observer.written(changed)  # before the commit: a crash tells them again
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._oldest = 0, None

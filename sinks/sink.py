@@ -13,7 +13,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
-from incidents.metrics import SINK_BATCHES, SINK_LAST_FLUSH, SINK_QUARANTINED, SINK_ROWS
+from incidents_config.metrics import SINK_BATCHES, SINK_LAST_FLUSH, SINK_QUARANTINED, SINK_ROWS
 from sinks.exceptions import SinkError, SinkWriteError
 from sinks.rows import UNSTORABLE, KafkaCoordinates, TableRow, undecodable_row
 from sinks.tables import REJECTED_REPORTS, SINK_TABLES, TableSpec

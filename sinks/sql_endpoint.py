@@ -5,7 +5,7 @@ and POST on `/` with the query in the `query` parameter and/or the body, `param_
 query parameters, `database` (the warehouse's only), `default_format`, `query_id`, `/ping`,
 and errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`.
 
-Each request is one statement, checked by sinks.sql_guard with ClickHouse's own parser
+Each request is one statement, checked by sinks.sql_policy with ClickHouse's own parser
 before it runs. It then runs on one of `sql_max_concurrent` clients whose sessions carry the
 limits (max_execution_time, max_result_bytes, max_memory_usage) and then readonly=1, which
 freezes every setting: a request cannot change them, and nothing a request does outlives it.
@@ -35,10 +35,12 @@ from aiohttp import web
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError
 
-from incidents.metrics import SQL_REFUSALS, SQL_REQUESTS
-from incidents.settings import ClickHouseSettings, Settings
+from incidents_config.metrics import SQL_REFUSALS, SQL_REQUESTS
+from incidents_config.settings import ClickHouseSettings, Settings
+from sinks.clickhouse import database_name, open_engine_reader
 from sinks.exceptions import EndpointError
-from sinks.sql_guard import (
+from sinks.sql_client import SqlParser
+from sinks.sql_policy import (
     ACCESS_DENIED,
     BAD_ARGUMENTS,
     BAD_QUERY_PARAMETER,
@@ -47,7 +49,6 @@ from sinks.sql_guard import (
     QueryRefused,
     RawParam,
     ReadPolicy,
-    SqlParser,
     Verdict,
     check_query,
     server_params,
@@ -187,7 +188,7 @@ class SqlEndpoint:
     """The read-only endpoint; :meth:`start` serves it in a background thread.
 
     It owns the clients it is given and :meth:`stop` closes them: ``readers`` run the
-    queries (one request each at a time), ``guard`` parses for sinks.sql_guard, ``killer``
+    queries (one request each at a time), ``guard`` parses for sinks.sql_policy, ``killer``
     cancels. All must be read-only sessions on the embedded engine (see
     sinks.clickhouse.open_engine_reader) with the warehouse database selected.
     """
@@ -579,8 +580,6 @@ def open_sql_endpoint(settings: Settings) -> SqlEndpoint:
 
     ``stop()`` closes what this opened.
     """
-    from sinks.clickhouse import database_name, open_engine_reader
-
     ch = settings.clickhouse
     clients: list[Client] = []
     try:

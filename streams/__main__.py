@@ -1,4 +1,4 @@
-"""Run a Faust worker: ``python -m streams [--worker-id N]``."""
+"""A Faust worker process: ``incidents run worker --worker-id N`` (or ``python -m streams``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ import logging
 import faust
 import mode.loop
 
-from incidents.metrics import serve
-from incidents.settings import load_settings
-from incidents.stack import worker_name
+from incidents_config.metrics import serve
+from incidents_config.names import worker_name
+from incidents_config.settings import Settings, load_settings
 from streams.app import build_app
+
+
+def run_worker(settings: Settings, worker_id: int = 1, loglevel: str = "info") -> None:
+    """Run Faust worker `worker_id` (distinct per worker process) until it is stopped."""
+    mode.loop.use(settings.streams.loop)  # before the app creates its loop
+    app, _ = build_app(settings, worker_id=worker_id)
+    logging.basicConfig(level=loglevel.upper())
+    base = settings.metrics.worker_port
+    serve(settings, worker_name(worker_id), base + worker_id - 1 if base else 0)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
 
 
 def main() -> None:
@@ -19,14 +30,7 @@ def main() -> None:
     parser.add_argument("--worker-id", type=int, default=1, help="distinct per worker process")
     parser.add_argument("--loglevel", default="info")
     args = parser.parse_args()
-    settings = load_settings()
-    mode.loop.use(settings.streams.loop)  # before the app creates its loop
-    app, _ = build_app(settings, worker_id=args.worker_id)
-    logging.basicConfig(level=args.loglevel.upper())
-    base = settings.metrics.worker_port
-    serve(settings, worker_name(args.worker_id), base + args.worker_id - 1 if base else 0)
-    worker = faust.Worker(app, loglevel=args.loglevel)
-    worker.execute_from_commandline()
+    run_worker(load_settings(), args.worker_id, args.loglevel)
 
 
 if __name__ == "__main__":

@@ -8,37 +8,22 @@ their ``register`` function; the plumbing they share is :mod:`streams.runtime`.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import faust
 
-from incidents.metrics import CONSUMER_LAG
-from incidents.settings import Settings
+from incidents_config.metrics import CONSUMER_LAG
+from incidents_config.names import Generation, Topics, crash_file, worker_name
+from incidents_config.settings import Settings
 from streams import ingest, rollup
-from streams.runtime import crash_file
-from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
-
-
-def app_name(settings: Settings, generation: int | None = None) -> str:
-    """Return the Faust app id (also its consumer group and changelog prefix).
-
-    Each pipeline generation after the first is its own app (``-g<N>``): fresh consumer
-    group, fresh tables and changelogs.
-    """
-    g = settings.generation if generation is None else generation
-    suffix = f"-g{g}" if g else ""
-    return f"{settings.kafka.topic_prefix}-{settings.streams.app_id}{suffix}"
 
 
 def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
     """Faust's options for our workers (also what bench/faust_noop.py measures Faust with)."""
     kafka = settings.kafka
-    g = settings.generation
-    generation_dir = f"g{g}" if g else ""  # a generation's tables never share a folder
-    datadir = Path(settings.paths.var_dir, "faust", generation_dir, f"worker-{worker_id}").resolve()
+    datadir = Generation.of(settings).worker_dir(settings.paths.var_dir, worker_id)
     datadir.parent.mkdir(parents=True, exist_ok=True)
     return {
         "broker": [f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
@@ -68,12 +53,13 @@ def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
     }
 
 
-def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, TopicNames]:
+def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Topics]:
     """Create the Faust app with its topics and agents."""
-    app = faust.App(app_name(settings), **app_options(settings, worker_id))
+    generation = Generation.of(settings)
+    app = faust.App(generation.app, **app_options(settings, worker_id))
 
-    names = TopicNames.of(settings)
-    crashes = crash_file(settings, worker_id)
+    names = generation.topics
+    crashes = crash_file(settings.paths, worker_name(worker_id))
     crashes.unlink(missing_ok=True)  # a new worker: the last crash is history (in the log)
     ingest.register(app, names, settings, crashes)
     rollup.register(app, names, settings, crashes)
@@ -86,7 +72,7 @@ LAG_INTERVAL_S = 5.0
 
 def _report_lag(app: faust.App, settings: Settings) -> None:
     """Export this worker's consumer lag per topic (partitions it owns) every few seconds."""
-    group = app_name(settings)
+    group = Generation.of(settings).app
 
     @app.timer(interval=LAG_INTERVAL_S)
     async def lag() -> None:

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import faust
 
-from incidents.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
-from incidents.settings import Settings
+from incidents_config.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
+from incidents_config.names import Topics
+from incidents_config.settings import Settings
 from schemas.errors import FieldError
 from schemas.report import Report, ReportValidationError, parse_report
 from streams.letters import Reason, contract_reason, dead_letter, internal_error_letter
@@ -50,7 +51,6 @@ from streams.runtime import (
     table_write,
 )
 from streams.semantics import ReportState, dedupe
-from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Bundles:
         return out
 
 
-def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: Path) -> None:
+def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path) -> None:
     """Register the ingest agent and its table on `app`."""
     table = app.Table(
         "reports",

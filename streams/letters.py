@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from incidents.metrics import AGENT_ERRORS
+from incidents_config.metrics import AGENT_ERRORS
 from schemas import safe_json
 from schemas.errors import FieldError
 from schemas.warehouse import DeadLetter

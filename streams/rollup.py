@@ -18,7 +18,8 @@ from pathlib import Path
 
 import faust
 
-from incidents.settings import Settings
+from incidents_config.names import Topics
+from incidents_config.settings import Settings
 from schemas.errors import FieldError
 from schemas.warehouse import Membership, MembershipBundle
 from streams.letters import Reason, dead_letter, internal_error_letter
@@ -36,7 +37,6 @@ from streams.runtime import (
     table_write,
 )
 from streams.semantics import DistrictDayState, casualty_rule, fold
-from streams.topics import TopicNames
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ AGENT = "rollup"
 Item = tuple[faust.EventT, Membership, tuple[str, int, int]]  # event, membership, its origin
 
 
-def register(app: faust.App, names: TopicNames, settings: Settings, crash_file: Path) -> None:
+def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path) -> None:
     """Register the rollup agent and its table on `app`."""
     table = app.Table(
         "district_days",

@@ -31,8 +31,8 @@ from typing import Any, NoReturn
 import aiokafka.errors as kafka_errors
 import faust
 
-from incidents.metrics import AGENT_DELIVERY_RETRIES, DEAD_LETTERS, source_label
-from incidents.settings import Settings
+from incidents_config.metrics import AGENT_DELIVERY_RETRIES, DEAD_LETTERS, source_label
+from incidents_config.settings import Settings
 from schemas.errors import FieldError
 from schemas.warehouse import DeadLetter
 from streams.letters import Reason, dead_letter, raw_bytes
@@ -213,11 +213,6 @@ def crash(agent: str, error: BaseException, crash_file: Path) -> NoReturn:
         logger.exception("cannot write %s", crash_file)
     logging.shutdown()
     os._exit(CRASH_EXIT_CODE)
-
-
-def crash_file(settings: Settings, worker_id: int) -> Path:
-    """Where worker `worker_id` records why it crashed (read by `incidents status`)."""
-    return settings.paths.run_dir / f"worker-{worker_id}.crash"
 
 
 CRASH_EXIT_CODE = 70  # EX_SOFTWARE

@@ -8,12 +8,14 @@ how incidents add up is made here, without Faust or Kafka, so it can be tested d
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from incidents_config.settings import CasualtyRule
 from schemas.report import Casualties, Category, Report
 from schemas.warehouse import (
     Aggregate,
@@ -194,13 +196,17 @@ def pick_latest(entries: list[ReportEntry], field: str) -> ReportEntry:
     return min(entries, key=rank)
 
 
-CASUALTY_RULES: dict[str, CasualtyPick] = {"max_total": pick_max_total, "latest": pick_latest}
+CASUALTY_RULES: dict[CasualtyRule, CasualtyPick] = {
+    "max_total": pick_max_total,
+    "latest": pick_latest,
+}
 
 
 def casualty_rule(name: str) -> CasualtyPick:
-    """Return the casualty rule registered under `name`."""
+    """Return the casualty rule registered under `name` (settings accept only these names:
+    :data:`incidents_config.settings.CasualtyRule`)."""
     try:
-        return CASUALTY_RULES[name]
+        return CASUALTY_RULES[name]  # type: ignore[index]  # a str from a benchmark's flag
     except KeyError:
         known = ", ".join(sorted(CASUALTY_RULES))
         raise ValueError(f"unknown casualty rule {name!r}; known rules: {known}") from None
@@ -337,3 +343,60 @@ def _apply(
         state_json=state.model_dump_json().encode(),
         snapshot_json=snapshot(state, pick).model_dump_json().encode(),
     )
+
+
+# --- the whole pipeline in memory ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What :func:`run` computed: the last snapshot published per district-day, and counts."""
+
+    snapshot_json: dict[str, bytes]  # district-day key -> its last snapshot, as published
+    memberships: int  # memberships dedupe announced
+    published: int  # snapshots rollup published (one per changed district-day per batch)
+
+    def snapshots(self) -> dict[str, DistrictDaySnapshot]:
+        """The final snapshot of every district-day, by district-day key."""
+        return {
+            key: DistrictDaySnapshot.model_validate_json(value)
+            for key, value in self.snapshot_json.items()
+        }
+
+
+def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Outcome:
+    """Run the pipeline in memory over `reports` (valid reports, in delivery order).
+
+    Each report goes through :func:`dedupe` (the ingest agent's step); per batch of
+    `batch` reports (the agents' ``STREAMS_BATCH_SIZE``; None: all reports in one batch)
+    the announced memberships are grouped by district-day and each group goes through
+    :func:`fold` under the casualty rule named `rule` (the rollup agent's step, see
+    :func:`casualty_rule`). The snapshots are exactly what the agents compute and publish
+    for the same deliveries in the same batches, except that the agents' size limit
+    (``STREAMS_MAX_STATE_BYTES``) is not applied. The batching changes only how many
+    snapshots are published and their ``revision``, never what else they hold.
+    """
+    if batch is not None and batch < 1:
+        raise ValueError(f"batch must be at least 1, not {batch}")
+    pick = casualty_rule(rule)
+    reports_state: dict[str, ReportState] = {}
+    days: dict[str, DistrictDayState] = {}
+    snapshot_json: dict[str, bytes] = {}
+    memberships = published = 0
+    deliveries = iter(reports)
+    while chunk := list(itertools.islice(deliveries, batch)):
+        updates: dict[str, list[Membership]] = {}
+        for report in chunk:
+            state, announced = dedupe(reports_state.get(report.report_id), report)
+            if state is not None:
+                reports_state[report.report_id] = state
+            memberships += len(announced)
+            for m in announced:
+                updates.setdefault(m.incident.district_day.key, []).append(m)
+        for key, items in updates.items():
+            result = fold(days.get(key), items, pick)
+            if result.changed and result.state is not None:
+                days[key] = result.state
+                snapshot_json[key] = result.snapshot_json
+                published += 1
+    return Outcome(snapshot_json=snapshot_json, memberships=memberships, published=published)

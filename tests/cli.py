@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from incidents.settings import Settings, child_env
+from incidents_config.settings import Settings, child_env
 
 
 def run_incidents(

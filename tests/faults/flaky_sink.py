@@ -1,7 +1,7 @@
 """The real sink process, with ClickHouse writes failing while a marker file exists.
 
 Fault injection for tests/faults/test_sink_outage.py: run as ``python flaky_sink.py`` with
-``FAULT_SINK_OUTAGE_FILE`` naming the marker. Everything else is `python -m sinks`.
+``FAULT_SINK_OUTAGE_FILE`` naming the marker. Everything else is `incidents run sink`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import OperationalError
 
-from sinks import __main__ as sink_main
+from incidents_config.settings import load_settings
+from incidents_ops import sink_process
 from sinks.sink import ClickHouseSink
 
 MARKER = Path(os.environ["FAULT_SINK_OUTAGE_FILE"])
@@ -29,4 +30,4 @@ def _insert(self: ClickHouseSink, name: str, rows: list[list[Any]]) -> None:
 ClickHouseSink._insert = _insert  # type: ignore[method-assign]
 
 if __name__ == "__main__":
-    sys.exit(sink_main.main())
+    sys.exit(sink_process.main(load_settings()))

@@ -14,9 +14,9 @@ from collections.abc import Callable
 import pytest
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from incidents import health, processes
-from incidents.settings import Settings
-from streams.app import app_name
+from incidents_config.names import Generation, Topics
+from incidents_config.settings import Settings
+from incidents_ops import health, processes
 from streams.runtime import CRASH_EXIT_CODE
 from tests import reference
 from tests.cli import run_incidents
@@ -48,7 +48,7 @@ def test_a_dead_letter_kafka_refuses_stops_the_worker_without_committing(
     p = pipeline_factory(partitions=1)
     kafka = p.settings.kafka
     p.up()
-    set_max_message_bytes(p.settings, kafka.dead_letter_topic, SMALL)
+    set_max_message_bytes(p.settings, Topics(kafka.topic_prefix).dead_letter, SMALL)
     worker = processes.info(p.settings.paths, "worker-1")
     before, after = random_reports(seed=3, n_events=20), random_reports(seed=4, n_events=20)
     after = [r.model_copy(update={"source_event_id": f"after-{r.source_event_id}"}) for r in after]
@@ -66,14 +66,14 @@ def test_a_dead_letter_kafka_refuses_stops_the_worker_without_committing(
     assert crash is not None and crash.agent == "ingest", crash
     assert "dead letter" in crash.error
     # Nothing from the poison message on was committed: it and its neighbours wait.
-    done, total = p.read_progress(app_name(p.settings), kafka.raw_topic)
+    done, total = p.read_progress(Generation.of(p.settings).app, Topics(kafka.topic_prefix).raw)
     assert done <= total - 1 - len(after), (done, total)
     assert "crashed" in status_output(p.settings)
     log = processes.log_file(p.settings.paths, "worker-1").read_text(errors="replace")
     assert f"exit code {CRASH_EXIT_CODE}" in log or "stopping the worker uncommitted" in log
 
     # Fix the limit and start a new worker: every report and the dead letter arrive.
-    set_max_message_bytes(p.settings, kafka.dead_letter_topic, 1_048_576)
+    set_max_message_bytes(p.settings, Topics(kafka.topic_prefix).dead_letter, 1_048_576)
     p.up()
     assert processes.info(p.settings.paths, "worker-1").pid != worker.pid
     p.wait()

@@ -24,15 +24,14 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError
 
-from incidents import processes, stack
-from incidents.exceptions import IncidentsError
-from incidents.kafka_local import LocalCluster, cluster_configs, jars_dir_for
-from incidents.settings import KafkaSettings, Settings, load_settings
-from incidents.topics import describe_offsets
+from incidents_config.names import Generation, Topics
+from incidents_config.settings import KafkaSettings, Settings, load_settings
+from incidents_ops import processes, stack
+from incidents_ops.exceptions import OpsError
+from incidents_ops.kafka_local import LocalCluster, cluster_configs, free_ports, jars_dir_for
+from incidents_ops.topics import describe_offsets
 from schemas.report import Report
-from streams.app import app_name
 from tests import reference
-from tests.conftest import free_port
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -63,21 +62,12 @@ class Replicas:
 Layout = dict[tuple[str, int], Replicas]
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
 @pytest.fixture(scope="module")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Start a three-node KRaft cluster on free ports; stop every node afterwards."""
     defaults = load_settings()
     version = defaults.local_kafka.version
-    ports = distinct_free_ports(2 * NODES)
+    ports = free_ports(2 * NODES)
     configs = cluster_configs(
         tmp_path_factory.mktemp("kafka-cluster"),
         version=version,
@@ -88,10 +78,10 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
         min_insync_replicas=MIN_INSYNC,
     )
     started = LocalCluster(configs)
-    error: IncidentsError | None = None
+    error: OpsError | None = None
     try:
         started.start()  # stops whatever it started if a node fails
-    except IncidentsError as e:
+    except OpsError as e:
         error = e
     if error is not None:
         pytest.fail(f"the {NODES}-node Kafka {version} cluster could not start: {error}")
@@ -111,6 +101,7 @@ def pipeline(
         env_file=tmp_path / "no-incidents.env",
         paths={"var_dir": tmp_path / "var"},
         metrics={"sink_port": 0, "push_port": 0, "worker_port": 0},
+        push={"port": 0},
         local_kafka={"enabled": False},
         kafka={
             "bootstrap_servers": kafka_cluster.bootstrap_servers,
@@ -118,7 +109,7 @@ def pipeline(
             "partitions": PARTITIONS,
             "replication_factor": NODES,
         },
-        clickhouse={"sql_port": free_port()},
+        clickhouse={"sql_port": 0},
         sink={"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": 0.3},
         streams={"batch_timeout_s": 0.2},
     )
@@ -133,7 +124,7 @@ class Publisher:
     """One idempotent ``acks=all`` producer for the whole stream, as a feed keeps one."""
 
     def __init__(self, kafka: KafkaSettings) -> None:
-        self._topic = kafka.raw_topic
+        self._topic = Topics(kafka.topic_prefix).raw
         self._producer = KafkaProducer(**kafka.client_kwargs(), acks="all", enable_idempotence=True)
 
     def publish(self, reports: list[Report]) -> float:
@@ -240,7 +231,7 @@ def wait_for(
             done, last = probe()
             if done:
                 return last
-        except (KafkaError, IncidentsError, OSError) as e:
+        except (KafkaError, OpsError, OSError) as e:
             last = e
         if time.monotonic() - started > timeout_s:
             pytest.fail(f"{what}: not within {timeout_s:.0f} s; last: {last!r}\n{diagnostics()}")
@@ -297,7 +288,7 @@ def test_sigkill_of_a_leading_broker_mid_stream_loses_nothing_and_counts_nothing
     half, three_quarters = len(stream) // 2, 3 * len(stream) // 4
     p = pipeline
     kafka = p.settings.kafka
-    group = app_name(p.settings)
+    group = Generation.of(p.settings).app
 
     def diagnostics() -> str:
         logs = {f"kafka node {n.config.node_id}": n.config.log_file for n in kafka_cluster.nodes}
@@ -314,8 +305,16 @@ def test_sigkill_of_a_leading_broker_mid_stream_loses_nothing_and_counts_nothing
     # The worker creates its own topics as it starts; they get three replicas too.
     faust_topics = [f"{group}-{t}" for t in ("reports-changelog", "district_days-changelog")]
     faust_topics.append(f"{group}-__assignor-__leader")
-    topics = [kafka.raw_topic, kafka.valid_topic, kafka.dead_letter_topic]
-    topics += [kafka.incident_updates_topic, kafka.snapshots_topic, *faust_topics]
+    topics = [
+        Topics(kafka.topic_prefix).raw,
+        Topics(kafka.topic_prefix).valid,
+        Topics(kafka.topic_prefix).dead_letter,
+    ]
+    topics += [
+        Topics(kafka.topic_prefix).updates,
+        Topics(kafka.topic_prefix).snapshots,
+        *faust_topics,
+    ]
 
     def topics_exist() -> tuple[bool, Layout]:
         layout = read_layout(kafka)
@@ -330,7 +329,7 @@ def test_sigkill_of_a_leading_broker_mid_stream_loses_nothing_and_counts_nothing
     publisher = Publisher(kafka)
     try:
         publisher.publish(stream[:half])
-        done, total = p.wait_mid_stream(group, kafka.raw_topic)
+        done, total = p.wait_mid_stream(group, Topics(kafka.topic_prefix).raw)
 
         # The victim coordinates the workers' group and leads report partitions.
         victim_id = coordinator_of(kafka, group, [n.config.node_id for n in kafka_cluster.nodes])
@@ -338,8 +337,8 @@ def test_sigkill_of_a_leading_broker_mid_stream_loses_nothing_and_counts_nothing
         before = read_layout(kafka)
         led = sorted(tp for tp, r in before.items() if r.leader == victim_id and tp[0] in topics)
         out_of_sync = sorted(tp for tp, r in before.items() if victim_id not in r.isr)
-        assert any(t == kafka.raw_topic for t, _ in led), (
-            f"node {victim_id} leads no partition of {kafka.raw_topic}: {led}"
+        assert any(t == Topics(kafka.topic_prefix).raw for t, _ in led), (
+            f"node {victim_id} leads no partition of {Topics(kafka.topic_prefix).raw}: {led}"
         )
         assert not out_of_sync, f"node {victim_id} is out of sync before the kill: {out_of_sync}"
         victim = kafka_cluster.node(victim_id)
@@ -389,7 +388,7 @@ def test_sigkill_of_a_leading_broker_mid_stream_loses_nothing_and_counts_nothing
 
     assert pids(p.settings) == running, "a worker or the sink died and nobody restarted it"
     # The idempotent producer's retries across the failover wrote nothing twice.
-    assert message_count(kafka, kafka.raw_topic) == len(stream)
+    assert message_count(kafka, Topics(kafka.topic_prefix).raw) == len(stream)
     assert p.district_days() == expected, dead_letters(p)
     incidents = p.query("SELECT count(), sum(killed_total) FROM incidents FINAL")
     ref = reference.incidents(reports)

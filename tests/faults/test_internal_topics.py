@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 from kafka import KafkaProducer
 
-from incidents import processes
-from streams.topics import TopicNames
+from incidents_config.names import Topics
+from incidents_ops import processes
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, random_reports
 
@@ -34,7 +34,7 @@ def test_poison_on_internal_topics_is_dead_lettered_and_the_neighbours_counted(
 ) -> None:
     p = pipeline_factory(partitions=2)
     p.up()
-    names = TopicNames.of(p.settings)
+    names = Topics.of(p.settings)
     half = len(GOOD) // 2
     p.publish(list(GOOD[:half]))
     producer = KafkaProducer(**p.settings.kafka.client_kwargs(), acks="all")

@@ -14,7 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from incidents import metrics, processes
+from incidents_config import metrics
+from incidents_config.names import Topics
+from incidents_ops import processes
 from schemas.report import Casualties, Report
 from tests import reference
 from tests.integration.streams.conftest import Pipeline
@@ -124,7 +126,7 @@ def test_a_poison_flood_loses_nothing_and_stops_nothing(
     p.wait()
 
     # Every bad message is a dead letter with a reason; nothing else is.
-    raw_topic = p.settings.kafka.raw_topic
+    raw_topic = Topics(p.settings.kafka.topic_prefix).raw
     rejected = p.query(
         "SELECT count(), countIf(reasons = ''), max(raw_size), countIf(raw LIKE '%[truncated:%')"
         " FROM rejected_reports FINAL WHERE topic = {t:String}",

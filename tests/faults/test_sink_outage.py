@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from incidents import health, processes
-from incidents.settings import child_env
-from incidents.stack import SINK
+from incidents_config.names import Topics
+from incidents_config.settings import child_env
+from incidents_ops import health, processes
+from incidents_ops.stack import SINK
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
 from tests.waiting import wait_for
@@ -34,7 +35,10 @@ def test_a_clickhouse_outage_delays_the_sink_and_loses_nothing(
     processes.start(p.settings.paths, SINK, [sys.executable, str(FLAKY_SINK)], env=env)
 
     p.publish(list(deliveries(reports, seed=4)))
-    sink_group, snapshots = p.settings.sink.group_id, p.settings.kafka.snapshots_topic
+    sink_group, snapshots = (
+        p.settings.sink.group_id,
+        Topics(p.settings.kafka.topic_prefix).snapshots,
+    )
 
     def failing() -> bool:
         samples = health.scrape(p.settings, SINK)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from incidents import processes
+from incidents_ops import processes
 from schemas.report import Casualties, Report
 from tests.integration.streams.conftest import Pipeline
 

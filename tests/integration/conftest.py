@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
-from incidents.settings import Settings, load_settings
-from tests.conftest import free_port
-
-__all__ = ["free_port"]
+from incidents_config.settings import Settings, load_settings
+from sinks.clickhouse import connect
+from sinks.migrate import migrate
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def sample_warehouse(
     Tests read it (the folder opens read-only when no sink owns it); a test that corrupts
     data works on `copy_warehouse(...)` instead.
     """
-    from incidents import stack
+    from incidents_ops import stack
     from producers.acled import publish_acled
     from producers.jsonl import publish_jsonl
     from producers.samples.q1_2024 import ACLED_FILE, NEWS_FILE
@@ -66,10 +66,11 @@ def sample_warehouse(
         paths={"var_dir": root / "var"},
         kafka={"bootstrap_servers": kafka_broker, "topic_prefix": prefix, "partitions": 4},
         local_kafka={"enabled": False},
-        clickhouse={"sql_port": free_port()},
+        clickhouse={"sql_port": 0},  # any free port; the sink records it
         sink={"group_id": f"{prefix}-sink", "flush_interval_s": 0.3},
         streams={"batch_timeout_s": 0.2},
         metrics={"sink_port": 0, "push_port": 0, "worker_port": 0},
+        push={"port": 0},
         dq={"interval_s": 0},
     )
     stack.up(settings, workers=1, push=False, say=lambda _m: None)
@@ -89,3 +90,29 @@ def copy_warehouse(settings: Settings, dest: Path) -> Settings:
     shutil.copytree(settings.paths.var_dir / "warehouse", dest / "var" / "warehouse", symlinks=True)
     paths = settings.paths.model_copy(update={"var_dir": dest / "var"})
     return settings.model_copy(update={"paths": paths})
+
+
+@pytest.fixture
+def warehouse_settings(tmp_path: Path) -> Settings:
+    """Settings of an embedded warehouse in tmp_path (no broker); its SQL endpoint, when one
+    is started, takes any free port."""
+    return load_settings(
+        env_file=tmp_path / "no-incidents.env",
+        paths={"var_dir": tmp_path / "var"},
+        clickhouse={"sql_port": 0},
+    )
+
+
+@pytest.fixture
+def writer(warehouse_settings: Settings) -> Iterator[Client]:
+    """A read-write client on a migrated embedded warehouse.
+
+    chdb allows one engine folder per process: the fixture closes its client, so the next
+    test can open a different folder.
+    """
+    client = connect(warehouse_settings)
+    try:
+        migrate(client, warehouse_settings)
+        yield client
+    finally:
+        client.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from incidents.cli import app
-from incidents.settings import SECTIONS
+from incidents_config.settings import SECTIONS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

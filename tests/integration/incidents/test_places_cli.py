@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from schemas.places import load_places
 from sinks.clickhouse import open_read_client
 from tests.cli import run_incidents

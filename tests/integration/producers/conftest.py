@@ -4,7 +4,6 @@ and the push endpoint served on a free port."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,8 +13,9 @@ import pytest
 from aiohttp import web
 from kafka import KafkaConsumer
 
-from incidents.settings import Settings
-from incidents.topics import ensure_topics
+from incidents_config.names import Topics
+from incidents_config.settings import Settings
+from incidents_ops.topics import ensure_topics
 from producers.http_push import create_app
 
 ConsumeAll = Callable[[Settings, int], list[Any]]
@@ -39,7 +39,7 @@ def consume_raw() -> ConsumeAll:
 
     def consume(settings: Settings, expected: int) -> list[Any]:
         consumer = KafkaConsumer(
-            settings.kafka.raw_topic,
+            Topics(settings.kafka.topic_prefix).raw,
             **settings.kafka.client_kwargs(),
             group_id=None,
             auto_offset_reset="earliest",
@@ -64,20 +64,15 @@ def consume_raw() -> ConsumeAll:
     return consume
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def push_server() -> Iterator[Callable[[Settings], str]]:
-    """Return ``serve(settings) -> base URL``: the real push app on a free port, in a thread."""
+    """Return ``serve(settings) -> base URL``: the real push app on a port the system picks
+    (port 0: no race for a "free" one), in a thread."""
     stops: list[Callable[[], None]] = []
 
     def serve(settings: Settings) -> str:
-        port = _free_port()
         app = create_app(settings)
+        bound: list[int] = []
         loop = asyncio.new_event_loop()
         runner = web.AppRunner(app)
         started = threading.Event()
@@ -85,7 +80,8 @@ def push_server() -> Iterator[Callable[[Settings], str]]:
         def run() -> None:
             asyncio.set_event_loop(loop)
             loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+            bound.append(int(runner.addresses[0][1]))
             started.set()
             loop.run_forever()
             loop.run_until_complete(runner.cleanup())
@@ -100,7 +96,7 @@ def push_server() -> Iterator[Callable[[Settings], str]]:
             thread.join(30)
 
         stops.append(stop)
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{bound[0]}"
 
     yield serve
     for stop in stops:

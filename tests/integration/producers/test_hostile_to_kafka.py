@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from incidents.settings import Settings, child_env
+from incidents_config.settings import Settings, child_env
 from producers.http_push import JSON, NDJSON
 from producers.publisher import RECORD_OVERHEAD_BYTES
 from tests.integration.producers.test_push_to_kafka import TOKEN, post, report

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.jsonl import BLANK_LINE, publish_jsonl
 
 pytestmark = pytest.mark.integration

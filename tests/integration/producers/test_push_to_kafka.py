@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.http_push import JSON, NDJSON, REPORTS_PATH
 
 pytestmark = pytest.mark.integration

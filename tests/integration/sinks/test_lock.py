@@ -10,14 +10,14 @@ import textwrap
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 CHILD = textwrap.dedent(
     """
     import sys
-    from incidents.settings import load_settings
+    from incidents_config.settings import load_settings
     from sinks.clickhouse import connect
     from sinks.exceptions import WarehouseLocked
     try:

@@ -27,12 +27,13 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 from prometheus_client import REGISTRY
 
-from incidents.settings import Settings
-from sinks.clickhouse import endpoint_answers, open_engine_reader, open_read_client
+from incidents.common import CliError, query
+from incidents_config.settings import Settings
+from sinks.clickhouse import endpoint_answers, endpoint_url, open_engine_reader, open_read_client
 from sinks.exceptions import EndpointError
+from sinks.sql_client import SqlParser
 from sinks.sql_endpoint import TAG_PREFIX, SqlEndpoint, open_sql_endpoint
-from sinks.sql_guard import QueryRefused, SqlParser
-from tests.integration.conftest import free_port
+from sinks.sql_policy import QueryRefused
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -476,27 +477,34 @@ def test_writer_keeps_writing_next_to_the_read_only_client(
     assert client.command("SELECT count() FROM alerts") == 2
 
 
+def on_port(settings: Settings, port: int) -> Settings:
+    """The same settings with CLICKHOUSE_SQL_PORT=port."""
+    section = settings.clickhouse.model_copy(update={"sql_port": port})
+    return settings.model_copy(update={"clickhouse": section})
+
+
 def test_open_read_client_prefers_the_endpoint(
     endpoint: SqlEndpoint, warehouse_settings: Settings
 ) -> None:
-    assert endpoint_answers(warehouse_settings)
-    client = open_read_client(warehouse_settings)
+    settings = on_port(warehouse_settings, endpoint.port)
+    assert endpoint_answers(settings)
+    client = open_read_client(settings)
     assert client.command("SELECT count() FROM alerts") == 1
     assert "http" in type(client).__name__.lower()
 
 
 def test_port_in_use_is_a_typed_error(endpoint: SqlEndpoint, warehouse_settings: Settings) -> None:
-    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": endpoint.port})
     with pytest.raises(EndpointError):
-        open_sql_endpoint(warehouse_settings.model_copy(update={"clickhouse": section}))
+        open_sql_endpoint(on_port(warehouse_settings, endpoint.port))
 
 
 def test_open_read_client_falls_back_to_the_folder_and_guards_it(
     writer: Client, warehouse_settings: Settings, secret: Path, tmp_path: Path
 ) -> None:
-    # No endpoint on this port: the folder is opened directly (same process here), read-only.
-    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": free_port()})
-    settings = warehouse_settings.model_copy(update={"clickhouse": section})
+    # No sink recorded an endpoint (port 0): the folder is opened directly (same process
+    # here), read-only.
+    settings = warehouse_settings
+    assert endpoint_url(settings) is None
     client = open_read_client(settings)
     out = tmp_path / "out.txt"
     try:
@@ -523,12 +531,9 @@ def test_open_read_client_falls_back_to_the_folder_and_guards_it(
 def test_the_cli_reports_a_refusal_on_one_line(
     writer: Client, warehouse_settings: Settings, secret: Path
 ) -> None:
-    from incidents.cli import CliError, _query
-
-    section = warehouse_settings.clickhouse.model_copy(update={"sql_port": free_port()})
-    settings = warehouse_settings.model_copy(update={"clickhouse": section})
+    settings = warehouse_settings  # no endpoint recorded: the folder, guarded
     with pytest.raises(CliError) as error:
-        _query(settings, f"SELECT * FROM file('{secret}', 'LineAsString')")
+        query(settings, f"SELECT * FROM file('{secret}', 'LineAsString')")
     message = str(error.value)
     assert message.startswith("SQL error: Code: 497.")
     assert "\n" not in message and "s3cr3t" not in message

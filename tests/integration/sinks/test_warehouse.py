@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from schemas.report import Casualties, Category
 from sinks import rows
 from sinks.clickhouse import connect

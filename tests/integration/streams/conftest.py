@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from incidents import metrics, processes, stack
-from incidents.settings import Settings
-from incidents.topics import describe_offsets
+from incidents_config import metrics
+from incidents_config.names import Topics
+from incidents_config.settings import Settings
+from incidents_ops import processes, stack
+from incidents_ops.topics import describe_offsets
 from schemas.report import Casualties, Report
 from sinks.clickhouse import open_read_client
-from tests.integration.conftest import free_port
 
 AGG_COLUMNS = (
     "incidents, terror_attacks, security_operations, "
@@ -48,12 +49,12 @@ class Pipeline:
             for r in reports:
                 if isinstance(r, Report):
                     producer.send(
-                        self.settings.kafka.raw_topic,
+                        Topics(self.settings.kafka.topic_prefix).raw,
                         key=r.report_id.encode(),
                         value=r.model_dump_json().encode(),
                     )
                 else:
-                    producer.send(self.settings.kafka.raw_topic, key=key, value=r)
+                    producer.send(Topics(self.settings.kafka.topic_prefix).raw, key=key, value=r)
             producer.flush(timeout=60)
         finally:
             producer.close()
@@ -70,7 +71,7 @@ class Pipeline:
         )
         try:
             for key, value in messages:
-                producer.send(self.settings.kafka.raw_topic, key=key, value=value)
+                producer.send(Topics(self.settings.kafka.topic_prefix).raw, key=key, value=value)
             producer.flush(timeout=120)
         finally:
             producer.close()
@@ -146,7 +147,6 @@ def pipeline_factory(
         defaults: dict[str, dict[str, Any]] = {
             "local_kafka": {"enabled": False},
             "kafka": {"partitions": partitions},
-            "clickhouse": {"sql_port": free_port()},
             "sink": {"group_id": f"{unique_topic_prefix}-sink", "flush_interval_s": sink_flush_s},
             "streams": {"batch_timeout_s": 0.2},
         }

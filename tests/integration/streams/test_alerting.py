@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer
 
-from incidents import processes
-from incidents.settings import Settings, child_env
-from incidents.stack import SINK
+from incidents_config.names import Topics
+from incidents_config.settings import Settings, child_env
+from incidents_ops import processes
+from incidents_ops.stack import SINK
 from schemas.report import Casualties, Report
 from schemas.warehouse import SilenceMessage
 from sinks.clickhouse import endpoint_answers
@@ -136,7 +137,10 @@ def restart_sink(p: Pipeline, **alerts: Any) -> Settings:
     settings = p.settings.model_copy(update={"alerts": p.settings.alerts.model_copy(update=alerts)})
     processes.stop(p.settings.paths, SINK)
     processes.start(
-        p.settings.paths, SINK, [sys.executable, "-m", "sinks"], env=child_env(settings)
+        p.settings.paths,
+        SINK,
+        [sys.executable, "-m", "incidents", "run", "sink"],
+        env=child_env(settings),
     )
     # Query nothing until it serves SQL: a query now would open the folder in this process.
     wait_for("the sink to serve SQL", lambda: endpoint_answers(settings))
@@ -271,7 +275,9 @@ def test_a_silence_holds_notifications_until_it_expires(
 
     producer = KafkaProducer(**p.settings.kafka.client_kwargs())
     producer.send(
-        p.settings.kafka.silences_topic, key=b"s1", value=silence.model_dump_json().encode()
+        Topics(p.settings.kafka.topic_prefix).silences,
+        key=b"s1",
+        value=silence.model_dump_json().encode(),
     )
     producer.flush()
     producer.close()
@@ -324,7 +330,7 @@ def test_every_change_is_on_the_alerts_topic_and_the_cli_sends_a_test_notificati
     p.wait()
     (alert,) = alerts_of(p, "mass_casualty")
     consumer = KafkaConsumer(
-        p.settings.kafka.alerts_topic,
+        Topics(p.settings.kafka.topic_prefix).alerts,
         **p.settings.kafka.client_kwargs(),
         auto_offset_reset="earliest",
         consumer_timeout_ms=2000,

@@ -11,9 +11,9 @@ from datetime import date
 
 import pytest
 
-from incidents import processes
+from incidents_config.names import Generation, Topics
+from incidents_ops import processes
 from schemas.report import Casualties, Report
-from streams.app import app_name
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
 
@@ -43,7 +43,7 @@ def test_any_order_any_duplicates_any_worker_count_gives_the_reference(
     p.up(workers=workers)
     p.publish(list(deliveries(REPORTS, seed)))
     p.wait()
-    assert p.group_members(app_name(p.settings)) == workers  # the work really was shared
+    assert p.group_members(Generation.of(p.settings).app) == workers  # the work really was shared
     assert p.district_days() == EXPECTED
     incidents = p.query("SELECT count(), sum(killed_total) FROM incidents FINAL")
     ref = reference.incidents(REPORTS)
@@ -63,7 +63,7 @@ def test_dead_letters_keep_reason_and_bytes_and_the_worker_goes_on(
     assert [r[0] for r in rows] == ["not json at all", '{"source": "x"}']
     assert "not valid JSON" in rows[0][1]
     assert "source_event_id" in rows[1][1]  # names the missing field
-    assert all(r[2] == p.settings.kafka.raw_topic for r in rows)
+    assert all(r[2] == Topics(p.settings.kafka.topic_prefix).raw for r in rows)
     assert p.query("SELECT count() FROM report_versions FINAL") == [(1,)]
 
 
@@ -119,12 +119,12 @@ def test_sigkill_of_worker_and_sink_mid_stream_loses_nothing_and_counts_nothing_
     p.up()
     p.publish(list(deliveries(reports, seed=11)))
 
-    done, total = p.wait_mid_stream(app_name(p.settings), kafka.raw_topic)
+    done, total = p.wait_mid_stream(Generation.of(p.settings).app, Topics(kafka.topic_prefix).raw)
     processes.kill(p.settings.paths, "worker-1")
     assert 0 < done < total  # the worker died with work committed and work left
     p.up()  # a new worker recovers its tables from the changelog topics
 
-    done, total = p.wait_mid_stream(p.settings.sink.group_id, kafka.snapshots_topic)
+    done, total = p.wait_mid_stream(p.settings.sink.group_id, Topics(kafka.topic_prefix).snapshots)
     processes.kill(p.settings.paths, "sink")
     assert 0 < done < total
     p.up()
@@ -145,5 +145,7 @@ def test_reports_keyed_otherwise_or_not_at_all_are_rekeyed_and_counted_once(
     p.publish_raw(messages)
     p.wait()
     assert p.district_days() == EXPECTED
-    rekeyed = p.read_progress(app_name(p.settings), p.settings.kafka.rekeyed_topic)
+    rekeyed = p.read_progress(
+        Generation.of(p.settings).app, Topics(p.settings.kafka.topic_prefix).rekeyed
+    )
     assert rekeyed == (len(messages), len(messages))  # every one went round once, and was read

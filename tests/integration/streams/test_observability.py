@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 
@@ -10,9 +11,10 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from incidents import metrics, stack
+from incidents_config import metrics
+from incidents_ops import stack
+from sinks.clickhouse import endpoint_url
 from tests.cli import run_incidents
-from tests.conftest import free_port
 from tests.integration.streams.conftest import Pipeline, random_reports
 
 pytestmark = pytest.mark.integration
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.integration
 def push(p: Pipeline, lines: list[bytes]) -> dict[str, object]:
     token = (p.settings.paths.var_dir / "push-token").read_text().strip()
     request = urllib.request.Request(
-        f"http://{p.settings.push.host}:{p.settings.push.port}/v1/reports",
+        f"{stack.push_url(p.settings)}/v1/reports",
         data=b"\n".join(lines),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
         method="POST",
@@ -35,7 +37,7 @@ def push(p: Pipeline, lines: list[bytes]) -> dict[str, object]:
 def test_every_process_serves_metrics_and_status_reports_them(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:
-    p = pipeline_factory(push={"port": free_port()})
+    p = pipeline_factory()  # every port 0: each process records what it bound
     stack.up(p.settings, workers=1, push=True, say=lambda _m: None)
     good = random_reports(seed=9, n_events=1)[0]
     answer = push(p, [good.model_dump_json().encode(), b'{"source": "feed-x", "version": 1}'])
@@ -43,9 +45,8 @@ def test_every_process_serves_metrics_and_status_reports_them(
     p.publish_raw([(b"feed-y:1", b"[" * 100_000)])
     p.wait()
 
-    client = clickhouse_connect.get_client(
-        host=p.settings.clickhouse.sql_host, port=p.settings.clickhouse.sql_port
-    )
+    sql = urllib.parse.urlsplit(endpoint_url(p.settings) or "")
+    client = clickhouse_connect.get_client(host=sql.hostname, port=sql.port)
     try:
         assert client.query("SELECT count() FROM report_versions FINAL").result_rows == [(1,)]
         with pytest.raises(DatabaseError):

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from incidents import processes, stack
-from incidents.topics import send_one
+from incidents_config.names import DQ, Topics
+from incidents_ops import processes
+from incidents_ops.topics import send_one
 from schemas.warehouse import DqExpectationResult, DqRunMessage, DqSuiteResult
 from tests.cli import run_incidents
 from tests.integration.streams.conftest import Pipeline, random_reports
@@ -55,7 +56,7 @@ def test_runs_are_scheduled_stored_and_alert_on_failure(
 ) -> None:
     p = pipeline_factory(dq={"interval_s": 2})
     p.up()
-    assert processes.info(p.settings.paths, stack.DQ).running
+    assert processes.info(p.settings.paths, DQ).running
     p.publish(list(random_reports(seed=11, n_events=40)))
     p.wait()
 
@@ -64,7 +65,7 @@ def test_runs_are_scheduled_stored_and_alert_on_failure(
         "a scheduled data-quality run in dq_runs",
         lambda: _count(p, "SELECT count() FROM dq_runs FINAL WHERE trigger = 'schedule'") >= 5,
     )
-    processes.stop(p.settings.paths, stack.DQ)  # the rest of the test sends its own results
+    processes.stop(p.settings.paths, DQ)  # the rest of the test sends its own results
 
     # A run by hand: the table, exit 0, and its rows stored under its run id.
     done = run_incidents(p.settings, "dq")
@@ -84,7 +85,7 @@ def test_runs_are_scheduled_stored_and_alert_on_failure(
 
     # A failing suite raises a data_quality alert; the next passing run resolves it.
     now = datetime.now(UTC)
-    topic = p.settings.kafka.dq_results_topic
+    topic = Topics(p.settings.kafka.topic_prefix).dq_results
     failing = _dq_message("test-fail", False, now + timedelta(seconds=1))
     send_one(p.settings.kafka, topic, failing.run_id, failing.model_dump_json().encode())
     wait_for("a firing data_quality alert", lambda: _alert_state(p) == "firing")

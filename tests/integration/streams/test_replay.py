@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from incidents import processes, replay, stack
-from incidents.settings import live_generation
+from incidents_config.names import Ledger
+from incidents_ops import processes, replay, stack
 from sinks.clickhouse import connect
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
@@ -46,7 +46,7 @@ def test_a_new_casualty_rule_reaches_history_by_replay(
     result = replay.replay(settings, stall_s=120, on_progress=seen.append, say=lambda _m: None)
     publisher.join()
 
-    assert result.generation == 1 == live_generation(p.settings.paths)
+    assert result.generation == 1 == Ledger(p.settings.paths).live()
     assert seen and seen[-1].done == seen[-1].total > 0  # progress reached the raw head
     p.wait()
     assert p.district_days() == new

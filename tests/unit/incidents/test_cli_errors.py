@@ -7,30 +7,29 @@ where nothing runs.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
+from typer.testing import CliRunner
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from incidents.cli import app
+from incidents_ops.kafka_local import free_ports
 
 
 @pytest.fixture
 def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    port = free_port()  # nothing listens there
+    (port,) = free_ports(1)  # nothing listens there
     env = {
         **os.environ,
         "INCIDENTS_VAR_DIR": str(tmp_path / "var"),
         "INCIDENTS_ENV_FILE": str(tmp_path / "none.env"),
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
         "LOCAL_KAFKA_ENABLED": "false",
-        "CLICKHOUSE_SQL_PORT": str(free_port()),
+        "CLICKHOUSE_SQL_PORT": "0",  # no sink recorded an endpoint: the folder itself
         "PUSH_CONNECT_TIMEOUT_S": "2",
     }
 
@@ -55,26 +54,37 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_every_command_answers_help(run) -> None:  # type: ignore[no-untyped-def]
-    for command in [
-        "",
-        "up",
-        "down",
-        "status",
-        "publish",
-        "sql",
-        "migrate",
-        "schema",
-        "config",
-        "demo",
-    ]:
-        result = run(*([command] if command else []), "--help")
-        assert result.returncode == 0, (command, result.stderr)
-        assert "Usage" in result.stdout
-    for sub in ["", "rules", "list", "silence", "silences", "unsilence", "test"]:
-        result = run("alerts", *([sub] if sub else []), "--help")
-        assert result.returncode == 0, (sub, result.stderr)
-        assert "Usage" in result.stdout
+def command_paths() -> list[list[str]]:
+    """Every command and command group of the CLI, as the words that name it."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():  # a group's commands
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+def test_the_command_tree_is_what_the_readme_documents() -> None:
+    names = {" ".join(p) for p in command_paths()}
+    assert {"up", "replay", "down", "status", "publish", "sql", "report", "dq", "demo"} <= names
+    assert {"alerts silence", "places resolve", "run sink", "run worker", "run push"} <= names
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "incidents")
+def test_every_command_answers_help(path: list[str]) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, (path, result.output)
+    assert "Usage" in result.output
+
+
+def test_help_in_a_real_process(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout and "replay" in result.stdout
 
 
 def test_publish_a_missing_file(run) -> None:  # type: ignore[no-untyped-def]
@@ -111,6 +121,19 @@ def test_usage_errors_exit_2(run) -> None:  # type: ignore[no-untyped-def]
     result = run("publish", "x.jsonl", "--format", "xml")
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert run("no-such-command").returncode == 2
+
+
+def test_a_wrong_setting_is_one_line_naming_the_variable(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "incidents", "config"],
+        env={**os.environ, "STREAMS_CASUALTY_RULE": "biggest"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert one_line_error(result).startswith("error: setting STREAMS_CASUALTY_RULE: ")
 
 
 def test_a_bad_alert_rules_file_is_one_line_naming_the_field(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from incidents.settings import SECTIONS
+from incidents_config.settings import SECTIONS
 
 COMPOSE = Path(__file__).resolve().parents[3] / "infra" / "docker-compose.yml"
 OUR_SERVICES = {"sink", "worker", "push"}

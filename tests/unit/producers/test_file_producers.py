@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.acled import OUTSIDE_PAKISTAN, publish_acled
 from producers.exceptions import InputNotFound, KafkaUnavailable
 from producers.jsonl import BLANK_LINE, publish_jsonl

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.acled import COLUMNS, acled_items, map_row, publish_acled
 from producers.exceptions import AcledRowError, InputFormatError
 from producers.jsonl import BLANK_LINE, publish_jsonl

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.exceptions import PushConfigError
 from producers.http_push import JSON, NDJSON, REPORTS_PATH, create_app
 

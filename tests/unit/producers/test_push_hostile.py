@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from producers.exceptions import RecordTooLarge
 from producers.http_push import JSON, NDJSON, REPORTS_PATH, create_app
 from producers.publisher import RECORD_OVERHEAD_BYTES

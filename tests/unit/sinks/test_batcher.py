@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kafka.errors import RebalanceInProgressError
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from sinks import service
 from sinks.rows import TableRow
 from sinks.sink import Origin

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.settings import Settings
+from incidents_config.settings import Settings
 from sinks import clickhouse
 from sinks.exceptions import InvalidDsn, InvalidIdentifier, WarehouseLocked
 
@@ -50,7 +50,7 @@ def test_endpoint_does_not_answer_on_a_closed_port(settings_factory: object) -> 
 
 
 def test_locked_message_names_owner_and_endpoint() -> None:
-    e = WarehouseLocked("/x/wh", 42, "python -m sinks", "http://127.0.0.1:8123")
-    assert "process 42 (python -m sinks)" in str(e)
+    e = WarehouseLocked("/x/wh", 42, "python -m incidents run sink", "http://127.0.0.1:8123")
+    assert "process 42 (python -m incidents run sink)" in str(e)
     assert "`incidents sql`" in str(e)
     assert "http://127.0.0.1:8123" in str(e)

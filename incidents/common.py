@@ -1,0 +1,103 @@
+"""What every `incidents` command shares: the one-line error, the consoles, the settings
+of the invocation, read-only queries and how results are printed.
+
+The CLI is the only part of the platform that writes to the terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import typer
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from clickhouse_connect.driver.query import QueryResult
+from rich.console import Console
+from rich.table import Table
+
+from incidents_config.settings import Settings
+from sinks.clickhouse import open_read_client
+
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; allow wider rows.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+class CliError(Exception):
+    """A one-line error for the user (exit code 1)."""
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings this invocation loaded (``--env-file``, environment, defaults)."""
+    settings: Settings = ctx.obj
+    return settings
+
+
+def usage_error(message: str) -> typer.Exit:
+    """A usage error in one line (click's own would add two lines of usage), exit code 2."""
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of an error text, at most 400 characters."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()[:400]
+    return text[:400]
+
+
+def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
+    """Run a read-only query on the warehouse; a SQL error is a one-line CliError."""
+    client = open_read_client(settings)
+    try:
+        return client.query(sql, parameters=parameters)
+    except ClickHouseError as e:
+        raise CliError("SQL error: " + first_line(str(e))) from e
+    finally:
+        client.close()
+
+
+def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    """Print rows as a table (numbers right-aligned), CSV or JSON."""
+    if fmt == "json":
+        out.print_json(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    elif fmt == "table":
+        table = Table()
+        for i, name in enumerate(columns):
+            numeric = bool(rows) and all(
+                isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows
+            )
+            table.add_column(name, justify="right" if numeric else "left")
+        for r in rows:
+            table.add_row(*("" if v is None else str(v) for v in r))
+        out.print(table)
+        out.print(f"{len(rows)} row(s)")
+    else:
+        raise CliError(f"unknown --format {fmt!r}; use table, csv or json")
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30m`, `24h`, `7d` -> a timedelta; a one-line error otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise CliError(f"bad duration {text!r}: use a number and s, m, h or d (e.g. 24h)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def state_label(running: bool) -> str:
+    """A process's state, coloured."""
+    return "[green]running[/green]" if running else "[red]stopped[/red]"

@@ -1,0 +1,282 @@
+"""Alert evaluation inside the sink, after each write (docs/alerting.md explains why here).
+
+The engine is one of the sink's observers (:class:`sinks.observer.SinkObserver`): after
+a batch is written (and before its offsets are committed) the sink tells it which
+district-days and data-quality suites the batch changed, and the engine re-evaluates the
+areas those days belong to, from the warehouse's exact state, records the alert changes,
+and hands them to the dispatcher. A periodic tick re-checks firing alerts, which resolve
+as time passes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from clickhouse_connect.driver.client import Client
+
+from incidents_alerting.evaluate import Area, Episode, area_episodes, mass_casualty_episode
+from incidents_alerting.lifecycle import FIRING, Change, Silence, changes
+from incidents_alerting.notify import Dispatcher, notifiers_from
+from incidents_alerting.rules import DATA_QUALITY, RULE_NAMES, Rules, load_rules
+from incidents_alerting.store import AlertStore
+from incidents_config.metrics import ALERT_CHANGES, ALERT_ERRORS
+from incidents_config.settings import Settings
+from sinks.clickhouse import connect
+from sinks.observer import DistrictDay, SuiteRun, Written
+
+logger = logging.getLogger(__name__)
+
+LOCAL_TZ = ZoneInfo("Asia/Karachi")
+RECOVERY_DAYS = 7  # a restarted sink resends undelivered changes this recent
+
+
+class AlertEngine:
+    """Evaluate the rules for what changed, record changes, and queue notifications."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        database: str,
+        *,
+        dispatcher: Dispatcher | None = None,
+        delivery_client: Client | None = None,
+    ) -> None:
+        """Evaluate with `client` (the sink's writer) in `database`.
+
+        Deliveries are recorded from the dispatcher's thread, so they need a client of
+        their own: `delivery_client`, else one the engine opens now and closes at stop.
+        """
+        self._settings = settings
+        self.rules: Rules = load_rules(settings.alerts.rules_file)
+        self.store = AlertStore(client, database)
+        self._own_client = connect(settings) if delivery_client is None else None
+        recorder = AlertStore(delivery_client or self._own_client or client, database)
+        self.dispatcher = dispatcher or Dispatcher(
+            notifiers_from(settings),
+            recorder,
+            settings.alerts.retries,
+            settings.alerts.retry_base_s,
+        )
+        self._pending: set[DistrictDay] = set()
+        self._quality: dict[str, SuiteRun] = {}  # suite -> its latest run
+        self._last_tick = 0.0
+
+    def start(self) -> None:
+        """Start delivering; resend what a previous run recorded but did not deliver."""
+        self.dispatcher.start()
+        since = self.today().toordinal() - RECOVERY_DAYS
+        for name in self.dispatcher.notifier_names:
+            try:
+                todo = self.store.undelivered(name, date.fromordinal(since))
+            except Exception:
+                logger.exception("cannot read undelivered alert changes")
+                return
+            for change, ids in todo:
+                self.dispatcher.put(change, ids)
+
+    def stop(self) -> None:
+        self.dispatcher.stop()
+        if self._own_client is not None:
+            self._own_client.close()
+
+    def today(self) -> date:
+        """The evaluation date: ALERTS_TODAY, else today in Asia/Karachi."""
+        return self._settings.alerts.today or datetime.now(LOCAL_TZ).date()
+
+    def written(self, batch: Written) -> None:
+        """Evaluate what a written batch changed (the sink calls it before committing)."""
+        self.note(batch.district_days)
+        self.note_quality(batch.suite_runs)
+        self.evaluate_pending()
+
+    def idle(self) -> None:
+        """Retry what failed and run the periodic tick (the sink calls it when idle)."""
+        self.evaluate_pending()
+
+    def note(self, district_days: Iterable[DistrictDay]) -> None:
+        """Remember district-days to evaluate."""
+        self._pending.update(district_days)
+
+    def note_quality(self, runs: Iterable[SuiteRun]) -> None:
+        """Remember data-quality results to evaluate, the latest per suite."""
+        for run in runs:
+            old = self._quality.get(run.suite)
+            if old is None or run.finished_at >= old.finished_at:
+                self._quality[run.suite] = run
+
+    def evaluate_pending(self) -> None:
+        """Evaluate what was noted. Never raises: a failure is logged and the district-days
+        stay pending for the next write or tick."""
+        if self._quality:
+            runs, self._quality = self._quality, {}
+            try:
+                self._record(self.evaluate_quality(list(runs.values())))
+            except Exception:
+                ALERT_ERRORS.inc()
+                logger.exception("data-quality alert evaluation failed; will try again")
+                for run in runs.values():
+                    self.note_quality([run])
+        if self._pending:
+            days, self._pending = self._pending, set()
+            try:
+                self.evaluate(days)
+            except Exception:
+                ALERT_ERRORS.inc()
+                logger.exception("alert evaluation failed; will try again")
+                self._pending |= days
+        if time.monotonic() - self._last_tick >= self._settings.alerts.tick_s:
+            self.tick()
+
+    def tick(self) -> None:
+        """Re-evaluate the scopes of firing alerts: they resolve as their days pass."""
+        self._last_tick = time.monotonic()
+        try:
+            firing = self.store.firing()
+        except Exception:
+            ALERT_ERRORS.inc()
+            logger.exception("cannot read firing alerts")
+            return
+        days = {
+            (e.area.province, e.area.district, e.start) for _, e in firing if e.rule != DATA_QUALITY
+        }
+        if days:
+            try:
+                self.evaluate(days)
+            except Exception:
+                ALERT_ERRORS.inc()
+                logger.exception("alert tick failed; will try again")
+
+    def evaluate(self, district_days: Iterable[DistrictDay]) -> list[Change]:
+        """Evaluate every rule for the areas and incidents of these district-days."""
+        days = set(district_days)
+        today = self.today()
+        now = datetime.now(UTC)
+        silences = self.store.silences()
+        data_start = self.store.data_start()
+        found: list[Change] = []
+        areas = {Area(p, d) for p, d, _ in days if d} | {Area(p) for p, _, _ in days}
+        if data_start is None:  # an empty warehouse: nothing to evaluate
+            areas = set()
+        start = data_start or today
+        # Two queries for every area's series and one for their alerts, not three per area.
+        series = self.store.series_many(areas) if areas else {}
+        area_rules = [r for r in RULE_NAMES if r != "mass_casualty"]
+        known = self.store.stored_areas(area_rules, areas) if areas else {}
+        for area in sorted(areas, key=lambda a: a.key):
+            episodes = area_episodes(area, series[area], start, today, self.rules)
+            by_rule: dict[str, list[Episode]] = defaultdict(list)
+            for e in episodes:
+                by_rule[e.rule].append(e)
+            for rule in area_rules:
+                stored = known.get((rule, area), {})
+                if not by_rule[rule] and not stored:
+                    continue
+                withdrawn = {alert_id: ep for alert_id, (_, ep) in stored.items()}
+                states = {alert_id: st for alert_id, (st, _) in stored.items()}
+                found += changes(
+                    by_rule[rule], states, withdrawn, today, now, self.rules.lifecycle, silences
+                )
+        found += self._mass_casualty(days, today, now, silences)
+        self._record(found)
+        return found
+
+    def evaluate_quality(self, runs: list[SuiteRun]) -> list[Change]:
+        """A failing suite is one alert (firing while runs fail, escalating as more
+        expectations fail); the next run that passes resolves it."""
+        today = self.today()
+        now = datetime.now(UTC)
+        silences = self.store.silences()
+        found: list[Change] = []
+        for run in sorted(runs, key=lambda r: r.suite):
+            suite = run.suite
+            scope = f"dq:{suite}"
+            firing = {
+                alert_id: (st, ep)
+                for alert_id, (st, ep) in self.store.stored_scope(DATA_QUALITY, scope).items()
+                if st.state == FIRING
+            }
+            day = _local_day(run.finished_at)
+            if run.success and not firing:
+                continue
+            if run.success:
+                episodes = [replace(ep, end=day, active=False) for _, ep in firing.values()]
+            else:
+                start = min((ep.start for _, ep in firing.values()), default=day)
+                episodes = [
+                    Episode(
+                        rule=DATA_QUALITY,
+                        area=Area(""),
+                        start=start,
+                        end=day,
+                        peak_start=start,
+                        peak_end=day,
+                        observed=run.failed,
+                        expected=0.0,
+                        p_value=0.0,
+                        summary=(
+                            f"data quality: suite {suite} failed {run.failed} of"
+                            f" {run.expectations} expectations (run {run.run_id};"
+                            " `incidents dq` shows them)"
+                        ),
+                        incident_id=scope,
+                    )
+                ]
+            stored = {
+                ep.alert_id: firing[ep.alert_id][0] for ep in episodes if ep.alert_id in firing
+            }
+            found += changes(episodes, stored, {}, today, now, self.rules.lifecycle, silences)
+        return found
+
+    def _mass_casualty(
+        self, days: set[DistrictDay], today: date, now: datetime, silences: list[Silence]
+    ) -> list[Change]:
+        rule = self.rules.mass_casualty
+        if not rule.enabled:
+            return []
+        incidents = self.store.incidents_on(days)
+        stored = self.store.stored_on("mass_casualty", days)
+        known = {e.incident_id for _, e in stored.values()}
+        episodes = [
+            mass_casualty_episode(i, rule.min_killed)
+            for i in incidents
+            if i.killed >= rule.min_killed or i.incident_id in known
+        ]
+        withdrawn = {alert_id: ep for alert_id, (_, ep) in stored.items()}
+        states = {alert_id: st for alert_id, (st, _) in stored.items()}
+        return changes(episodes, states, withdrawn, today, now, self.rules.lifecycle, silences)
+
+    def _record(self, found: list[Change]) -> None:
+        if not found:
+            return
+        ids: dict[str, list[str]] = {}
+        for c in found:
+            e = c.episode
+            if e.rule == DATA_QUALITY:
+                ids[c.alert_id] = []
+            elif e.incident_id:
+                ids[c.alert_id] = [e.incident_id]
+            else:
+                ids[c.alert_id] = self.store.incident_ids(e.area, e.peak_start, e.peak_end)
+        self.store.record(found, ids)
+        for c in found:
+            ALERT_CHANGES.labels(c.episode.rule, c.event).inc()
+            logger.info(
+                "alert %s %s (%s)%s",
+                c.alert_id,
+                c.event,
+                c.episode.summary,
+                "" if c.notify else " [not sent]",
+            )
+            self.dispatcher.put(c, ids[c.alert_id])
+
+
+def _local_day(moment: datetime) -> date:
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return aware.astimezone(LOCAL_TZ).date()

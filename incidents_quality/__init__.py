@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites over the warehouse (docs/quality.md)."""

@@ -1,0 +1,2 @@
+"""The quarterly security report: its data from the analyst views, then one rendering
+module per output."""

@@ -1,0 +1,177 @@
+"""The report as Markdown, with its charts written as SVG files in a folder beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from incidents_report.charts import Chart, charts
+from incidents_report.data import QuarterlyReport
+from incidents_report.words import (
+    METHOD_NOTES,
+    change,
+    comparison_note,
+    dead_letter_note,
+    dq_note,
+    generated,
+    national_rows,
+    number,
+    period,
+    title,
+)
+
+
+def _md_cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]], right: set[int]) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |"]
+    lines.append(
+        "| " + " | ".join("---:" if i in right else "---" for i in range(len(head))) + " |"
+    )
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Chart]) -> str:
+    """Markdown that shows the charts from `files_dir` (relative to the .md file)."""
+    n = report.national
+    by_name = {c.name: c for c in made}
+
+    def image(name: str) -> list[str]:
+        c = by_name.get(name)
+        if c is None:
+            return []
+        return [f"![{c.title}]({files_dir}/{c.name}.svg)", "", f"*{c.caption}*", ""]
+
+    prev, year = n.previous, n.year_before
+    out = [
+        f"# {title(report)}",
+        "",
+        f"*Quarterly security report · {period(report)} · generated {generated(report)}*",
+        "",
+        f"**{report.headline()}**",
+        "",
+        "## National totals",
+        "",
+        _md_table(
+            ["", report.quarter.title, prev.label, "change", year.label, "change"],
+            national_rows(report, sub="– "),
+            right={1, 2, 3, 4, 5},
+        ),
+        "",
+    ]
+    if comparison_note(report):
+        out += [comparison_note(report), ""]
+    out += [
+        _md_table(
+            ["Victim group", "Killed", "Injured"],
+            [
+                [g, number(k), number(i)]
+                for (g, k), (_, i) in zip(n.killed.groups(), n.injured.groups(), strict=True)
+            ]
+            + [["**Total**", f"**{number(n.killed.total)}**", f"**{number(n.injured.total)}**"]],
+            right={1, 2},
+        ),
+        "",
+        *image("victims-by-group"),
+        "## Provinces and territories",
+        "",
+        _md_table(
+            [
+                "Province / territory",
+                "Incidents",
+                "Killed",
+                "Injured",
+                "% of fatalities",
+                "% of incidents",
+                "Killed vs prev. quarter",
+                "Incidents vs prev. quarter",
+            ],
+            [
+                [
+                    p.province,
+                    number(p.incidents),
+                    number(p.killed),
+                    number(p.injured),
+                    f"{p.fatality_share_pct:.1f}%",
+                    f"{p.incident_share_pct:.1f}%",
+                    change(p.killed_change_pct),
+                    change(p.incidents_change_pct),
+                ]
+                for p in report.provinces
+            ]
+            + [
+                [
+                    "**Pakistan**",
+                    f"**{number(n.incidents)}**",
+                    f"**{number(n.killed.total)}**",
+                    f"**{number(n.injured.total)}**",
+                    "100%",
+                    "100%",
+                    change(prev.killed_change_pct),
+                    change(prev.incidents_change_pct),
+                ]
+            ],
+            right=set(range(1, 8)),
+        ),
+        "",
+        *image("fatalities-by-province"),
+        "## Trend",
+        "",
+        *image("trend-by-province"),
+        "## The ten worst-hit districts",
+        "",
+        _md_table(
+            ["#", "District", "Province", "Incidents", "Killed", "Injured"],
+            [
+                [i, d.name, d.province, number(d.incidents), number(d.killed), number(d.injured)]
+                for i, d in enumerate(report.top_districts, 1)
+            ],
+            right={0, 3, 4, 5},
+        ),
+        "",
+        *image("district-map"),
+        "## The deadliest incidents",
+        "",
+        _md_table(
+            ["Date", "Place", "Type", "Killed", "Injured", "Sources"],
+            [
+                [
+                    i.occurred_on.isoformat(),
+                    i.place,
+                    i.kind,
+                    number(i.killed),
+                    number(i.injured),
+                    "; ".join(
+                        f"{s.report_id}" + (f" <{s.url}>" if s.url else "") for s in i.sources
+                    ),
+                ]
+                for i in report.deadliest
+            ],
+            right={3, 4},
+        ),
+        "",
+        "## Sources and method",
+        "",
+        *[f"- {note}" for note in METHOD_NOTES],
+        f"- {dq_note(report)}",
+        f"- {dead_letter_note(report)}",
+        "",
+        f"*Generated by `incidents report --quarter {report.quarter.code}`"
+        f" on {generated(report)}.*",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def write_markdown(report: QuarterlyReport, out: Path) -> tuple[Path, Path]:
+    """Write `out` and its charts into `<stem>_files/` beside it; return both paths."""
+    made = charts(report)
+    files = out.parent / f"{out.stem}_files"
+    files.mkdir(parents=True, exist_ok=True)
+    for c in made:
+        (files / f"{c.name}.svg").write_text(c.svg, encoding="utf-8")
+    out.write_text(render_markdown(report, files.name, made), encoding="utf-8")
+    return out, files
