@@ -36,6 +36,7 @@ lint: $(BIN)/incidents
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache  # the layers of docs/design.md
 
 unit: $(BIN)/incidents
 	$(BIN)/pytest tests/unit -q
@@ -56,10 +57,13 @@ bench: setup
 
 # The Quix Streams peer of bench/e2e.py, installed without its pydantic<2.14 pin (it runs
 # on the project's pydantic); bench/e2e.py skips the peer, saying so, when it is missing.
+# quixstreams imports confluent_kafka.schema_registry at import time: the [schemaregistry]
+# extra brings what that needs (cachetools, authlib, attrs).
 bench-peer: setup
-	$(BIN)/pip install --quiet "confluent-kafka>=2.8.2,<2.13" "orjson>=3.9,<4" "jsonschema>=4.3" \
-		"jsonlines>=4,<5" "jsonpath-ng>=1.7,<2" "httpx>=0.28.1"
+	$(BIN)/pip install --quiet "confluent-kafka[schemaregistry]>=2.8.2,<2.13" "orjson>=3.9,<4" \
+		"jsonschema>=4.3" "jsonlines>=4,<5" "jsonpath-ng>=1.7,<2" "httpx>=0.28.1"
 	$(BIN)/pip install --quiet --no-deps "quixstreams==3.28.1"
+	$(BIN)/python -c "import quixstreams" || { echo "error: quixstreams does not import; see above"; exit 1; }
 
 down: $(BIN)/incidents
 	$(BIN)/incidents down

@@ -3,8 +3,10 @@
 The engine is one of the sink's observers (:class:`sinks.observer.SinkObserver`): after
 a batch is written (and before its offsets are committed) the sink tells it which
 district-days and data-quality suites the batch changed, and the engine re-evaluates the
-areas those days belong to, from the warehouse's exact state, records the alert changes,
-and hands them to the dispatcher. A periodic tick re-checks firing alerts, which resolve
+areas those days belong to, from the warehouse's exact state, and records the alert
+changes. Every change goes to the alerts topic; the changes that page wait in the outbox
+until they have held for the settle period on settled input (incidents_alerting.outbox),
+and only their net effect is sent. A periodic tick re-checks firing alerts, which resolve
 as time passes.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +25,7 @@ from clickhouse_connect.driver.client import Client
 from incidents_alerting.evaluate import Area, Episode, area_episodes, mass_casualty_episode
 from incidents_alerting.lifecycle import FIRING, Change, Silence, changes
 from incidents_alerting.notify import Dispatcher, notifiers_from
+from incidents_alerting.outbox import InputProbe, Mark, Outbox, SettledAlways
 from incidents_alerting.rules import DATA_QUALITY, RULE_NAMES, Rules, load_rules
 from incidents_alerting.store import AlertStore
 from incidents_config.metrics import ALERT_CHANGES, ALERT_ERRORS
@@ -34,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 LOCAL_TZ = ZoneInfo("Asia/Karachi")
 RECOVERY_DAYS = 7  # a restarted sink resends undelivered changes this recent
+SEND_CHECK_S = 1.0  # how often the outbox is checked (each check reads Kafka's offsets)
 
 
 class AlertEngine:
@@ -47,11 +51,15 @@ class AlertEngine:
         *,
         dispatcher: Dispatcher | None = None,
         delivery_client: Client | None = None,
+        probe: InputProbe | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Evaluate with `client` (the sink's writer) in `database`.
 
         Deliveries are recorded from the dispatcher's thread, so they need a client of
         their own: `delivery_client`, else one the engine opens now and closes at stop.
+        `probe` tells when the pipeline has processed what it held (settled input); without
+        one, input counts as settled at once.
         """
         self._settings = settings
         self.rules: Rules = load_rules(settings.alerts.rules_file)
@@ -64,25 +72,40 @@ class AlertEngine:
             settings.alerts.retries,
             settings.alerts.retry_base_s,
         )
+        self.outbox = Outbox(settings.alerts.settle_s, probe or SettledAlways(), clock)
+        self._clock = clock
+        self._last_send_check = -SEND_CHECK_S
         self._pending: set[DistrictDay] = set()
         self._quality: dict[str, SuiteRun] = {}  # suite -> its latest run
         self._last_tick = 0.0
 
     def start(self) -> None:
-        """Start delivering; resend what a previous run recorded but did not deliver."""
+        """Start delivering; resend what a previous run recorded but did not deliver.
+
+        The alerts topic gets each undelivered change again; what should have paged goes
+        through the outbox again, so it still waits for settled input and sends its net.
+        """
         self.dispatcher.start()
-        since = self.today().toordinal() - RECOVERY_DAYS
-        for name in self.dispatcher.notifier_names:
-            try:
-                todo = self.store.undelivered(name, date.fromordinal(since))
-            except Exception:
-                logger.exception("cannot read undelivered alert changes")
-                return
-            for change, ids in todo:
-                self.dispatcher.put(change, ids)
+        since = date.fromordinal(self.today().toordinal() - RECOVERY_DAYS)
+        try:
+            for name in self.dispatcher.feed_names:
+                for change, ids in self.store.undelivered(name, since, paging=False):
+                    self.dispatcher.feed(change, ids)
+            undelivered = [
+                item
+                for name in self.dispatcher.paging_names
+                for item in self.store.undelivered(name, since)
+            ]
+        except Exception:
+            logger.exception("cannot read undelivered alert changes")
+            return
+        mark = self.outbox.mark()
+        for change, ids in sorted(undelivered, key=lambda item: (item[0].alert_id, item[0].seq)):
+            self.outbox.put(change, ids, mark)
 
     def stop(self) -> None:
         self.dispatcher.stop()
+        self.outbox.close()
         if self._own_client is not None:
             self._own_client.close()
 
@@ -95,10 +118,26 @@ class AlertEngine:
         self.note(batch.district_days)
         self.note_quality(batch.suite_runs)
         self.evaluate_pending()
+        self.send_settled()
 
     def idle(self) -> None:
-        """Retry what failed and run the periodic tick (the sink calls it when idle)."""
+        """Retry what failed, run the periodic tick, and send what has settled (the sink
+        calls it when idle)."""
         self.evaluate_pending()
+        self.send_settled()
+
+    def send_settled(self) -> None:
+        """Hand the outbox's settled notifications to the dispatcher. Never raises."""
+        now = self._clock()
+        if not len(self.outbox) or now - self._last_send_check < SEND_CHECK_S:
+            return
+        self._last_send_check = now
+        try:
+            for change, ids in self.outbox.due():
+                self.dispatcher.page(change, ids)
+        except Exception:
+            ALERT_ERRORS.inc()
+            logger.exception("cannot check the outbox; will try again")
 
     def note(self, district_days: Iterable[DistrictDay]) -> None:
         """Remember district-days to evaluate."""
@@ -117,7 +156,8 @@ class AlertEngine:
         if self._quality:
             runs, self._quality = self._quality, {}
             try:
-                self._record(self.evaluate_quality(list(runs.values())))
+                mark = self.outbox.mark()
+                self._record(self.evaluate_quality(list(runs.values())), mark)
             except Exception:
                 ALERT_ERRORS.inc()
                 logger.exception("data-quality alert evaluation failed; will try again")
@@ -156,6 +196,7 @@ class AlertEngine:
     def evaluate(self, district_days: Iterable[DistrictDay]) -> list[Change]:
         """Evaluate every rule for the areas and incidents of these district-days."""
         days = set(district_days)
+        mark = self.outbox.mark()  # before reading: what the evaluation is computed from
         today = self.today()
         now = datetime.now(UTC)
         silences = self.store.silences()
@@ -184,7 +225,7 @@ class AlertEngine:
                     by_rule[rule], states, withdrawn, today, now, self.rules.lifecycle, silences
                 )
         found += self._mass_casualty(days, today, now, silences)
-        self._record(found)
+        self._record(found, mark)
         return found
 
     def evaluate_quality(self, runs: list[SuiteRun]) -> list[Change]:
@@ -252,7 +293,7 @@ class AlertEngine:
         states = {alert_id: st for alert_id, (st, _) in stored.items()}
         return changes(episodes, states, withdrawn, today, now, self.rules.lifecycle, silences)
 
-    def _record(self, found: list[Change]) -> None:
+    def _record(self, found: list[Change], mark: Mark) -> None:
         if not found:
             return
         ids: dict[str, list[str]] = {}
@@ -272,9 +313,10 @@ class AlertEngine:
                 c.alert_id,
                 c.event,
                 c.episode.summary,
-                "" if c.notify else " [not sent]",
+                "" if c.notify else " [does not page]",
             )
-            self.dispatcher.put(c, ids[c.alert_id])
+            self.dispatcher.feed(c, ids[c.alert_id])
+            self.outbox.put(c, ids[c.alert_id], mark)
 
 
 def _local_day(moment: datetime) -> date:

@@ -1,6 +1,9 @@
 """Delivering alert changes: webhooks (Alertmanager format), Slack, and the alerts topic.
 
-The sink only enqueues; a background thread delivers, with exponential back-off up to
+Two streams reach the notifiers: every recorded change goes to the *feed* notifiers (the
+alerts topic), and the settled net changes the outbox lets out (incidents_alerting.outbox)
+go to the *paging* notifiers (webhook, Slack). The sink only enqueues; a background thread
+delivers, with exponential back-off up to
 ``ALERTS_RETRIES`` attempts per notifier, and records every attempt in `alert_deliveries`.
 A receiver that is down never blocks or crashes the stream. After a restart, changes
 without a successful delivery are sent again (from the warehouse): delivery is at least
@@ -39,7 +42,7 @@ class Outcome:
 
 class Notifier(Protocol):
     name: str
-    every_change: bool  # True: every recorded change; False: only those that notify
+    every_change: bool  # True: the feed of every recorded change; False: it pages
 
     def send(self, change: Change, incident_ids: list[str]) -> Outcome: ...
 
@@ -153,7 +156,9 @@ class Dispatcher:
         self._recorder = recorder
         self._retries = retries
         self._base = retry_base_s
-        self._queue: queue.Queue[tuple[Change, list[str]] | None] = queue.Queue()
+        # (change, incident ids, paging?): paging items go to paging notifiers, the others
+        # to the feed notifiers.
+        self._queue: queue.Queue[tuple[Change, list[str], bool] | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-dispatcher", daemon=True)
         self._idle = threading.Event()
@@ -163,12 +168,26 @@ class Dispatcher:
     def notifier_names(self) -> list[str]:
         return [n.name for n in self._notifiers]
 
+    @property
+    def paging_names(self) -> list[str]:
+        return [n.name for n in self._notifiers if not n.every_change]
+
+    @property
+    def feed_names(self) -> list[str]:
+        return [n.name for n in self._notifiers if n.every_change]
+
     def start(self) -> None:
         self._thread.start()
 
-    def put(self, change: Change, incident_ids: list[str]) -> None:
+    def feed(self, change: Change, incident_ids: list[str]) -> None:
+        """Queue a recorded change for the feed notifiers (the alerts topic)."""
         self._idle.clear()
-        self._queue.put((change, incident_ids))
+        self._queue.put((change, incident_ids, False))
+
+    def page(self, change: Change, incident_ids: list[str]) -> None:
+        """Queue a settled net change for the paging notifiers (webhook, Slack)."""
+        self._idle.clear()
+        self._queue.put((change, incident_ids, True))
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until everything queued so far was delivered or given up (tests)."""
@@ -192,9 +211,9 @@ class Dispatcher:
             for item in items:
                 if item is None:
                     break
-                change, ids = item
+                change, ids, paging = item
                 for notifier in self._notifiers:
-                    if notifier.every_change or change.notify:
+                    if notifier.every_change != paging:
                         self._deliver(notifier, change, ids, attempts)
             try:
                 if attempts:

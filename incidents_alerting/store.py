@@ -242,19 +242,40 @@ class AlertStore:
             column_type_names=ALERT_DELIVERIES.column_types,
         )
 
-    def undelivered(self, notifier: str, since: date) -> list[tuple[Change, list[str]]]:
-        """Changes meant for `notifier` without a successful delivery (after a restart)."""
-        wanted = "1" if notifier == "kafka" else "notify = 1"
-        rows = self._rows(
-            f"SELECT a.event, a.notify, a.silenced_by, {self._ALERT_COLUMNS}, a.incident_ids"
-            f" FROM {self._db}.alerts AS a FINAL"
-            f" WHERE {wanted} AND a.last_day >= {{since:Date32}}"
-            f" AND (a.alert_id, a.seq) NOT IN (SELECT alert_id, seq"
-            f"   FROM {self._db}.alert_deliveries FINAL WHERE notifier = {{n:String}} AND ok = 1)"
-            " ORDER BY a.recorded_at, a.alert_id, a.seq",
-            since=since,
-            n=notifier,
-        )
+    def undelivered(
+        self, notifier: str, since: date, *, paging: bool = True
+    ) -> list[tuple[Change, list[str]]]:
+        """Changes meant for `notifier` without a successful delivery (after a restart).
+
+        For a paging notifier: the changes that would page, recorded after the last one it
+        got for each alert (the outbox turns them into one net change again). For the feed:
+        every change it did not get.
+        """
+        if paging:
+            rows = self._rows(
+                f"SELECT a.event, a.notify, a.silenced_by, {self._ALERT_COLUMNS}, a.incident_ids"
+                f" FROM {self._db}.alerts AS a FINAL"
+                f" LEFT JOIN (SELECT alert_id, max(seq) AS done"
+                f"   FROM {self._db}.alert_deliveries FINAL"
+                "   WHERE notifier = {n:String} AND ok = 1 GROUP BY alert_id) AS d"
+                "   ON d.alert_id = a.alert_id"
+                " WHERE a.notify = 1 AND a.last_day >= {since:Date32} AND a.seq > d.done"
+                " ORDER BY a.alert_id, a.seq",
+                since=since,
+                n=notifier,
+            )
+        else:
+            rows = self._rows(
+                f"SELECT a.event, a.notify, a.silenced_by, {self._ALERT_COLUMNS}, a.incident_ids"
+                f" FROM {self._db}.alerts AS a FINAL"
+                " WHERE a.last_day >= {since:Date32}"
+                f" AND (a.alert_id, a.seq) NOT IN (SELECT alert_id, seq"
+                f"   FROM {self._db}.alert_deliveries FINAL"
+                "   WHERE notifier = {n:String} AND ok = 1)"
+                " ORDER BY a.recorded_at, a.alert_id, a.seq",
+                since=since,
+                n=notifier,
+            )
         out = []
         for row in rows:
             event, notify, silenced_by, *alert, ids = row

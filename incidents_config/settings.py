@@ -324,6 +324,14 @@ class AlertsSettings(BaseSettings):
     tick_s: float = Field(
         default=300.0, gt=0, description="How often firing alerts are checked for resolution."
     )
+    settle_s: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "A notification is sent only for an alert state that held this long, computed"
+            " after the pipeline had processed everything then in Kafka (like group_wait)."
+        ),
+    )
     today: date | None = Field(
         default=None,
         description="Evaluate as of this date instead of today (replays, tests).",

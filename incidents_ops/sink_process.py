@@ -20,6 +20,7 @@ from incidents_alerting.exceptions import AlertingError
 from incidents_config.metrics import serve
 from incidents_config.names import SINK
 from incidents_config.settings import Settings
+from incidents_ops.progress import PipelineProbe
 from sinks.exceptions import SinkError
 from sinks.service import ObserverFactory, run_sink
 
@@ -32,7 +33,7 @@ def observers(settings: Settings) -> list[ObserverFactory]:
         return []
 
     def alerting(writer: Client, database: str) -> AlertEngine:
-        return AlertEngine(settings, writer, database)
+        return AlertEngine(settings, writer, database, probe=PipelineProbe(settings))
 
     return [alerting]
 

@@ -161,7 +161,8 @@ def describe_offsets(
     names = list(topics) if topics is not None else [s.name for s in topic_specs(kafka)]
     for attempt in range(READ_ATTEMPTS):
         try:
-            read = _read_offsets(kafka, names, group_ids, timeout_ms)
+            with admin_client(kafka, timeout_ms) as admin:
+                read = read_offsets(admin, names, group_ids, timeout_ms)
             break
         except KafkaError as e:
             # A group's coordinator may move or still be loading (NotCoordinator,
@@ -185,29 +186,30 @@ def describe_offsets(
     return result
 
 
-def _read_offsets(
-    kafka: KafkaSettings, names: list[str], group_ids: Sequence[str], timeout_ms: int
+def read_offsets(
+    admin: KafkaAdminClient, names: Sequence[str], group_ids: Sequence[str], timeout_ms: int
 ) -> tuple[list[TopicPartition], Any, Any, Any]:
-    with admin_client(kafka, timeout_ms) as admin:
-        described = admin.describe_topics(names)
-        partitions = [
-            TopicPartition(t["name"], p["partition_index"])
-            for t in described
-            if t.get("error_code", 0) == 0
-            for p in t["partitions"]
-        ]
-        if not partitions:
-            return [], {}, {}, {}
-        ends = admin.list_partition_offsets(
-            {tp: OffsetSpec.LATEST for tp in partitions}, timeout_ms=timeout_ms
-        )
-        starts = admin.list_partition_offsets(
-            {tp: OffsetSpec.EARLIEST for tp in partitions}, timeout_ms=timeout_ms
-        )
-        committed = (
-            admin.list_group_offsets({g: list(partitions) for g in group_ids}) if group_ids else {}
-        )
-        return partitions, ends, starts, committed
+    """(partitions, end offsets, start offsets, committed offsets by group) of `names`, with
+    an open admin client (a long-running process keeps one)."""
+    described = admin.describe_topics(list(names))
+    partitions = [
+        TopicPartition(t["name"], p["partition_index"])
+        for t in described
+        if t.get("error_code", 0) == 0
+        for p in t["partitions"]
+    ]
+    if not partitions:
+        return [], {}, {}, {}
+    ends = admin.list_partition_offsets(
+        {tp: OffsetSpec.LATEST for tp in partitions}, timeout_ms=timeout_ms
+    )
+    starts = admin.list_partition_offsets(
+        {tp: OffsetSpec.EARLIEST for tp in partitions}, timeout_ms=timeout_ms
+    )
+    committed = (
+        admin.list_group_offsets({g: list(partitions) for g in group_ids}) if group_ids else {}
+    )
+    return partitions, ends, starts, committed
 
 
 def _topic_errors(response: Any) -> list[tuple[str, KafkaError | None]]:

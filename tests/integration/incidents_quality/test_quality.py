@@ -87,19 +87,24 @@ CORRUPTIONS = {
 }
 
 
+def corrupted(sample_warehouse: Settings, tmp_path: Path, corruption: str) -> Settings:
+    """A copy of the sample's warehouse with one corruption written into it."""
+    settings = copy_warehouse(sample_warehouse, tmp_path)
+    writer = connect(settings)
+    writer.database = database_name(settings)
+    try:
+        writer.command(CORRUPTIONS[corruption][0])
+    finally:
+        writer.close()
+    return settings
+
+
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_a_corrupted_table_fails_the_right_expectation(
     corruption: str, sample_warehouse: Settings, tmp_path: Path
 ) -> None:
-    settings = copy_warehouse(sample_warehouse, tmp_path)
-    statement, expected = CORRUPTIONS[corruption]
-    writer = connect(settings)
-    writer.database = database_name(settings)
-    try:
-        writer.command(statement)
-    finally:
-        writer.close()
-
+    settings = corrupted(sample_warehouse, tmp_path, corruption)
+    expected = CORRUPTIONS[corruption][1]
     run = _run(settings)
     failed = _failed(run)
     assert expected in failed, failed
@@ -109,6 +114,12 @@ def test_a_corrupted_table_fails_the_right_expectation(
     # Only what the corruption touches fails: reports, dead letters and freshness still pass.
     assert {suite for suite, _ in failed} <= {"incidents", "reconciliation"}
 
+
+def test_the_cli_exits_1_and_shows_the_failure_on_a_corrupted_warehouse(
+    sample_warehouse: Settings, tmp_path: Path
+) -> None:
+    """The command's behaviour on failure, once (the runs above check each expectation)."""
+    settings = corrupted(sample_warehouse, tmp_path, "unknown district")
     done = run_incidents(settings, "dq", "--no-store")
     assert done.returncode == 1
     assert "expectations failed" in done.stderr
@@ -119,12 +130,10 @@ def test_a_corrupted_table_fails_the_right_expectation(
 def test_the_aggregate_corruption_names_the_cell(
     sample_warehouse: Settings, tmp_path: Path
 ) -> None:
-    settings = copy_warehouse(sample_warehouse, tmp_path)
-    statement, _ = CORRUPTIONS["aggregate changed by hand"]
+    settings = corrupted(sample_warehouse, tmp_path, "aggregate changed by hand")
     writer = connect(settings)
     writer.database = database_name(settings)
     try:
-        writer.command(statement)
         province, day = writer.query(
             "SELECT province, day FROM agg_district_day FINAL WHERE is_deleted = 0"
             " ORDER BY day, province, district LIMIT 1"
