@@ -6,8 +6,9 @@ district-days and data-quality suites the batch changed, and the engine re-evalu
 areas those days belong to, from the warehouse's exact state, and records the alert
 changes. Every change goes to the alerts topic; the changes that page wait in the outbox
 until they have held for the settle period on settled input (incidents_alerting.outbox),
-and only their net effect is sent. A periodic tick re-checks firing alerts, which resolve
-as time passes.
+then their net effect is grouped into notifications (incidents_alerting.routing). A
+periodic tick re-checks firing alerts, which resolve as time passes, and a rules file
+that changes is read again (a bad one is reported and the old rules stay in force).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from zoneinfo import ZoneInfo
 from clickhouse_connect.driver.client import Client
 
 from incidents_alerting.evaluate import Area, Episode, area_episodes, mass_casualty_episode
+from incidents_alerting.exceptions import RulesError
 from incidents_alerting.lifecycle import FIRING, Change, Silence, changes
 from incidents_alerting.notify import Dispatcher, notifiers_from
 from incidents_alerting.outbox import InputProbe, Mark, Outbox, SettledAlways
+from incidents_alerting.routing import Notification, Router
 from incidents_alerting.rules import DATA_QUALITY, RULE_NAMES, Rules, load_rules
 from incidents_alerting.store import AlertStore
 from incidents_config.metrics import ALERT_CHANGES, ALERT_ERRORS
@@ -38,6 +41,7 @@ logger = logging.getLogger(__name__)
 LOCAL_TZ = ZoneInfo("Asia/Karachi")
 RECOVERY_DAYS = 7  # a restarted sink resends undelivered changes this recent
 SEND_CHECK_S = 1.0  # how often the outbox is checked (each check reads Kafka's offsets)
+RELOAD_CHECK_S = 5.0  # how often the rules file's modification time is looked at
 
 
 class AlertEngine:
@@ -72,9 +76,14 @@ class AlertEngine:
             settings.alerts.retries,
             settings.alerts.retry_base_s,
         )
-        self.outbox = Outbox(settings.alerts.settle_s, probe or SettledAlways(), clock)
+        routing = self.rules.notifications
+        self.outbox = Outbox(routing.group_wait_s, probe or SettledAlways(), clock)
+        self.router = Router(routing, clock)
         self._clock = clock
         self._last_send_check = -SEND_CHECK_S
+        self._last_refresh = clock()
+        self._last_reload_check = clock()
+        self._rules_mtime = self._mtime()
         self._pending: set[DistrictDay] = set()
         self._quality: dict[str, SuiteRun] = {}  # suite -> its latest run
         self._last_tick = 0.0
@@ -88,12 +97,14 @@ class AlertEngine:
         self.dispatcher.start()
         since = date.fromordinal(self.today().toordinal() - RECOVERY_DAYS)
         try:
-            for name in self.dispatcher.feed_names:
+            for change, ids in self.store.notified_firing():
+                self.router.seed_firing(change, ids)  # receivers know these fire: repeats
+            for name in self.dispatcher.names("feed"):
                 for change, ids in self.store.undelivered(name, since, paging=False):
-                    self.dispatcher.feed(change, ids)
+                    self.dispatcher.feed(Notification.single(change, ids))
             undelivered = [
                 item
-                for name in self.dispatcher.paging_names
+                for name in self.dispatcher.names("page")
                 for item in self.store.undelivered(name, since)
             ]
         except Exception:
@@ -121,23 +132,62 @@ class AlertEngine:
         self.send_settled()
 
     def idle(self) -> None:
-        """Retry what failed, run the periodic tick, and send what has settled (the sink
-        calls it when idle)."""
+        """Reload a changed rules file, retry what failed, run the periodic tick, and send
+        what has settled (the sink calls it when idle)."""
+        self.reload_rules()
         self.evaluate_pending()
         self.send_settled()
 
     def send_settled(self) -> None:
-        """Hand the outbox's settled notifications to the dispatcher. Never raises."""
+        """Group the outbox's settled changes and queue the notifications that are due;
+        re-send firing alerts to Alertmanager now and then. Never raises."""
         now = self._clock()
-        if not len(self.outbox) or now - self._last_send_check < SEND_CHECK_S:
+        if now - self._last_send_check < SEND_CHECK_S:
             return
         self._last_send_check = now
         try:
-            for change, ids in self.outbox.due():
-                self.dispatcher.page(change, ids)
+            if len(self.outbox):
+                for change, ids in self.outbox.due():
+                    self.router.add(change, ids)
+            for notification in self.router.due():
+                self.dispatcher.page(notification)
+            if now - self._last_refresh >= self._settings.alerts.alertmanager_resend_s:
+                self._last_refresh = now
+                firing = self.router.firing()
+                if firing:
+                    self.dispatcher.refresh(Notification((), tuple(firing)))
         except Exception:
             ALERT_ERRORS.inc()
             logger.exception("cannot check the outbox; will try again")
+
+    def reload_rules(self) -> None:
+        """Read the rules file again if it changed. A file that does not validate is
+        reported in one line naming the field, and the rules in force stay."""
+        now = self._clock()
+        if now - self._last_reload_check < RELOAD_CHECK_S:
+            return
+        self._last_reload_check = now
+        mtime = self._mtime()
+        if mtime == self._rules_mtime:
+            return
+        self._rules_mtime = mtime
+        try:
+            rules = load_rules(self._settings.alerts.rules_file)
+        except RulesError as e:
+            ALERT_ERRORS.inc()
+            logger.error("%s; the rules in force stay until the file is fixed", e)
+            return
+        self.rules = rules
+        self.outbox.configure(rules.notifications.group_wait_s)
+        self.router.configure(rules.notifications)
+        logger.info("alert rules reloaded from %s", self._settings.alerts.rules_file)
+
+    def _mtime(self) -> float | None:
+        path = self._settings.alerts.rules_file
+        try:
+            return path.stat().st_mtime if path is not None else None
+        except OSError:
+            return None
 
     def note(self, district_days: Iterable[DistrictDay]) -> None:
         """Remember district-days to evaluate."""
@@ -315,7 +365,7 @@ class AlertEngine:
                 c.episode.summary,
                 "" if c.notify else " [does not page]",
             )
-            self.dispatcher.feed(c, ids[c.alert_id])
+            self.dispatcher.feed(Notification.single(c, ids[c.alert_id]))
             self.outbox.put(c, ids[c.alert_id], mark)
 
 

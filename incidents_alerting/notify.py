@@ -1,13 +1,19 @@
-"""Delivering alert changes: webhooks (Alertmanager format), Slack, and the alerts topic.
+"""Delivering notifications: the alerts topic, webhooks (Alertmanager's format), Slack, and
+Alertmanager itself.
 
-Two streams reach the notifiers: every recorded change goes to the *feed* notifiers (the
-alerts topic), and the settled net changes the outbox lets out (incidents_alerting.outbox)
-go to the *paging* notifiers (webhook, Slack). The sink only enqueues; a background thread
-delivers, with exponential back-off up to
-``ALERTS_RETRIES`` attempts per notifier, and records every attempt in `alert_deliveries`.
-A receiver that is down never blocks or crashes the stream. After a restart, changes
-without a successful delivery are sent again (from the warehouse): delivery is at least
-once, and a receiver can drop repeats by the alert's fingerprint and event.
+Three kinds of message reach the notifiers:
+- the **feed**: every recorded change, one by one, to the alerts topic (for other systems);
+- **pages**: the grouped, settled net changes (incidents_alerting.outbox, .routing), to the
+  webhook, Slack and Alertmanager;
+- **refreshes**: every alert still firing, re-sent to Alertmanager now and then so that it
+  keeps them firing (like Prometheus re-sends; Alertmanager ends an alert at its endsAt).
+
+The sink only enqueues; a background thread delivers, with exponential back-off up to
+``ALERTS_RETRIES`` attempts per notifier, and records every attempt of a feed or page in
+`alert_deliveries`. A receiver that is down, answers an error or hangs (``ALERTS_TIMEOUT_S``)
+never blocks or crashes the stream. After a restart, what was not delivered is sent again
+(from the warehouse): delivery is at least once, and a receiver can drop repeats by the
+alert's fingerprint and event.
 """
 
 from __future__ import annotations
@@ -18,19 +24,22 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 import urllib3
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from incidents_alerting import payloads
-from incidents_alerting.lifecycle import Change
+from incidents_alerting.routing import Notification
 from incidents_config.metrics import ALERT_NOTIFICATIONS
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+Kind = Literal["feed", "page", "refresh"]
 
 
 @dataclass(frozen=True)
@@ -42,23 +51,24 @@ class Outcome:
 
 class Notifier(Protocol):
     name: str
-    every_change: bool  # True: the feed of every recorded change; False: it pages
+    kinds: frozenset[Kind]  # the kinds of message it takes
 
-    def send(self, change: Change, incident_ids: list[str]) -> Outcome: ...
+    def send(self, notification: Notification) -> Outcome: ...
 
 
 class HttpNotifier:
     """POST a JSON body to a URL; 2xx is success."""
 
-    every_change = False
+    kinds: frozenset[Kind] = frozenset({"page"})
 
     def __init__(
         self,
         name: str,
         url: str,
-        body: Callable[[Change, list[str]], dict[str, Any]],
+        body: Callable[[Notification], Any],
         timeout_s: float,
         token: str | None = None,
+        kinds: frozenset[Kind] | None = None,
     ) -> None:
         self.name = name
         self._url = url
@@ -66,10 +76,12 @@ class HttpNotifier:
         self._headers = {"Content-Type": "application/json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
+        if kinds is not None:
+            self.kinds = kinds
         self._http = urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout_s), retries=False)
 
-    def send(self, change: Change, incident_ids: list[str]) -> Outcome:
-        data = json.dumps(self._body(change, incident_ids)).encode()
+    def send(self, notification: Notification) -> Outcome:
+        data = json.dumps(self._body(notification)).encode()
         try:
             response = self._http.request("POST", self._url, body=data, headers=self._headers)
         except urllib3.exceptions.HTTPError as e:
@@ -83,23 +95,28 @@ class KafkaNotifier:
     """Every change, as JSON, on the alerts topic (keyed by alert id) for other systems."""
 
     name = "kafka"
-    every_change = True
+    kinds: frozenset[Kind] = frozenset({"feed"})
 
     def __init__(self, settings: Settings) -> None:
         self._topic = Topics(settings.kafka.topic_prefix).alerts
         self._settings = settings
         self._producer: KafkaProducer | None = None
 
-    def send(self, change: Change, incident_ids: list[str]) -> Outcome:
+    def send(self, notification: Notification) -> Outcome:
         try:
             if self._producer is None:
                 self._producer = KafkaProducer(
                     **self._settings.kafka.client_kwargs(), acks="all", enable_idempotence=True
                 )
-            body = payloads.alertmanager(change, incident_ids)["alerts"][0]
-            value = json.dumps({"event": change.event, "seq": change.seq, **body}).encode()
-            future = self._producer.send(self._topic, key=change.alert_id.encode(), value=value)
-            future.get(timeout=30)
+            futures = []
+            for item in notification.items:
+                change = item.change
+                body = payloads.webhook_alert(item, self._settings.alerts.external_url)
+                value = json.dumps({"event": change.event, "seq": change.seq, **body}).encode()
+                key = change.alert_id.encode()
+                futures.append(self._producer.send(self._topic, key=key, value=value))
+            for future in futures:
+                future.get(timeout=30)
         except KafkaError as e:
             return Outcome(False, 0, f"{type(e).__name__}: {e}"[:300])
         return Outcome(True)
@@ -107,6 +124,17 @@ class KafkaNotifier:
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=5)
+
+
+def alertmanager_body(
+    lifetime: timedelta, external_url: str
+) -> Callable[[Notification], list[dict[str, Any]]]:
+    """The body of `POST /api/v2/alerts` for a notification, at the time it is sent."""
+
+    def body(notification: Notification) -> list[dict[str, Any]]:
+        return payloads.alertmanager_alerts(notification, datetime.now(UTC), lifetime, external_url)
+
+    return body
 
 
 def notifiers_from(settings: Settings) -> list[Notifier]:
@@ -119,7 +147,7 @@ def notifiers_from(settings: Settings) -> list[Notifier]:
             HttpNotifier(
                 "webhook",
                 a.webhook_url.get_secret_value(),
-                lambda c, ids: payloads.alertmanager(c, ids, a.external_url),
+                lambda n: payloads.webhook(n, a.external_url),
                 a.timeout_s,
                 token,
             )
@@ -127,6 +155,18 @@ def notifiers_from(settings: Settings) -> list[Notifier]:
     if a.slack_url is not None:
         out.append(
             HttpNotifier("slack", a.slack_url.get_secret_value(), payloads.slack, a.timeout_s)
+        )
+    if a.alertmanager_url is not None:
+        url = a.alertmanager_url.get_secret_value().rstrip("/") + "/api/v2/alerts"
+        lifetime = timedelta(seconds=4 * a.alertmanager_resend_s)
+        out.append(
+            HttpNotifier(
+                "alertmanager",
+                url,
+                alertmanager_body(lifetime, a.external_url),
+                a.timeout_s,
+                kinds=frozenset({"page", "refresh"}),
+            )
         )
     return out
 
@@ -139,11 +179,11 @@ class Recorder(Protocol):
     def record_deliveries(self, deliveries: list[Delivery]) -> None: ...
 
 
-DRAIN = 500  # changes delivered before their attempts are recorded in one insert
+DRAIN = 500  # messages delivered before their attempts are recorded in one insert
 
 
 class Dispatcher:
-    """A thread that delivers queued changes to every notifier, with retries."""
+    """A thread that delivers queued messages to the notifiers that take them, with retries."""
 
     def __init__(
         self,
@@ -156,38 +196,35 @@ class Dispatcher:
         self._recorder = recorder
         self._retries = retries
         self._base = retry_base_s
-        # (change, incident ids, paging?): paging items go to paging notifiers, the others
-        # to the feed notifiers.
-        self._queue: queue.Queue[tuple[Change, list[str], bool] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Kind, Notification] | None] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alert-dispatcher", daemon=True)
         self._idle = threading.Event()
         self._idle.set()
 
-    @property
-    def notifier_names(self) -> list[str]:
-        return [n.name for n in self._notifiers]
-
-    @property
-    def paging_names(self) -> list[str]:
-        return [n.name for n in self._notifiers if not n.every_change]
-
-    @property
-    def feed_names(self) -> list[str]:
-        return [n.name for n in self._notifiers if n.every_change]
+    def names(self, kind: Kind) -> list[str]:
+        """The notifiers that take messages of `kind`."""
+        return [n.name for n in self._notifiers if kind in n.kinds]
 
     def start(self) -> None:
         self._thread.start()
 
-    def feed(self, change: Change, incident_ids: list[str]) -> None:
-        """Queue a recorded change for the feed notifiers (the alerts topic)."""
-        self._idle.clear()
-        self._queue.put((change, incident_ids, False))
+    def feed(self, notification: Notification) -> None:
+        """Queue recorded changes for the feed (the alerts topic)."""
+        self._put("feed", notification)
 
-    def page(self, change: Change, incident_ids: list[str]) -> None:
-        """Queue a settled net change for the paging notifiers (webhook, Slack)."""
+    def page(self, notification: Notification) -> None:
+        """Queue a group's settled changes for the webhook, Slack and Alertmanager."""
+        self._put("page", notification)
+
+    def refresh(self, notification: Notification) -> None:
+        """Queue the firing alerts for the notifiers that must hear them again (Alertmanager)."""
+        if self.names("refresh"):
+            self._put("refresh", notification)
+
+    def _put(self, kind: Kind, notification: Notification) -> None:
         self._idle.clear()
-        self._queue.put((change, incident_ids, True))
+        self._queue.put((kind, notification))
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until everything queued so far was delivered or given up (tests)."""
@@ -204,57 +241,63 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            items = [self._queue.get()]
-            while items[-1] is not None and len(items) < DRAIN and not self._queue.empty():
-                items.append(self._queue.get_nowait())
+            messages = [self._queue.get()]
+            while messages[-1] is not None and len(messages) < DRAIN and not self._queue.empty():
+                messages.append(self._queue.get_nowait())
             attempts: list[Delivery] = []
-            for item in items:
-                if item is None:
+            for message in messages:
+                if message is None:
                     break
-                change, ids, paging = item
+                kind, notification = message
                 for notifier in self._notifiers:
-                    if notifier.every_change != paging:
-                        self._deliver(notifier, change, ids, attempts)
+                    if kind in notifier.kinds:
+                        self._deliver(notifier, kind, notification, attempts)
             try:
                 if attempts:
                     self._recorder.record_deliveries(attempts)
             except Exception:
                 logger.exception("cannot record %d delivery attempts", len(attempts))
-            if items[-1] is None:
+            if messages[-1] is None:
                 break
             if self._queue.empty():
                 self._idle.set()
 
     def _deliver(
-        self, notifier: Notifier, change: Change, ids: list[str], attempts: list[Delivery]
+        self,
+        notifier: Notifier,
+        kind: Kind,
+        notification: Notification,
+        attempts: list[Delivery],
     ) -> None:
         delay = self._base
         for attempt in range(1, self._retries + 1):
             try:
-                outcome = notifier.send(change, ids)
+                outcome = notifier.send(notification)
             except Exception as e:  # a notifier bug must not kill the thread
                 logger.exception("notifier %s failed", notifier.name)
                 outcome = Outcome(False, 0, f"{type(e).__name__}")
-            attempts.append(
-                (
-                    change.alert_id,
-                    change.seq,
-                    notifier.name,
-                    attempt,
-                    outcome.ok,
-                    outcome.status,
-                    outcome.error,
+            if kind != "refresh":  # a refresh repeats what was delivered: not recorded
+                attempts.extend(
+                    (
+                        item.change.alert_id,
+                        item.change.seq,
+                        notifier.name,
+                        attempt,
+                        outcome.ok,
+                        outcome.status,
+                        outcome.error,
+                    )
+                    for item in notification.items
                 )
-            )
             if outcome.ok:
                 ALERT_NOTIFICATIONS.labels(notifier.name, "sent").inc()
                 return
             ALERT_NOTIFICATIONS.labels(notifier.name, "failed_attempt").inc()
             logger.warning(
-                "%s: delivering %s#%d failed (%s), attempt %d of %d",
+                "%s: delivering %s (%d alerts) failed (%s), attempt %d of %d",
                 notifier.name,
-                change.alert_id,
-                change.seq,
+                notification.key,
+                len(notification.items),
                 outcome.error,
                 attempt,
                 self._retries,
@@ -263,4 +306,3 @@ class Dispatcher:
                 return
             delay *= 2
         ALERT_NOTIFICATIONS.labels(notifier.name, "gave_up").inc()
-        logger.error("%s: gave up on %s#%d", notifier.name, change.alert_id, change.seq)

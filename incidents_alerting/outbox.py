@@ -84,6 +84,10 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def configure(self, settle_s: float) -> None:
+        """Take a new settle period (a reloaded rules file)."""
+        self._settle_s = settle_s
+
     def mark(self) -> Mark:
         """Where the pipeline stands now: take it once per evaluation, before reading."""
         return self._probe.mark()

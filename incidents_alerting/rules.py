@@ -93,6 +93,44 @@ class Lifecycle(BaseModel):
     )
 
 
+# The labels every alert carries (incidents_alerting.payloads.labels): what group_by may name.
+GroupLabel = Literal["alertname", "province", "district", "area_kind", "severity", "incident_id"]
+
+
+def _default_group_by() -> list[GroupLabel]:
+    return ["alertname", "province"]
+
+
+class Notifications(BaseModel):
+    """When receivers hear of changes, like an Alertmanager route (docs/alerting.md)."""
+
+    model_config = _RULE
+
+    group_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="an alert's state must hold this long, on settled input, to be sent",
+    )
+    group_by: list[GroupLabel] = Field(
+        default_factory=_default_group_by,
+        min_length=1,
+        description="alerts with the same values of these labels are one notification",
+    )
+    group_interval_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86400,
+        description="after a group's notification, its next changes wait this long",
+    )
+    repeat_interval_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="a group with firing alerts is sent again when nothing was sent this long",
+    )
+
+
 class Rules(BaseModel):
     """The whole rules file."""
 
@@ -103,6 +141,7 @@ class Rules(BaseModel):
     mass_casualty: MassCasualty = Field(default_factory=MassCasualty)
     quiet_district: QuietDistrict = Field(default_factory=QuietDistrict)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    notifications: Notifications = Field(default_factory=Notifications)
 
 
 RULE_NAMES = ("count_spike", "fatality_spike", "mass_casualty", "quiet_district")

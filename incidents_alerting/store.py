@@ -164,6 +164,15 @@ class AlertStore:
         )
         return [_stored_row(r) for r in rows]
 
+    def notified_firing(self) -> list[tuple[Change, list[str]]]:
+        """Alerts firing whose firing receivers were told of (they repeat after a restart)."""
+        rows = self._rows(
+            f"SELECT event, notify, silenced_by, {self._ALERT_COLUMNS}, incident_ids FROM"
+            f" (SELECT * FROM {self._db}.alerts FINAL ORDER BY alert_id, seq DESC"
+            "  LIMIT 1 BY alert_id) WHERE state = 'firing' AND notified_state = 'firing'"
+        )
+        return [_change_row(r) for r in rows]
+
     def record(self, changes: list[Change], incident_ids: dict[str, list[str]]) -> None:
         """Insert the changes into the alerts history."""
         if not changes:
@@ -276,22 +285,24 @@ class AlertStore:
                 since=since,
                 n=notifier,
             )
-        out = []
-        for row in rows:
-            event, notify, silenced_by, *alert, ids = row
-            stored, episode = _stored_row(tuple(alert))
-            change = Change(
-                episode,
-                stored.seq,
-                event,
-                stored.state,
-                bool(notify),
-                silenced_by,
-                stored.notified_state,
-                stored.notified_observed,
-            )
-            out.append((change, list(ids)))
-        return out
+        return [_change_row(r) for r in rows]
+
+
+def _change_row(row: tuple[Any, ...]) -> tuple[Change, list[str]]:
+    """(event, notify, silenced_by, *alert columns, incident_ids) -> the change, its ids."""
+    event, notify, silenced_by, *alert, ids = row
+    stored, episode = _stored_row(tuple(alert))
+    change = Change(
+        episode,
+        stored.seq,
+        event,
+        stored.state,
+        bool(notify),
+        silenced_by,
+        stored.notified_state,
+        stored.notified_observed,
+    )
+    return change, list(ids)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -324,13 +324,18 @@ class AlertsSettings(BaseSettings):
     tick_s: float = Field(
         default=300.0, gt=0, description="How often firing alerts are checked for resolution."
     )
-    settle_s: float = Field(
-        default=30.0,
-        ge=0,
+    alertmanager_url: SecretStr | None = Field(
+        default=None,
         description=(
-            "A notification is sent only for an alert state that held this long, computed"
-            " after the pipeline had processed everything then in Kafka (like group_wait)."
+            "An Alertmanager to send alerts to (its base URL, e.g. http://alertmanager:9093;"
+            " secret: it may hold credentials)."
         ),
+    )
+    alertmanager_resend_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How often firing alerts are sent to Alertmanager again (they end 4x later).",
     )
     today: date | None = Field(
         default=None,

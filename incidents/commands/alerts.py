@@ -19,6 +19,7 @@ from incidents.common import CliError, out, parse_duration, print_result, query,
 from incidents_alerting.evaluate import Area, Episode
 from incidents_alerting.lifecycle import Change
 from incidents_alerting.notify import notifiers_from
+from incidents_alerting.routing import Notification
 from incidents_alerting.rules import DATA_QUALITY, DEFAULT_RULES_FILE, RULE_NAMES, load_rules
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
@@ -190,14 +191,18 @@ def unsilence(
 @alerts_app.command("test")
 def test(
     ctx: typer.Context,
-    notifier: Annotated[str, typer.Option(help="webhook or slack.")] = "webhook",
+    notifier: Annotated[str, typer.Option(help="webhook, slack or alertmanager.")] = "webhook",
 ) -> None:
     """Send a test notification through a configured notifier."""
     settings = settings_of(ctx)
-    chosen = [n for n in notifiers_from(settings) if n.name == notifier and n.name != "kafka"]
+    chosen = [n for n in notifiers_from(settings) if n.name == notifier and "page" in n.kinds]
     if not chosen:
-        variable = {"webhook": "ALERTS_WEBHOOK_URL", "slack": "ALERTS_SLACK_URL"}.get(notifier)
-        hint = f"set {variable}" if variable else "use webhook or slack"
+        variable = {
+            "webhook": "ALERTS_WEBHOOK_URL",
+            "slack": "ALERTS_SLACK_URL",
+            "alertmanager": "ALERTS_ALERTMANAGER_URL",
+        }.get(notifier)
+        hint = f"set {variable}" if variable else "use webhook, slack or alertmanager"
         raise CliError(f"no notifier {notifier!r} is configured: {hint}")
     today = date.today()
     episode = Episode(
@@ -212,7 +217,7 @@ def test(
         p_value=1.0,
         summary="Test notification from the incidents platform",
     )
-    outcome = chosen[0].send(Change(episode, 1, "fired", "firing", True), [])
+    outcome = chosen[0].send(Notification.single(Change(episode, 1, "fired", "firing", True)))
     if not outcome.ok:
         raise CliError(f"{notifier}: delivery failed ({outcome.error or outcome.status})")
     out.print(f"{notifier}: test notification delivered (HTTP {outcome.status})")

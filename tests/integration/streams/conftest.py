@@ -18,6 +18,7 @@ from incidents_ops import processes, stack
 from incidents_ops.topics import describe_offsets
 from schemas.report import Casualties, Report
 from sinks.clickhouse import open_read_client
+from tests.integration.streams.alerting import Receiver
 
 AGG_COLUMNS = (
     "incidents, terror_attacks, security_operations, "
@@ -220,3 +221,11 @@ def deliveries(reports: list[Report], seed: int) -> list[Report]:
     out = reports + rnd.sample(reports, k=len(reports) // 3)
     rnd.shuffle(out)
     return out
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP server that records what is POSTed to it (alert notifications)."""
+    r = Receiver()
+    yield r
+    r.server.shutdown()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incidents_alerting import payloads, stats
+from incidents_alerting import stats
 from incidents_alerting.evaluate import (
     Area,
     Day,
@@ -178,29 +178,6 @@ def test_an_alert_the_rules_no_longer_see_is_withdrawn() -> None:
     assert (c.event, c.state, c.notify) == ("withdrawn", "withdrawn", True)
 
 
-def test_alertmanager_payload_has_the_version_4_fields() -> None:
-    e = episode_on(TODAY)
-    (c,) = changes([e], {}, {}, TODAY, NOW, LIFE, [])
-    body = payloads.alertmanager(c, ["i-9"], "http://dash")
-    assert body["version"] == "4" and body["status"] == "firing"
-    assert {"groupKey", "groupLabels", "commonLabels", "commonAnnotations", "externalURL"} <= set(
-        body
-    )
-    (alert,) = body["alerts"]
-    assert alert["fingerprint"] == e.alert_id and alert["endsAt"] == payloads.ZERO_TIME
-    assert alert["labels"]["alertname"] == "mass_casualty"
-    assert alert["labels"]["district"] == "Lakki Marwat"
-    assert alert["annotations"]["incident_ids"] == "i-9"
-    assert alert["startsAt"] == f"{TODAY.isoformat()}T00:00:00Z"
-
-
-def test_slack_payload_has_text_and_blocks() -> None:
-    (c,) = changes([episode_on(TODAY)], {}, {}, TODAY, NOW, LIFE, [])
-    body = payloads.slack(c, ["i-9"])
-    assert "9 killed in one incident" in body["text"]
-    assert [b["type"] for b in body["blocks"]] == ["header", "section", "context"]
-
-
 def test_the_shipped_rules_load(tmp_path: Path) -> None:
     rules = load_rules()
     assert rules.count_spike.window_days == 7 and rules.mass_casualty.min_killed == 10
@@ -212,6 +189,9 @@ def test_the_shipped_rules_load(tmp_path: Path) -> None:
         ("[count_spike]\np_value = 2\n", "count_spike.p_value"),
         ("[count_spike]\nwindow = 7\n", "count_spike.window"),
         ("[lifecycle]\ncooldown_days = 'soon'\n", "lifecycle.cooldown_days"),
+        ("[notifications]\ngroup_wait_s = -1\n", "notifications.group_wait_s"),
+        ("[notifications]\ngroup_by = ['alertname', 'city']\n", "notifications.group_by.1"),
+        ("[notifications]\nwait = 30\n", "notifications.wait"),
         ("x =", "not valid TOML"),
     ],
 )
