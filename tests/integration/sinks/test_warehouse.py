@@ -225,8 +225,9 @@ def test_a_row_clickhouse_can_never_store_is_quarantined_and_its_neighbours_are_
 
 
 def test_an_older_warehouse_moves_to_date32_keeping_its_rows(
-    tmp_path: Path, warehouse_settings: Settings
+    tmp_path: Path, empty_warehouse_settings: Settings
 ) -> None:
+    warehouse_settings = empty_warehouse_settings
     old = tmp_path / "migrations-0.1"
     old.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("000[123]_*.sql")):
