@@ -7,8 +7,10 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from incidents_config.names import SINK, Topics
 from incidents_config.settings import Settings, child_env
 from incidents_ops import processes
-from schemas.report import Casualties
+from schemas.report import Casualties, Report
 from schemas.warehouse import SilenceMessage
 from sinks.clickhouse import endpoint_answers
 from tests.integration.streams.alerting import (
@@ -209,33 +211,109 @@ def test_a_silence_holds_notifications_until_it_expires(
     assert receiver.alerts()[0]["labels"]["district"] == "Bannu"
 
 
-def test_the_same_feed_in_any_order_with_one_or_two_workers_gives_the_same_alerts(
-    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+def history(district: str, every: int, days: int = 300) -> list[Report]:
+    """An incident every `every` days in `district` over `days` days, up to yesterday."""
+    return [
+        report(f"h-{district}-{d}", TODAY - timedelta(days=d), district)
+        for d in range(days, 0, -every)
+    ]
+
+
+def notifications(receiver: Receiver) -> list[tuple[str, str, str, str, str]]:
+    """What receivers were told, alert by alert: rule, area, status, event, observed."""
+    return sorted(
+        (
+            a["labels"]["alertname"],
+            a["labels"].get("district", a["labels"]["province"]),
+            a["status"],
+            a["annotations"]["event"],
+            a["annotations"]["observed"],
+        )
+        for a in receiver.alerts()
+    )
+
+
+def should_page(p: Pipeline) -> set[str]:
+    """The alerts the final data fires and that are recent enough to page (recency 3 days)."""
+    rows = p.query(
+        "SELECT alert_id FROM v_alerts WHERE state = 'firing' AND silenced_by = ''"
+        " AND last_day >= {d:Date32}",
+        {"d": TODAY - timedelta(days=3)},
+    )
+    return {r[0] for r in rows}
+
+
+def test_any_arrival_order_sends_the_same_notifications(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path, unique_topic_prefix: str
 ) -> None:
+    """Sorted, newest first, shuffled with duplicates on two workers, or in ten chunks with
+    pauses across a sink restart: the same alerts page, once each, with the same numbers.
+
+    Newest first is the feed that paged falsely: a district's newest report arrives with
+    only the oldest of its history, and looks quiet for a year until the rest comes.
+    """
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[notifications]\ngroup_wait_s = 10\ngroup_interval_s = 0\n", encoding="utf-8")
     feed = (
         quiet_history()
         + quiet_history("Bannu", every=3)
+        + history("Karak", every=20)  # busy enough never to be "quiet"
+        + [report("first-in-a-year", TODAY - timedelta(days=1), "Tank")]
+        + [report("old-tank", TODAY - timedelta(days=300), "Tank")]
         + surge()
         + [report("mc-4", TODAY - timedelta(days=2), "Bannu", killed=11)]
     )
-    tables = []
-    for workers, seed in ((1, 1), (2, 2)):
-        rnd = random.Random(seed)
-        deliveries = feed + rnd.sample(feed, k=len(feed) // 3)
-        rnd.shuffle(deliveries)
-        p = pipeline_factory(alerts=alerting(receiver))
-        p.up(workers=workers)
-        p.publish(list(deliveries))
-        p.wait()
-        tables.append(
-            p.query(
+    by_day = sorted(feed, key=lambda r: (r.occurred_on, r.report_id))
+    rnd = random.Random(7)
+    shuffled = feed + rnd.sample(feed, k=len(feed) // 3)
+    rnd.shuffle(shuffled)
+    variants = {
+        "sorted": (1, [by_day]),
+        "newest first": (1, [by_day[::-1]]),
+        "shuffled, duplicates, 2 workers": (2, [shuffled]),
+        "ten chunks, sink restart": (1, [shuffled[i::10] for i in range(10)]),
+    }
+    told: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    tables = {}
+    for i, (name, (workers, chunks)) in enumerate(variants.items()):
+        receiver = Receiver()
+        try:
+            # A pipeline of its own: topics, consumer groups and warehouse.
+            p = pipeline_factory(
+                alerts=alerting(receiver, rules_file=rules),
+                kafka={"topic_prefix": f"{unique_topic_prefix}-{i}"},
+                sink={"group_id": f"{unique_topic_prefix}-{i}-sink"},
+                paths={"var_dir": tmp_path / f"variant-{i}"},
+            )
+            p.up(workers=workers)
+            for n, chunk in enumerate(chunks):
+                p.publish(list(chunk))
+                if len(chunks) > 1:
+                    time.sleep(0.3)  # a pause between chunks (the settle period is 10 s)
+                if n == len(chunks) // 2 and len(chunks) > 1:
+                    restart_sink(p)
+            p.wait()
+            expected = should_page(p)
+            assert expected, "the feed fires nothing: the test would prove nothing"
+            wait_for(
+                f"{name}: a notification for each alert the data fires",
+                lambda: {a["fingerprint"] for a in receiver.alerts()} >= expected,  # noqa: B023
+            )
+            told[name] = notifications(receiver)
+            tables[name] = p.query(
                 "SELECT alert_id, rule, province, district, state, first_day, last_day,"
                 " observed FROM v_alerts WHERE state != 'withdrawn' ORDER BY alert_id"
             )
-        )
-        p.down()
-    assert tables[0] == tables[1]
-    assert {row[1] for row in tables[0]} >= {"count_spike", "mass_casualty"}
+            p.down()
+        finally:
+            receiver.server.shutdown()
+    reference = told["sorted"]
+    assert {rule for rule, *_ in reference} >= {"count_spike", "mass_casualty", "quiet_district"}
+    assert all(status == "firing" for _, _, status, _, _ in reference)
+    assert ("quiet_district", "Karak") not in {(r, a) for r, a, *_ in reference}
+    for name, got in told.items():
+        assert got == reference, name
+        assert tables[name] == tables["sorted"], name
 
 
 def test_every_change_is_on_the_alerts_topic_and_the_cli_sends_a_test_notification(
