@@ -74,6 +74,19 @@ class QuietDistrict(BaseModel):
     quiet_days: int = Field(default=180, ge=7, le=3650)
 
 
+class Coverage(BaseModel):
+    """Which history the rules may judge: days the feeds were reporting on a province."""
+
+    model_config = _RULE
+
+    max_gap_days: int = Field(
+        default=45,
+        ge=1,
+        le=365,
+        description="a province is covered while its report days are at most this far apart",
+    )
+
+
 class Lifecycle(BaseModel):
     """How alerts group, resolve and notify."""
 
@@ -141,6 +154,7 @@ class Rules(BaseModel):
     mass_casualty: MassCasualty = Field(default_factory=MassCasualty)
     quiet_district: QuietDistrict = Field(default_factory=QuietDistrict)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    coverage: Coverage = Field(default_factory=Coverage)
     notifications: Notifications = Field(default_factory=Notifications)
 
 

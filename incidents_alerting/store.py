@@ -64,6 +64,23 @@ class AlertStore:
                 out[Area(p)][day] = Day(int(n), int(k))
         return out
 
+    def report_days(self, provinces: Iterable[str]) -> dict[str, list[date]]:
+        """The days each province has any report on (any source, version or district):
+        what coverage is made of (incidents_alerting.coverage)."""
+        wanted = sorted(set(provinces))
+        out: dict[str, list[date]] = {p: [] for p in wanted}
+        if not wanted:
+            return out
+        rows = self._rows(
+            "SELECT province, groupUniqArray(occurred_on)"
+            f" FROM {self._db}.report_versions FINAL"
+            " WHERE province IN {p:Array(String)} GROUP BY province",
+            p=wanted,
+        )
+        for province, days in rows:
+            out[province] = sorted(days)
+        return out
+
     def incident_ids(self, area: Area, first: date, last: date) -> list[str]:
         """The live incidents of an area in a window: what an alert points analysts to."""
         where = "province = {p:String}" + (" AND district = {d:String}" if area.district else "")
