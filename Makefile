@@ -1,11 +1,14 @@
 # The two commands of the README:
-#   make demo   set up, start the stack, publish the sample feeds, print the province table
-#   make test   lint, type-check and run every test (unit + integration against real services)
+#   make demo          set up, start the stack, publish the sample feeds, print the table
+#   make test          lint, type-check, unit and integration tests against real services
+# and the fault suite (killed brokers, poison floods, outages: the slowest tests), which CI
+# runs after `make test` (.ci/run):
+#   make test-faults
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test setup check-tools browser lint unit integration bench bench-peer down clean
+.PHONY: demo test test-faults setup check-tools browser lint unit integration bench bench-peer down clean
 
 $(BIN)/incidents: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -45,7 +48,10 @@ integration: setup
 	$(BIN)/pytest tests/integration -m integration -q
 
 test: setup browser lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not faults"
+
+test-faults: setup
+	$(BIN)/pytest -q -m faults
 
 # Benchmarks with small defaults (a few minutes; not part of `make test`). Full runs and
 # results: docs/benchmarks.md.
