@@ -120,3 +120,12 @@ def test_the_published_header_round_trips_and_garbage_reads_as_absent() -> None:
     assert published_ms(None) is None
     assert published_ms([]) is None
     assert published_ms([(metrics.PUBLISHED_HEADER, b"not a number")]) is None
+
+
+def test_a_process_listening_on_every_address_records_a_loopback_url(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    settings = settings_factory(metrics={"host": "0.0.0.0"})  # for a Prometheus elsewhere
+    url = metrics.serve(settings, "push", 0, PUSH_REGISTRY)
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    assert {name for name, _, _ in metrics.scrape(url)} >= {"incidents_build_info"}
