@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test test-faults setup check-tools browser lint unit integration bench bench-peer down clean
+.PHONY: demo test test-faults setup check-tools browser prometheus lint unit integration bench bench-peer down clean
 
 $(BIN)/incidents: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -32,6 +32,19 @@ browser:
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		{ echo "error: cannot install chromium; run: apt-get install chromium"; exit 1; }; }
 
+# Debian's Prometheus and Alertmanager: tests/unit/infra/test_prometheus.py runs promtool on
+# infra/prometheus/, tests/integration/streams/test_prometheus.py runs prometheus against a
+# stack, and the Alertmanager test runs prometheus-alertmanager. Installed together with
+# apt-get when one is missing (as root, as on CI); without them those tests skip, saying so.
+PROMETHEUS_BINARIES = prometheus promtool prometheus-alertmanager
+prometheus:
+	@missing=""; for b in $(PROMETHEUS_BINARIES); do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	[ -z "$$missing" ] || { \
+		echo "installing Debian's prometheus and prometheus-alertmanager (missing:$$missing)..."; \
+		apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; } || \
+		{ echo "error: cannot install them; run: apt-get install prometheus prometheus-alertmanager"; exit 1; }; }
+
 demo: setup
 	$(BIN)/incidents demo
 
@@ -47,7 +60,7 @@ unit: $(BIN)/incidents
 integration: setup
 	$(BIN)/pytest tests/integration -m integration -q
 
-test: setup browser lint
+test: setup browser prometheus lint
 	$(BIN)/pytest -q -m "not faults"
 
 test-faults: setup

@@ -78,6 +78,11 @@ def scrape(settings: Settings, name: str) -> list[metrics.Sample] | None:
         return None
 
 
+# The sink's heartbeat moves at least every second while its loop runs; this much older
+# and the sink is stuck (the IncidentsSinkStale rule of infra/prometheus/ says the same).
+SINK_STUCK_AFTER_S = 120.0
+
+
 @dataclass(frozen=True)
 class SinkHealth:
     """The sink's write state, from its metrics."""
@@ -88,9 +93,22 @@ class SinkHealth:
     quarantined: int
     batches: int
     last_flush_age_s: float | None
+    heartbeat_age_s: float | None = None  # since the last poll cycle of its loop
+
+    @property
+    def stuck(self) -> bool:
+        """The sink's loop has not completed a poll cycle for minutes."""
+        return self.heartbeat_age_s is not None and self.heartbeat_age_s > SINK_STUCK_AFTER_S
+
+    @property
+    def trouble(self) -> bool:
+        """Something an operator should look at now."""
+        return self.retrying or self.stuck
 
     def describe(self) -> str:
         parts = []
+        if self.stuck:
+            parts.append(f"STUCK: no poll cycle for {self.heartbeat_age_s:.0f} s")
         if self.retrying:
             parts.append(f"RETRYING a failed write (next attempt in {self.retry_delay_s:.0f} s)")
         parts.append(f"{self.batches} batches")
@@ -106,6 +124,7 @@ class SinkHealth:
 def sink_health(samples: list[metrics.Sample]) -> SinkHealth:
     """Summarize the sink's metrics."""
     last = metrics.total(samples, "incidents_sink_last_flush_timestamp_seconds")
+    beat = metrics.total(samples, "incidents_sink_heartbeat_timestamp_seconds")
     return SinkHealth(
         retrying=metrics.total(samples, "incidents_sink_retrying") > 0,
         retry_delay_s=metrics.total(samples, "incidents_sink_retry_delay_seconds"),
@@ -113,6 +132,7 @@ def sink_health(samples: list[metrics.Sample]) -> SinkHealth:
         quarantined=int(metrics.total(samples, "incidents_sink_rows_quarantined_total")),
         batches=int(metrics.total(samples, "incidents_sink_batches_total")),
         last_flush_age_s=max(time.time() - last, 0.0) if last else None,
+        heartbeat_age_s=max(time.time() - beat, 0.0) if beat else None,
     )
 
 

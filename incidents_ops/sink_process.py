@@ -17,7 +17,7 @@ from kafka.errors import KafkaError
 
 from incidents_alerting.engine import AlertEngine
 from incidents_alerting.exceptions import AlertingError
-from incidents_config.metrics import serve
+from incidents_config.metrics import SINK_REGISTRY, serve
 from incidents_config.names import SINK
 from incidents_config.settings import Settings
 from incidents_ops.progress import PipelineProbe
@@ -53,7 +53,7 @@ def main(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    serve(settings, SINK, settings.metrics.sink_port)
+    serve(settings, SINK, settings.metrics.sink_port, SINK_REGISTRY)
     try:
         run_sink(settings, stop, observers(settings))
     except (SinkError, AlertingError, KafkaError) as e:

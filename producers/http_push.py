@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from incidents_config.metrics import PUSH_ITEMS, PUSH_REQUESTS, serve
+from incidents_config.metrics import PUSH_ITEMS, PUSH_REGISTRY, PUSH_REQUESTS, serve
 from incidents_config.names import PUSH, Topics, url_file
 from incidents_config.settings import Settings, load_settings
 from producers.exceptions import DeliveryFailed, KafkaUnavailable, ProducerError, PushConfigError
@@ -290,7 +290,7 @@ def main(settings: Settings | None = None) -> int:
     until interrupted; return the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings or load_settings()
-    serve(settings, PUSH, settings.metrics.push_port)
+    serve(settings, PUSH, settings.metrics.push_port, PUSH_REGISTRY)
     try:
         run_push(settings)
     except PushConfigError as e:

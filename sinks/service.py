@@ -22,11 +22,14 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 
 from incidents_config.metrics import (
-    CONSUMER_LAG,
+    PUBLISH_TO_QUERYABLE,
     SINK_CONSUMER_RESTARTS,
     SINK_FAILURES,
+    SINK_HEARTBEAT,
+    SINK_LAG,
     SINK_RETRY_DELAY,
     SINK_RETRYING,
+    published_ms,
 )
 from incidents_config.names import Generation, Topics, sink_ready_file
 from incidents_config.settings import Settings
@@ -45,7 +48,7 @@ from sinks.rows import (
 )
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
-from sinks.tables import AGG_DISTRICT_DAY, DQ_RUNS
+from sinks.tables import AGG_DISTRICT_DAY, DQ_RUNS, REPORT_VERSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,15 @@ COMMIT_RETRY_S = 5.0  # how often to commit again written rows whose commit fail
 COMMIT_STUCK_S = 60.0  # uncommittable this long: replace the consumer
 METADATA_MAX_AGE_MS = 30_000  # notice partition changes within 30 s, not 5 min
 BOOTSTRAP_TIMEOUT_MS = 5000
+LAG_INTERVAL_S = 1.0  # how often the sink exports its lag, written or not
+
+# The messages that make a report queryable, and the table the latency is labelled with:
+# its own report_versions row, and the district-day snapshot that counts it (the rows of
+# agg_district_day and incidents, written in the same flush).
+QUERYABLE_BY = {
+    MessageKind.REPORT: REPORT_VERSIONS.name,
+    MessageKind.SNAPSHOT: AGG_DISTRICT_DAY.name,
+}
 
 
 def topic_kinds(
@@ -86,6 +98,7 @@ def run_sink(
     the observer it returns is told about every batch written (alerting is one).
     """
     stop = stop_event or threading.Event()
+    SINK_HEARTBEAT.set(time.time())  # starting: stale if it never gets to polling
     database = database_name(settings)
     writer = connect(settings)
     endpoint: SqlEndpoint | None = None
@@ -179,6 +192,7 @@ def _batcher(
         observers,
         kinds=kinds,
         group=group,
+        live=live,
     )
 
 
@@ -250,7 +264,11 @@ def _write_ready(path: os.PathLike[str], endpoint: SqlEndpoint | None) -> None:
 
 
 class _Batcher:
-    """Poll, convert, buffer; flush on size or age, then commit."""
+    """Poll, convert, buffer; flush on size or age, then commit.
+
+    The live generation's batcher also beats the sink's heartbeat (each poll cycle) and
+    measures publish-to-queryable latency; a replay's build batcher does neither.
+    """
 
     def __init__(
         self,
@@ -262,8 +280,10 @@ class _Batcher:
         *,
         kinds: dict[str, MessageKind],
         group: str,
+        live: bool = True,
     ) -> None:
         self._connect = connect
+        self._live = live
         self._observers = list(observers)
         self._written = Written()  # what the buffered rows change, for the observers
         self._consumer: KafkaConsumer | None = None
@@ -278,6 +298,9 @@ class _Batcher:
         self._oldest: float | None = None  # when the oldest unflushed message was added
         self._commit_failing_since: float | None = None  # written, not yet committed
         self._last_commit_try = 0.0
+        self._last_lag = 0.0
+        # (table, when published) of each buffered message that makes a report queryable
+        self._published: list[tuple[str, float]] = []
 
     @property
     def consumer(self) -> KafkaConsumer:
@@ -312,7 +335,15 @@ class _Batcher:
                 self._commit()  # written rows whose offsets are still uncommitted
             if self._stuck() and not self._messages and not self._reconnect():
                 return
+            if time.monotonic() - self._last_lag >= LAG_INTERVAL_S:
+                self._report_lag()
+            self._beat()
         self.flush_and_commit(retry=False)
+
+    def _beat(self) -> None:
+        """A poll cycle is done: the sink is alive, whether or not there was data."""
+        if self._live:
+            SINK_HEARTBEAT.set(time.time())
 
     def _stuck(self) -> bool:
         since = self._commit_failing_since
@@ -351,6 +382,11 @@ class _Batcher:
             self._sink.add(rows, Origin(at, m.value))
             if self._observers:
                 self._note(rows)
+            table = QUERYABLE_BY.get(self._kinds[m.topic])
+            if self._live and table is not None:
+                published = published_ms(m.headers)
+                if published is not None:
+                    self._published.append((table, published / 1000))
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
@@ -404,6 +440,7 @@ class _Batcher:
                         return
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             SINK_RETRYING.set(0)
+            self._observe_latency()
             changed, self._written = self._written, Written()
             for observer in self._observers:
                 observer.written(changed)  # before the commit: a crash tells them again
@@ -412,6 +449,13 @@ class _Batcher:
             self._messages, self._oldest = 0, None
         self._commit()
         self._report_lag()
+
+    def _observe_latency(self) -> None:
+        """The buffered rows are written: each report they carry is queryable now."""
+        now = time.time()
+        for table, published in self._published:
+            PUBLISH_TO_QUERYABLE.labels(table).observe(max(now - published, 0.0))
+        self._published = []
 
     def _commit(self) -> None:
         """Commit what was polled (and written); remember a failure to try again."""
@@ -443,13 +487,16 @@ class _Batcher:
                 polled = self.consumer.poll(timeout_ms=int(min(left, 0.5) * 1000))
                 for messages in polled.values():
                     self.add(messages)
+                self._beat()  # backing off is not stuck: IncidentsSinkRetrying says it
             return True
         finally:
             self.consumer.resume(*self.consumer.paused())
 
     def _report_lag(self) -> None:
-        """Export how far the sink is behind, per topic, from what the consumer knows."""
-        by_topic: dict[str, int] = {}
+        """Export how far the sink is behind, per topic it reads, from what the consumer
+        knows (0 for a topic none of whose partitions it owns now)."""
+        self._last_lag = time.monotonic()
+        by_topic = dict.fromkeys(self._kinds, 0)
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
             if highwater is None:
@@ -460,6 +507,7 @@ class _Batcher:
                 continue
             if position is None:
                 continue
-            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(highwater - position, 0)
+            if tp.topic in by_topic:
+                by_topic[tp.topic] += max(highwater - position, 0)
         for topic, lag in by_topic.items():
-            CONSUMER_LAG.labels(self._group, topic).set(lag)
+            SINK_LAG.labels(self._group, topic).set(lag)

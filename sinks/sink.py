@@ -13,7 +13,13 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DataError
 from clickhouse_connect.driver.insert import InsertContext
 
-from incidents_config.metrics import SINK_BATCHES, SINK_LAST_FLUSH, SINK_QUARANTINED, SINK_ROWS
+from incidents_config.metrics import (
+    SINK_BATCHES,
+    SINK_FLUSH_SECONDS,
+    SINK_LAST_FLUSH,
+    SINK_QUARANTINED,
+    SINK_ROWS,
+)
 from sinks.exceptions import SinkError, SinkWriteError
 from sinks.rows import UNSTORABLE, KafkaCoordinates, TableRow, undecodable_row
 from sinks.tables import REJECTED_REPORTS, SINK_TABLES, TableSpec
@@ -129,6 +135,7 @@ class ClickHouseSink:
     def flush(self) -> int:
         if not self._contexts:
             raise SinkError("ClickHouseSink.setup() must run before flush()")
+        started = time.monotonic()
         written = 0
         for name in self._specs:
             buffer = self._buffers[name]
@@ -142,6 +149,7 @@ class ClickHouseSink:
             if stored:
                 SINK_ROWS.labels(name).inc(stored)
             logger.debug("wrote %d rows to %s", stored, name)
+        SINK_FLUSH_SECONDS.observe(time.monotonic() - started)
         SINK_BATCHES.inc()
         SINK_LAST_FLUSH.set(time.time())
         return written

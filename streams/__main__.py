@@ -8,7 +8,7 @@ import logging
 import faust
 import mode.loop
 
-from incidents_config.metrics import serve
+from incidents_config.metrics import WORKER_REGISTRY, serve
 from incidents_config.names import worker_name
 from incidents_config.settings import Settings, load_settings
 from streams.app import build_app
@@ -20,7 +20,7 @@ def run_worker(settings: Settings, worker_id: int = 1, loglevel: str = "info") -
     app, _ = build_app(settings, worker_id=worker_id)
     logging.basicConfig(level=loglevel.upper())
     base = settings.metrics.worker_port
-    serve(settings, worker_name(worker_id), base + worker_id - 1 if base else 0)
+    serve(settings, worker_name(worker_id), base + worker_id - 1 if base else 0, WORKER_REGISTRY)
     worker = faust.Worker(app, loglevel=loglevel)
     worker.execute_from_commandline()
 

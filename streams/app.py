@@ -8,11 +8,12 @@ their ``register`` function; the plumbing they share is :mod:`streams.runtime`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 
-from incidents_config.metrics import CONSUMER_LAG
+from incidents_config.metrics import WORKER_LAG
 from incidents_config.names import Generation, Topics, crash_file, worker_name
 from incidents_config.settings import Settings
 from streams import ingest, rollup
@@ -70,25 +71,45 @@ def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Top
 LAG_INTERVAL_S = 5.0
 
 
+def consumed_topics(app: faust.App) -> frozenset[str]:
+    """The topics this worker's agents read: never the tables' changelogs, which the
+    worker only writes (and reads back when it recovers a table or keeps a standby)."""
+    return frozenset(
+        name
+        for agent in app.agents.values()
+        if isinstance(agent.channel, faust.TopicT)
+        for name in agent.channel.topics
+    )
+
+
+async def lag_by_topic(consumer: Any, topics: Iterable[str]) -> dict[str, int]:
+    """Messages not yet fetched per topic in `topics`, over the partitions the consumer
+    owns (0 for a topic it owns none of, so a partition moved away does not leave a stale
+    value behind). Partitions of other topics (the changelogs) are ignored."""
+    by_topic = dict.fromkeys(topics, 0)
+    for tp in consumer.assignment():
+        if tp.topic not in by_topic:
+            continue
+        try:
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+        except Exception:  # not assigned any more, or not fetched yet
+            continue
+        if position is None or highwater is None:
+            continue
+        by_topic[tp.topic] += max(highwater - position, 0)
+    return by_topic
+
+
 def _report_lag(app: faust.App, settings: Settings) -> None:
-    """Export this worker's consumer lag per topic (partitions it owns) every few seconds."""
+    """Export this worker's consumer lag on the topics its agents read, every few seconds."""
     group = Generation.of(settings).app
+    topics = consumed_topics(app)
 
     @app.timer(interval=LAG_INTERVAL_S)
     async def lag() -> None:
-        consumer = app.consumer
-        by_topic: dict[str, int] = {}
-        for tp in consumer.assignment():
-            try:
-                position = await consumer.position(tp)
-                highwater = consumer.highwater(tp)
-            except Exception:  # not assigned any more, or not fetched yet
-                continue
-            if position is None or highwater is None:
-                continue
-            by_topic[tp.topic] = by_topic.get(tp.topic, 0) + max(highwater - position, 0)
-        for topic, value in by_topic.items():
-            CONSUMER_LAG.labels(group, topic).set(value)
+        for topic, value in (await lag_by_topic(app.consumer, topics)).items():
+            WORKER_LAG.labels(group, topic).set(value)
 
 
 def _credentials(settings: Settings) -> faust.auth.CredentialsT | None:

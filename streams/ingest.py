@@ -45,6 +45,7 @@ from streams.runtime import (
     guarded,
     partition_of,
     partitions_ready,
+    published_at,
     raw_bytes,
     table_options,
     table_read,
@@ -85,7 +86,8 @@ class Bundles:
         self.parts.setdefault(partition, []).append((event, membership_json))
 
     def sends(self) -> list[Send]:
-        """One message per partition, cut at BUNDLE_BYTES; each names its last event.
+        """One message per partition, cut at BUNDLE_BYTES; each names its last event and
+        carries when its oldest report was published.
 
         A bundle is at most BUNDLE_BYTES plus one membership, and a membership is bounded
         by the contract's field lengths (a few KiB), so Kafka's 1,000,000-byte limit is
@@ -96,12 +98,15 @@ class Bundles:
             chunk: list[bytes] = []
             origins: list[bytes] = []
             size = 0
+            oldest: int | None = None  # when the chunk's oldest report was published
             for i, (event, item) in enumerate(items):
                 msg = event.message
                 origin = json.dumps([msg.topic, msg.partition, msg.offset]).encode()
                 chunk.append(item)
                 origins.append(origin)
                 size += len(item) + len(origin) + 2
+                published = published_at(event)
+                oldest = published if oldest is None else min(oldest, published)
                 if size >= BUNDLE_BYTES or i == len(items) - 1:
                     value = b"".join(
                         (
@@ -112,8 +117,10 @@ class Bundles:
                             b"]}",
                         )
                     )
-                    out.append(Send(self.topic, None, value, event, partition=partition))
-                    chunk, origins, size = [], [], 0
+                    out.append(
+                        Send(self.topic, None, value, event, partition=partition, published=oldest)
+                    )
+                    chunk, origins, size, oldest = [], [], 0, None
         return out
 
 

@@ -32,6 +32,7 @@ from streams.runtime import (
     dead_letter_send,
     deliver,
     guarded,
+    published_at,
     table_options,
     table_read,
     table_write,
@@ -67,7 +68,13 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
             result = fold(state, [m for _, m, _ in items], pick, limit)
             if result.changed:
                 table_write(table, key, result.state_json)
-        sends = [Send(names.snapshots, key, result.snapshot_json, last)] if result.changed else []
+        # The snapshot counts these reports: it says when the oldest of them was published.
+        oldest = min(published_at(event) for event, _, _ in items)
+        sends = (
+            [Send(names.snapshots, key, result.snapshot_json, last, published=oldest)]
+            if result.changed
+            else []
+        )
         for i in result.refused:
             event, m, origin = items[i]
             incidents = len(result.state.incidents) if result.state else 0

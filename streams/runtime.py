@@ -31,7 +31,13 @@ from typing import Any, NoReturn
 import aiokafka.errors as kafka_errors
 import faust
 
-from incidents_config.metrics import AGENT_DELIVERY_RETRIES, DEAD_LETTERS, source_label
+from incidents_config.metrics import (
+    AGENT_DELIVERY_RETRIES,
+    DEAD_LETTERS,
+    published_header,
+    published_ms,
+    source_label,
+)
 from incidents_config.settings import Settings
 from schemas.errors import FieldError
 from schemas.warehouse import DeadLetter
@@ -61,6 +67,25 @@ class Send:
     value: bytes
     event: faust.EventT  # if Kafka can never take the output, this event is dead-lettered
     partition: int | None = None  # None: the producer's partitioner picks it from the key
+    # When the oldest report in the output was published (Unix ms); None: `event`'s.
+    published: int | None = None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """The output's Kafka headers: when the report(s) it carries were published."""
+        at = self.published if self.published is not None else published_at(self.event)
+        return [published_header(at)]
+
+
+def published_at(event: faust.EventT) -> int:
+    """When the report in `event` was first published, in Unix ms (for the sink's
+    publish-to-queryable latency): the header a worker copied onto it, or for a raw message
+    (which has none) its own Kafka timestamp.
+    """
+    message = event.message
+    carried = published_ms(message.headers)
+    if carried is not None:
+        return carried
+    return int((message.timestamp or 0.0) * 1000)
 
 
 # Kafka refuses these for good: sending again cannot help.
@@ -120,7 +145,7 @@ async def _deliver(sends: list[Send], agent: str, producer: Any, dead_letters: s
         futures: list[Any] = []
         for s in pending:
             try:
-                sent = await producer.send(s.topic, s.key, s.value, s.partition, None, None)
+                sent = await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers())
                 futures.append(sent)
             except Exception as e:  # refused before it was queued (too large ...)
                 futures.append(_failed(e))

@@ -155,7 +155,7 @@ def _health(settings: Settings, name: str) -> str:
     if name == "sink":
         sink = health.sink_health(samples)
         text = sink.describe()
-        return f"[red]{text}[/red]" if sink.retrying else text
+        return f"[red]{text}[/red]" if sink.trouble else text
     if name.startswith("worker-"):
         return health.worker_notes(samples)
     if name == "push":

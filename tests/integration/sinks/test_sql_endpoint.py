@@ -25,9 +25,9 @@ import lz4.frame
 import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
-from prometheus_client import REGISTRY
 
 from incidents.common import CliError, query
+from incidents_config.metrics import SINK_REGISTRY
 from incidents_config.settings import Settings
 from sinks.clickhouse import endpoint_answers, endpoint_url, open_engine_reader, open_read_client
 from sinks.exceptions import EndpointError
@@ -130,7 +130,7 @@ def running(writer: Client) -> list[str]:
 
 
 def counter(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
+    return SINK_REGISTRY.get_sample_value(f"{name}_total", labels) or 0.0
 
 
 # --- clickhouse-connect keeps working ------------------------------------------------------

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from kafka.errors import RebalanceInProgressError
 
+from incidents_config.metrics import SINK_HEARTBEAT, SINK_REGISTRY, published_header
+from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from sinks import service
 from sinks.rows import TableRow
 from sinks.sink import Origin
+from tests.unit.sinks import samples
 
 
 class StuckConsumer:
@@ -93,3 +97,141 @@ def test_a_consumer_that_cannot_commit_for_minutes_is_replaced(
     assert stuck.closed and stuck.commits >= 2  # it tried again before giving up on it
     assert good.polled and not stop_by_timer.is_set()
     assert consumers == []
+
+
+# --- what the batcher tells Prometheus: heartbeat, lag, publish-to-queryable ---------------
+
+
+class Partition(NamedTuple):
+    topic: str
+    partition: int
+
+
+class Record(NamedTuple):
+    """What kafka-python's consumer returns for one message (the fields the sink reads)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class FetchingConsumer(GoodConsumer):
+    """Owns partitions with known offsets; returns `batches` from its first polls."""
+
+    def __init__(
+        self,
+        owned: dict[Partition, tuple[int, int]],  # (position, highwater)
+        batches: list[list[Record]] | None = None,
+        stop_after_polls: int = 3,
+        stop: threading.Event | None = None,
+    ) -> None:
+        super().__init__(stop)
+        self.owned = owned
+        self.batches = list(batches or [])
+        self.polls = 0
+        self.stop_after_polls = stop_after_polls
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+        self.polls += 1
+        if self.polls >= self.stop_after_polls and self.stop_after is not None:
+            self.stop_after.set()
+        if self.batches:
+            records = self.batches.pop(0)
+            return {Partition(r.topic, r.partition): records for r in records}
+        return {}
+
+    def assignment(self) -> set[Any]:
+        return set(self.owned)
+
+    def highwater(self, tp: Partition) -> int:
+        return self.owned[tp][1]
+
+    def position(self, tp: Partition, timeout_ms: int = 0) -> int:
+        return self.owned[tp][0]
+
+
+def batcher_on(
+    settings: Settings, consumer: StuckConsumer, stop: threading.Event, *, live: bool = True
+) -> Any:
+    batcher = service._Batcher(
+        lambda: consumer,
+        NullSink(),
+        settings,
+        stop,
+        kinds=service.topic_kinds(settings, 0),
+        group="g-test",
+        live=live,
+    )
+    assert batcher.connect()
+    return batcher
+
+
+def heartbeat() -> float:
+    return SINK_REGISTRY.get_sample_value("incidents_sink_heartbeat_timestamp_seconds") or 0.0
+
+
+def queryable(table: str) -> tuple[float, float]:
+    """(count, sum) of the publish-to-queryable histogram for `table`, so far."""
+    count = SINK_REGISTRY.get_sample_value(
+        "incidents_publish_to_queryable_seconds_count", {"table": table}
+    )
+    total = SINK_REGISTRY.get_sample_value(
+        "incidents_publish_to_queryable_seconds_sum", {"table": table}
+    )
+    return count or 0.0, total or 0.0
+
+
+def test_an_idle_live_sink_beats_its_heartbeat_and_reports_lag_on_every_topic_it_reads(
+    settings_factory: Any,
+) -> None:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 0.05})
+    names = Topics.of(settings, 0)
+    owned = {Partition(names.valid, 0): (4, 10), Partition(names.snapshots, 1): (7, 7)}
+    stop = threading.Event()
+    SINK_HEARTBEAT.set(0)
+    before = time.time()
+    batcher_on(settings, FetchingConsumer(owned, stop=stop), stop).run()  # nothing to write
+    assert heartbeat() >= before
+    lag = {
+        topic: SINK_REGISTRY.get_sample_value(
+            "incidents_consumer_lag", {"group": "g-test", "topic": topic}
+        )
+        for topic in service.topic_kinds(settings, 0)
+    }
+    assert lag[names.valid] == 6 and lag[names.snapshots] == 0
+    assert lag[names.dead_letter] == 0  # read, but no partition of it owned: 0, not stale
+
+
+def test_a_replays_build_batcher_does_not_beat_the_live_sinks_heartbeat(
+    settings_factory: Any,
+) -> None:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 0.05})
+    stop = threading.Event()
+    SINK_HEARTBEAT.set(0)
+    batcher_on(settings, FetchingConsumer({}, stop=stop), stop, live=False).run()
+    assert heartbeat() == 0
+
+
+def test_publish_to_queryable_is_observed_once_the_rows_are_written(
+    settings_factory: Any,
+) -> None:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 60.0, "batch_size": 1000})
+    names = Topics.of(settings, 0)
+    published = int((time.time() - 2.0) * 1000)  # two seconds ago, on the raw topic
+    value = samples.report().model_dump_json().encode()
+    carried = Record(names.valid, 0, 1, 0, value, [published_header(published)])
+    unmarked = Record(names.valid, 0, 2, 0, value, [])  # from a worker without the header
+    for live, observed in ((True, 1.0), (False, 0.0)):
+        stop = threading.Event()
+        batcher = batcher_on(settings, FetchingConsumer({}), stop, live=live)
+        count, total = queryable("report_versions")
+        batcher.add([carried, unmarked])
+        assert queryable("report_versions") == (count, total)  # buffered: not queryable yet
+        batcher.flush_and_commit(retry=True)
+        new_count, new_total = queryable("report_versions")
+        assert new_count - count == observed
+        if live:
+            assert 2.0 <= new_total - total < 60.0

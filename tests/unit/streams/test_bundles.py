@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from incidents_config.metrics import published_header, published_ms
 from schemas.warehouse import MembershipBundle
 from streams import ingest
 from streams.ingest import Bundles
@@ -19,6 +20,8 @@ class Message:
     topic: str = "t.reports.raw"
     partition: int = 3
     key: bytes | None = None
+    timestamp: float = 1_700_000_000.0  # Kafka's, in seconds as Faust gives it
+    headers: list[tuple[str, bytes]] | None = None
 
 
 @dataclass
@@ -47,6 +50,19 @@ def test_one_bundle_per_partition_with_each_items_origin() -> None:
     assert first.origins[0] == ("t.reports.raw", 3, 100)
     assert [m.entry.source_event_id for m in first.memberships] == ["0", "2", "4"]
     assert sends[0].event.message.offset == 104  # names its last event
+
+
+def test_a_bundle_says_when_its_oldest_report_was_published() -> None:
+    bundles = Bundles("t.updates")
+    stamps = [1_700_000_005.0, 1_700_000_001.5, 1_700_000_009.0]  # raw messages: Kafka's
+    for i, at in enumerate(stamps):
+        bundles.add(0, Event(Message(offset=i, timestamp=at)), membership_json(i))  # type: ignore[arg-type]
+    carried = Message(offset=9, topic="t.reports.rekeyed", headers=[published_header(1_600_000)])
+    bundles.add(1, Event(carried), membership_json(9))  # type: ignore[arg-type]
+    first, second = bundles.sends()
+    assert first.headers() == [published_header(1_700_000_001_500)]
+    assert published_ms(first.headers()) == 1_700_000_001_500
+    assert second.headers() == [published_header(1_600_000)]  # the header, not its timestamp
 
 
 def test_a_large_batch_is_cut_into_bundles_under_the_size(monkeypatch: pytest.MonkeyPatch) -> None:

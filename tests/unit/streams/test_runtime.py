@@ -14,6 +14,7 @@ from faust.exceptions import ProducerSendError
 from faust.streams import Stream
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
 
+from incidents_config.metrics import published_header, published_ms
 from streams import runtime
 from streams.runtime import FatalAgentError, Send, deliver, is_permanent
 
@@ -24,6 +25,7 @@ class FakeProducer:
 
     failures: dict[bytes, list[BaseException]] = field(default_factory=dict)
     sent: list[tuple[str, bytes, int | None]] = field(default_factory=list)
+    headers: list[Any] = field(default_factory=list)  # of each message sent
 
     async def send(
         self,
@@ -40,6 +42,7 @@ class FakeProducer:
             future.set_exception(errors.pop(0))
         else:
             self.sent.append((topic, value, partition))
+            self.headers.append(headers)
             future.set_result(None)
         return future
 
@@ -50,6 +53,8 @@ class FakeMessage:
     partition: int = 0
     offset: int = 5
     key: bytes | None = b"news:1"
+    timestamp: float = 1_700_000_000.25
+    headers: list[tuple[str, bytes]] | None = None
 
 
 @dataclass
@@ -94,6 +99,23 @@ def test_a_transient_failure_is_sent_again_until_kafka_takes_it(monkeypatch: Any
         deliver([Send("t.valid", None, b"v", FakeEvent(b"v"))], "ingest", producer, "t.dead")
     )  # type: ignore[arg-type]
     assert producer.sent == [("t.valid", b"v", None)]
+
+
+def test_every_output_carries_when_its_report_was_published() -> None:
+    raw = FakeEvent(b"r")  # a raw message: its Kafka timestamp is when it was published
+    rekeyed = FakeEvent(b"k", FakeMessage(headers=[published_header(1_600_000_000_000)]))
+    sends = [
+        Send("t.valid", b"k", b"from-raw", raw),  # type: ignore[arg-type]
+        Send("t.valid", b"k", b"from-rekeyed", rekeyed),  # type: ignore[arg-type]
+        Send("t.snapshots", b"k", b"a-snapshot", raw, published=1_500_000_000_000),  # type: ignore[arg-type]
+    ]
+    producer = FakeProducer()
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    assert [published_ms(h) for h in producer.headers] == [
+        1_700_000_000_250,
+        1_600_000_000_000,
+        1_500_000_000_000,
+    ]
 
 
 def test_a_dead_letter_kafka_refuses_stops_the_agent() -> None:
