@@ -30,15 +30,17 @@ import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from bench import fatality_cases as cases
 from bench._common import machine
-from bench.negbin_rule import NegbinRule, negbin_episodes
-from incidents_alerting.evaluate import Area, Day, Episode, area_episodes
+from bench.negbin_rule import NegbinRule, negbin_episodes, negbin_test
+from incidents_alerting import stats
+from incidents_alerting.evaluate import Area, Day, Episode, area_episodes, fatality_tests
 from incidents_alerting.rules import Rules, load_rules
 from producers.samples.q1_2024 import SAMPLE_DIR
 from producers.samples.q1_2024.check import latest_versions, merge, read_acled, read_news
@@ -312,6 +314,58 @@ def print_detection(
         print(f"  {rate:.2f}/day  " + "".join(f"{c:>28}" for c in cells))
 
 
+def smallest_firing(p_of: Callable[[int], float], threshold: float, low: int) -> int:
+    """The smallest toll k >= low with p_of(k) < threshold (p_of falls as k grows)."""
+    high = max(low, 1)
+    while p_of(high) >= threshold:
+        low, high = high + 1, high * 2
+    while low < high:
+        mid = (low + high) // 2
+        if p_of(mid) < threshold:
+            high = mid
+        else:
+            low = mid + 1
+    return high
+
+
+def deadly_weeks(rules: Rules) -> None:
+    """The two deadly weeks of bench/fatality_cases.py (also unit tests) under both rules,
+    and the smallest week's toll each rule would fire on, the baseline unchanged."""
+    cfg, old = rules.fatality_spike, NegbinRule()
+    cut = rules.mass_casualty.min_killed if rules.mass_casualty.enabled else None
+    end = cases.WINDOW_END
+    first = end - timedelta(days=cfg.window_days - 1)
+    print("\nthe deadly weeks of docs/alerting.md (bench/fatality_cases.py), the week to", end)
+    for area, series, parents in (cases.district_case(), cases.province_case()):
+        before = {d: v for d, v in series.items() if d < first}
+
+        def new_p(k: int, before: Series = before, parents: list[Series] = parents) -> float:
+            week = cases.series_of([(end, 9)] * (k // 9) + [(end, k % 9)])
+            tests = fatality_tests({**before, **week}, parents, cases.START, end, cfg, cut=cut)
+            return tests[-1].test.p_value if tests and tests[-1].end == end else 1.0
+
+        tests = fatality_tests(series, parents, cases.START, end, cfg, cut=cut)
+        now = tests[-1].test
+        daily = [
+            series.get(cases.START + timedelta(days=i), Day()).killed
+            for i in range((end - cases.START).days + 1)
+        ]
+        w, b = old.window_days, old.baseline_days
+        base = stats.sums(daily[-w:], daily[-w - b : -w])
+        was = negbin_test(base, old)
+
+        def old_p(k: int, base: stats.Sums = base) -> float:
+            return negbin_test(replace(base, observed=k), old).p_value
+
+        print(
+            f"  {area.name}: {now.observed} killed in {w} days\n"
+            f"    compound Poisson: {now.expected:.1f} expected, p={now.p_value:.1g},"
+            f" fires from {smallest_firing(new_p, cfg.p_value, cfg.min_killed)} killed\n"
+            f"    today's NB:       {was.expected:.1f} expected, p={was.p_value:.1g},"
+            f" fires from {smallest_firing(old_p, old.p_value, old.min_killed)} killed"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.alert_noise", description=__doc__)
     parser.add_argument("--areas", type=int, default=180, help="areas (default 180)")
@@ -336,6 +390,7 @@ def main() -> None:
         f"Q1 2024 sample: {len(killed)} incidents, {int(killed.sum())} killed,"
         f" {np.mean(killed == 0):.0%} with none, largest {int(killed.max())}"
     )
+    deadly_weeks(rules)
     for name, tolls in models.items():
         tally = false_alerts(rules, tolls, args.areas, args.provinces, args.years, args.seed)
         print_false_alerts(name, tally, args.areas, args.provinces, args.years)

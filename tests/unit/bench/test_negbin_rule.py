@@ -11,23 +11,11 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from bench.alert_noise import first_firing
+from bench.fatality_cases import START, WINDOW_END, district_case, province_case
 from bench.negbin_rule import NegbinRule, negbin_episodes, negbin_sf, negbin_test
 from incidents_alerting import stats
-from incidents_alerting.evaluate import Area, Day
+from incidents_alerting.evaluate import Day
 from incidents_alerting.rules import Rules
-from tests.unit.incidents_alerting.scenarios import (
-    DEADLY_PROVINCE_WEEK,
-    DEADLY_WEEK,
-    DISTRICT,
-    PROVINCE,
-    START,
-    WINDOW_END,
-    combined,
-    district_history,
-    nation_history,
-    province_history,
-    week,
-)
 
 
 def test_tiny_tails_keep_their_precision() -> None:
@@ -69,28 +57,26 @@ def killed_by_day(series: dict[date, Day]) -> list[int]:
 
 
 def test_the_old_rule_could_not_fire_on_a_districts_deadly_week() -> None:
-    # the same week as tests/unit/incidents_alerting/test_fatality.py: 52 killed, 1.6 expected
-    district = combined(district_history(), week(DEADLY_WEEK))
+    # the week of tests/unit/incidents_alerting/test_fatality.py: 52 killed, 1.6 expected
+    area, district, _ = district_case()
     killed = killed_by_day(district)
     old = negbin_test(stats.sums(killed[-7:], killed[-97:-7]), NegbinRule())
     assert old.observed == 52 and 1e-4 < old.p_value < 1e-2  # far above its 1e-5
-    assert negbin_episodes(DISTRICT, district, START, WINDOW_END) == []
+    assert negbin_episodes(area, district, START, WINDOW_END) == []
 
 
 def test_the_old_rule_could_not_fire_on_a_provinces_deadly_week() -> None:
-    province = combined(district_history(), province_history(), week(DEADLY_PROVINCE_WEEK))
+    area, province, _ = province_case()
     killed = killed_by_day(province)
     old = negbin_test(stats.sums(killed[-7:], killed[-97:-7]), NegbinRule())
     assert old.observed >= 63 and old.p_value > 1e-3
-    assert negbin_episodes(Area(PROVINCE), province, START, WINDOW_END) == []
+    assert negbin_episodes(area, province, START, WINDOW_END) == []
 
 
 def test_a_surges_delay_is_its_first_firing_windows() -> None:
-    district = combined(district_history(), week(DEADLY_WEEK))
-    province = combined(district, province_history())
-    parents = [province, nation_history(province)]
+    area, district, parents = district_case()
     surge_day = WINDOW_END - timedelta(days=6)
-    delays = first_firing(Rules(), DISTRICT, district, parents, surge_day, WINDOW_END)
+    delays = first_firing(Rules(), area, district, parents, surge_day, WINDOW_END)
     # the count rule and the new fatality rule fire within the week; the old one not at all
     assert set(delays) == {"count_spike", "fatality_spike"}
     assert all(0 <= d <= 6 for d in delays.values())

@@ -15,24 +15,24 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
-from incidents_alerting import stats
-from incidents_alerting.evaluate import Day, area_episodes, fatality_tests
-from incidents_alerting.rules import FatalitySpike, MassCasualty, Rules
-from tests.unit.incidents_alerting.scenarios import (
-    DEADLY_PROVINCE_WEEK,
+from bench.fatality_cases import (
     DEADLY_WEEK,
     DISTRICT,
     PROVINCE,
     START,
     WINDOW_END,
-    Area,
     combined,
+    district_case,
     district_history,
     nation_history,
+    province_case,
     province_history,
     series_of,
     week,
 )
+from incidents_alerting import stats
+from incidents_alerting.evaluate import Area, Day, area_episodes, fatality_tests
+from incidents_alerting.rules import FatalitySpike, MassCasualty, Rules
 
 RULES = Rules()
 
@@ -274,18 +274,11 @@ def test_the_rule_over_a_series_is_the_window_by_window_computation(
             assert got[day].p_value >= 0.5
 
 
-def district_case() -> tuple[dict[date, Day], list[dict[date, Day]]]:
-    """Lakki Marwat: ordinary tolls, then 52 killed in a week (in 11 incidents)."""
-    district = combined(district_history(), week(DEADLY_WEEK))
-    province = combined(district, province_history())
-    return district, [province, nation_history(province)]
-
-
 def test_a_week_of_52_killed_where_1_5_were_expected_fires() -> None:
-    district, parents = district_case()
+    area, district, parents = district_case()
     (e,) = [
         e
-        for e in area_episodes(DISTRICT, district, START, WINDOW_END, RULES, parents)
+        for e in area_episodes(area, district, START, WINDOW_END, RULES, parents)
         if e.rule == "fatality_spike"
     ]
     assert (e.peak_end, e.observed) == (WINDOW_END, 52)
@@ -295,13 +288,13 @@ def test_a_week_of_52_killed_where_1_5_were_expected_fires() -> None:
 
 
 def test_a_province_week_of_63_killed_where_8_were_expected_fires() -> None:
-    rest = province_history()
-    province = combined(district_history(), rest, week(DEADLY_PROVINCE_WEEK))
-    episodes = area_episodes(
-        Area(PROVINCE), province, START, WINDOW_END, RULES, [nation_history(province)]
-    )
-    (e,) = [e for e in episodes if e.rule == "fatality_spike"]
-    assert (e.peak_end, e.observed) == (WINDOW_END, 63)
+    area, province, parents = province_case()
+    (e,) = [
+        e
+        for e in area_episodes(area, province, START, WINDOW_END, RULES, parents)
+        if e.rule == "fatality_spike"
+    ]
+    assert area == Area(PROVINCE) and (e.peak_end, e.observed) == (WINDOW_END, 63)
     assert 7 < e.expected < 10
     assert e.p_value < 1e-7
 
@@ -315,7 +308,7 @@ def test_ordinary_weeks_fire_nothing() -> None:
 
 
 def test_without_parents_the_tolls_shrink_toward_the_prior() -> None:
-    district, _ = district_case()
+    _, district, _ = district_case()
     episodes = area_episodes(DISTRICT, district, START, WINDOW_END, RULES)
     assert [e.rule for e in episodes if e.rule == "fatality_spike"] == ["fatality_spike"]
 

@@ -1,6 +1,7 @@
-"""Realistic series for the fatality rule's tests: a district and a province of Khyber
-Pakhtunkhwa with ordinary tolls, then a deadly week (the two surges docs/alerting.md
-describes: 52 killed where about 1.5 were expected, 63 where about 8 were).
+"""Two deadly weeks on realistic series, for the fatality rule's tests and bench.alert_noise:
+a district and a province of Khyber Pakhtunkhwa with ordinary tolls, then a deadly week
+(the two surges docs/alerting.md describes: 52 killed where about 1.5 were expected, 63
+where about 8 were).
 
 Ordinary tolls follow the Q1 2024 sample (producers/samples/q1_2024): 44% of its incidents
 killed no one, most of the others 1-5; ``ORDINARY`` is a 25-incident cycle of that shape.
@@ -74,3 +75,17 @@ def nation_history(province: Series) -> Series:
     """The province and three provinces like it."""
     others = [ordinary(every=25, offset=2 * i, shift=5 * i + 1) for i in range(3 * 14)]
     return combined(province, *others)
+
+
+def district_case() -> tuple[Area, Series, list[Series]]:
+    """Lakki Marwat's ordinary history, then 52 killed in a week: the area, its series and
+    its parents (its province, the nation)."""
+    district = combined(district_history(), week(DEADLY_WEEK))
+    province = combined(district, province_history())
+    return DISTRICT, district, [province, nation_history(province)]
+
+
+def province_case() -> tuple[Area, Series, list[Series]]:
+    """Khyber Pakhtunkhwa's ordinary history, then 63 killed in a week over the province."""
+    province = combined(district_history(), province_history(), week(DEADLY_PROVINCE_WEEK))
+    return Area(PROVINCE), province, [nation_history(province)]
