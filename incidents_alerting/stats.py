@@ -1,14 +1,15 @@
-"""Tail probabilities for the spike rules (docs/alerting.md), in plain Python.
+"""Tail probabilities for the spike rules (docs/alerting.md), in plain Python and numpy.
 
-The tails are summed term by term from the observed value upward, so the tiny
+Small tails are summed term by term from the observed value upward, so the tiny
 probabilities the rules compare against (1e-4 and below) keep their precision: a
-``1 - cdf`` would lose them to rounding.
+``1 - cdf`` would lose them to rounding. A large tail may be ``1 - cdf``: it loses nothing.
 
 - :func:`poisson_sf`: incidents in a window (the count rule).
 - :class:`CompoundPoisson`: killed in a window (the fatality rule). Incidents arrive as a
   Poisson process and each kills a number drawn from a toll distribution with bounded
   support; the window's toll S = X_1 + ... + X_N. Its pmf comes from Panjer's recursion,
   exactly, and its upper tail from the pmf.
+- :func:`compound_poisson_sf_many`: the same for every window of a series at once (numpy).
 - :func:`shrunk_pmf`: an area's toll distribution, its own tolls mixed with its parent's.
 """
 
