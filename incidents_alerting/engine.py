@@ -256,12 +256,17 @@ class AlertEngine:
         if data_start is None:  # an empty warehouse: nothing to evaluate
             areas = set()
         start = data_start or today
-        # Two queries for every area's series and one for their alerts, not three per area.
+        # Two queries for every area's series (a district's province is among the areas),
+        # one for the nation's (the fatality rule shrinks tolls toward the parent's) and one
+        # for their alerts, not three per area.
+        fatality = self.rules.fatality_spike
         series = self.store.series_many(areas) if areas else {}
+        nation = self.store.national_series() if areas and fatality.enabled else {}
         area_rules = [r for r in RULE_NAMES if r != "mass_casualty"]
         known = self.store.stored_areas(area_rules, areas) if areas else {}
         for area in sorted(areas, key=lambda a: a.key):
-            episodes = area_episodes(area, series[area], start, today, self.rules)
+            parents = [series[Area(area.province)], nation] if area.district else [nation]
+            episodes = area_episodes(area, series[area], start, today, self.rules, parents)
             by_rule: dict[str, list[Episode]] = defaultdict(list)
             for e in episodes:
                 by_rule[e.rule].append(e)

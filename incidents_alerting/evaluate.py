@@ -1,21 +1,24 @@
 """Rules over one area's daily series: pure functions, from data to episodes.
 
 An area (a district, or a whole province) has a daily series of incidents and killed, by
-event time (``occurred_on``). Each spike rule tests every window ending on a day up to
-``today``; firing windows no more than ``cooldown_days`` apart form one **episode**, which is
-one alert. Everything here is a function of the series, the rules and ``today``, so the
-same data in any order of arrival gives the same alerts.
+event time (``occurred_on``), with the killed of each incident. Each spike rule tests every
+window ending on a day up to ``today``; firing windows no more than ``cooldown_days`` apart
+form one **episode**, which is one alert. Everything here is a function of the series (the
+area's, and its parents' for the fatality rule), the rules and ``today``, so the same data
+in any order of arrival gives the same alerts.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
+
 from incidents_alerting import stats
-from incidents_alerting.rules import CountSpike, FatalitySpike, Rules
+from incidents_alerting.rules import FatalitySpike, Rules, WindowRule
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,28 @@ class Area:
 
 @dataclass(frozen=True)
 class Day:
-    """What an area saw on one day."""
+    """What an area saw on one day: its incidents, their killed, and each one's killed.
+
+    ``tolls`` (the killed of each incident, sorted) is what the fatality rule reads; a day
+    built without it (``Day(3, 5)``) serves the count rule only.
+    """
 
     incidents: int = 0
     killed: int = 0
+    tolls: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.tolls and (len(self.tolls) != self.incidents or sum(self.tolls) != self.killed):
+            raise ValueError(
+                f"a day's tolls {self.tolls} do not add up to {self.incidents} incidents"
+                f" and {self.killed} killed"
+            )
+
+    @classmethod
+    def of(cls, tolls: Iterable[int]) -> Day:
+        """The day of incidents that killed these many each."""
+        each = tuple(sorted(int(t) for t in tolls))
+        return cls(len(each), sum(each), each)
 
 
 @dataclass(frozen=True)
@@ -75,16 +96,23 @@ class Episode:
         return self.active and (today - self.end).days <= cooldown_days
 
 
-def _spike_episodes(
+# A window's test from its sums (the count rule's Poisson test, or another over the same sums)
+SumsTest = Callable[[stats.Sums], stats.Test]
+
+
+def window_episodes(
     rule: str,
     area: Area,
-    values: dict[date, int],
+    values: Mapping[date, int],
     first_day: date,
     today: date,
-    cfg: CountSpike | FatalitySpike,
+    cfg: WindowRule,
+    minimum: int,
+    test: SumsTest,
     cooldown_days: int,
 ) -> list[Episode]:
-    """Test every window ending from the area's first possible day to `today`."""
+    """Test every window of a daily series from its sums, from the area's first possible
+    day to `today`: windows summing to at least `minimum`, with `cfg.min_baseline_days`."""
     width, base = cfg.window_days, cfg.baseline_days
     if not values:
         return []
@@ -97,7 +125,6 @@ def _spike_episodes(
     for v in series:
         prefix.append(prefix[-1] + v)
         squares.append(squares[-1] + v * v)
-    minimum = cfg.min_count if isinstance(cfg, CountSpike) else cfg.min_killed
     firing: list[tuple[int, stats.Test]] = []
     for end in range(span):
         lo = end - width + 1
@@ -106,24 +133,166 @@ def _spike_episodes(
         base_lo = max(lo - base, 0)
         if lo - base_lo < cfg.min_baseline_days:
             continue
-        # O(1) per window from the prefix sums; stop_at: a window that does not fire
-        # needs no exact p-value (stats.count_spike)
-        sums = stats.Sums(
-            observed=prefix[end + 1] - prefix[lo],
-            width=width,
-            base_days=lo - base_lo,
-            base_sum=prefix[lo] - prefix[base_lo],
-            base_sumsq=squares[lo] - squares[base_lo],
-        )
-        if isinstance(cfg, CountSpike):
-            test = stats.count_spike_test(sums, floor_rate=cfg.floor_rate, stop_at=cfg.p_value)
-        else:
-            test = stats.fatality_spike_test(
-                sums, floor_rate=cfg.floor_rate, max_size=cfg.max_size, stop_at=cfg.p_value
+        # O(1) per window from the prefix sums
+        result = test(
+            stats.Sums(
+                observed=prefix[end + 1] - prefix[lo],
+                width=width,
+                base_days=lo - base_lo,
+                base_sum=prefix[lo] - prefix[base_lo],
+                base_sumsq=squares[lo] - squares[base_lo],
             )
-        if test.p_value < cfg.p_value:
-            firing.append((end, test))
-    return _group(rule, area, origin, firing, width, cooldown_days)
+        )
+        if result.p_value < cfg.p_value:
+            firing.append((end, result))
+    return _group(rule, area, origin, firing, width, cooldown_days, {})
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """One series on the days of a span, as the fatality rule counts it: prefix sums (over
+    days) of its incidents by toll, of its counted killed, and of its uncounted incidents.
+
+    A toll of at least `cut` (an incident with a mass-casualty alert of its own) counts as 0:
+    neither in a window's toll nor as a deadly incident of a baseline.
+    """
+
+    by_toll: np.ndarray  # (span + 1, tolls): incidents with each toll before each day
+    killed: np.ndarray  # (span + 1,): counted killed before each day
+    excluded: np.ndarray  # (span + 1,): incidents not counted before each day
+
+
+def _tolls_of(days: Mapping[date, Day], origin: date, span: int) -> tuple[list[int], list[int]]:
+    """The day (index in the span) and the toll of every incident in the span."""
+    at: list[int] = []
+    tolls: list[int] = []
+    for day, v in days.items():
+        i = (day - origin).days
+        if not 0 <= i < span or not v.incidents:
+            continue
+        if len(v.tolls) != v.incidents:
+            raise ValueError(
+                f"{day}: the fatality rule needs the killed of each of the day's"
+                f" {v.incidents} incidents (Day.tolls)"
+            )
+        at += [i] * v.incidents
+        tolls += v.tolls
+    return at, tolls
+
+
+def _counted(
+    level: tuple[list[int], list[int]], span: int, values: np.ndarray, cut: int | None
+) -> _Counted:
+    days = np.array(level[0], dtype=np.int64) + 1
+    tolls = np.array(level[1], dtype=np.int64)
+    kept = tolls if cut is None else np.where(tolls < cut, tolls, 0)
+    by_toll = np.zeros((span + 1, len(values)), dtype=np.int64)
+    np.add.at(by_toll, (days, np.searchsorted(values, kept)), 1)
+    killed = np.bincount(days, weights=kept, minlength=span + 1).astype(np.int64)
+    excluded = np.bincount(days, weights=kept != tolls, minlength=span + 1).astype(np.int64)
+    return _Counted(by_toll.cumsum(axis=0), killed.cumsum(), excluded.cumsum())
+
+
+@dataclass(frozen=True)
+class WindowTest:
+    """The fatality rule's test of one window."""
+
+    end: date  # the window's last day
+    test: stats.Test
+    uncounted: int  # incidents in the window not counted (each has a mass-casualty alert)
+
+
+def fatality_tests(
+    days: Mapping[date, Day],
+    parents: Sequence[Mapping[date, Day]],
+    first_day: date,
+    today: date,
+    cfg: FatalitySpike,
+    *,
+    cut: int | None = None,
+) -> list[WindowTest]:
+    """The fatality rule's test of every window with at least `cfg.min_killed` killed and
+    `cfg.min_baseline_days`: killed in the window against a compound Poisson.
+
+    Incidents arrive at the baseline's rate (floored, as the count rule's), and each kills a
+    number drawn from the area's toll distribution over the baseline, shrunk toward its
+    parents' (`parents`, nearest first: a district's province then the nation; a province's
+    nation), the last one toward :func:`stats.prior_pmf`. Incidents with at least `cut`
+    killed (the mass-casualty rule's threshold, when it is on) count as killing none: they
+    alert on their own. docs/alerting.md has the formulas.
+
+    Every window is one row of numpy arrays: its baseline's toll counts come from prefix
+    sums, and :func:`stats.compound_poisson_sf_many` computes all the tails in one run. A
+    p-value at or above `cfg.p_value` may be a lower bound (as ``stop_at`` in stats).
+    """
+    width, base = cfg.window_days, cfg.baseline_days
+    origin = first_day
+    span = (today - origin).days + 1
+    if not days or span <= 0:
+        return []
+    pairs = [_tolls_of(days, origin, span)] + [_tolls_of(p, origin, span) for p in parents]
+    # the toll values the distributions can take: the prior's and the ones seen
+    if cut is not None:
+        top = cut - 1
+        values = np.arange(top + 1)
+    else:
+        seen = {t for _, tolls in pairs for t in tolls}
+        top = max(stats.PRIOR_MAX_TOLL, *seen) if seen else stats.PRIOR_MAX_TOLL
+        values = np.array(sorted(set(range(stats.PRIOR_MAX_TOLL + 1)) | seen))
+    levels = [_counted(level, span, values, cut) for level in pairs]
+    own = levels[0]
+    ends = np.arange(span)
+    lo = ends - width + 1
+    ok = lo >= 0
+    observed = np.where(ok, own.killed[ends + 1] - own.killed[np.maximum(lo, 0)], 0)
+    base_lo = np.maximum(lo - base, 0)
+    ok &= (observed >= cfg.min_killed) & (lo - base_lo >= cfg.min_baseline_days)
+    ends, lo, base_lo, observed = ends[ok], lo[ok], base_lo[ok], observed[ok]
+    if not len(ends):
+        return []
+    prior = np.array(stats.prior_pmf(top))[values]
+    pmf = np.broadcast_to(prior / prior.sum(), (len(ends), len(values)))
+    for level in reversed(levels):  # the nation toward the prior, ..., the area toward its parent
+        counts = level.by_toll[lo] - level.by_toll[base_lo]
+        total = counts.sum(axis=1, keepdims=True) + cfg.shrinkage
+        pmf = np.where(total > 0, (counts + cfg.shrinkage * pmf) / np.maximum(total, 1e-300), pmf)
+    incidents = (own.by_toll[lo] - own.by_toll[base_lo]).sum(axis=1)
+    rates = np.maximum(incidents / (lo - base_lo), cfg.floor_rate) * width
+    p = stats.compound_poisson_sf_many(observed, rates, pmf, values, stop_at=cfg.p_value)
+    expected = rates * (pmf @ values)
+    uncounted = own.excluded[ends + 1] - own.excluded[lo]
+    return [
+        WindowTest(
+            origin + timedelta(days=int(ends[i])),
+            stats.Test(int(observed[i]), float(expected[i]), float(p[i])),
+            int(uncounted[i]),
+        )
+        for i in range(len(ends))
+    ]
+
+
+def fatality_episodes(
+    area: Area,
+    days: Mapping[date, Day],
+    parents: Sequence[Mapping[date, Day]],
+    first_day: date,
+    today: date,
+    cfg: FatalitySpike,
+    cooldown_days: int,
+    *,
+    cut: int | None = None,
+) -> list[Episode]:
+    """The fatality rule's episodes: its firing windows (:func:`fatality_tests`), grouped."""
+    firing: list[tuple[int, stats.Test]] = []
+    notes: dict[int, str] = {}
+    for w in fatality_tests(days, parents, first_day, today, cfg, cut=cut):
+        if w.test.p_value < cfg.p_value:
+            end = (w.end - first_day).days
+            firing.append((end, w.test))
+            if w.uncounted:
+                plural = "s" if w.uncounted > 1 else ""
+                notes[end] = f"; not counting {w.uncounted} mass-casualty incident{plural}"
+    return _group("fatality_spike", area, first_day, firing, cfg.window_days, cooldown_days, notes)
 
 
 def _group(
@@ -133,28 +302,34 @@ def _group(
     firing: list[tuple[int, stats.Test]],
     width: int,
     cooldown_days: int,
+    notes: Mapping[int, str],
 ) -> list[Episode]:
     episodes: list[Episode] = []
     run: list[tuple[int, stats.Test]] = []
     for item in firing:
         if run and item[0] - run[-1][0] > cooldown_days + 1:
-            episodes.append(_episode(rule, area, origin, run, width))
+            episodes.append(_episode(rule, area, origin, run, width, notes))
             run = []
         run.append(item)
     if run:
-        episodes.append(_episode(rule, area, origin, run, width))
+        episodes.append(_episode(rule, area, origin, run, width, notes))
     return episodes
 
 
 def _episode(
-    rule: str, area: Area, origin: date, run: list[tuple[int, stats.Test]], width: int
+    rule: str,
+    area: Area,
+    origin: date,
+    run: list[tuple[int, stats.Test]],
+    width: int,
+    notes: Mapping[int, str],
 ) -> Episode:
     peak_end, peak = min(run, key=lambda item: (item[1].p_value, item[0]))
     day = lambda offset: origin + timedelta(days=offset)  # noqa: E731
     what = "incidents" if rule == "count_spike" else "killed"
     summary = (
         f"{area.name}: {peak.observed} {what} in {width} days vs {peak.expected:.1f} expected"
-        f" (p={peak.p_value:.1g})"
+        f" (p={peak.p_value:.1g}{notes.get(peak_end, '')})"
     )
     return Episode(
         rule=rule,
@@ -239,20 +414,39 @@ def mass_casualty_episode(incident: Incident, min_killed: int) -> Episode:
 
 
 def area_episodes(
-    area: Area, days: dict[date, Day], data_start: date, today: date, rules: Rules
+    area: Area,
+    days: Mapping[date, Day],
+    data_start: date,
+    today: date,
+    rules: Rules,
+    parents: Sequence[Mapping[date, Day]] = (),
 ) -> list[Episode]:
-    """Every spike and quiet-district episode of one area, from its whole series."""
+    """Every spike and quiet-district episode of one area, from its whole series.
+
+    `parents` are the series the fatality rule shrinks the area's tolls toward, nearest
+    first: for a district its province's then the nation's, for a province the nation's.
+    """
     cooldown = rules.lifecycle.cooldown_days
     out: list[Episode] = []
-    if rules.count_spike.enabled and area.kind in rules.count_spike.areas:
-        counts = {d: v.incidents for d, v in days.items()}
-        out += _spike_episodes(
-            "count_spike", area, counts, data_start, today, rules.count_spike, cooldown
+    count = rules.count_spike
+    if count.enabled and area.kind in count.areas:
+        out += window_episodes(
+            "count_spike",
+            area,
+            {d: v.incidents for d, v in days.items()},
+            data_start,
+            today,
+            count,
+            count.min_count,
+            lambda s: stats.count_spike_test(s, floor_rate=count.floor_rate, stop_at=count.p_value),
+            cooldown,
         )
-    if rules.fatality_spike.enabled and area.kind in rules.fatality_spike.areas:
-        killed = {d: v.killed for d, v in days.items()}
-        out += _spike_episodes(
-            "fatality_spike", area, killed, data_start, today, rules.fatality_spike, cooldown
+    fatality = rules.fatality_spike
+    if fatality.enabled and area.kind in fatality.areas:
+        mc = rules.mass_casualty
+        cut = mc.min_killed if mc.enabled else None
+        out += fatality_episodes(
+            area, days, parents, data_start, today, fatality, cooldown, cut=cut
         )
     if rules.quiet_district.enabled and area.kind == "district":
         active = [d for d, v in days.items() if v.incidents > 0]

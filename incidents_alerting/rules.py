@@ -46,13 +46,23 @@ class CountSpike(WindowRule):
 
 
 class FatalitySpike(WindowRule):
-    """Killed in a trailing window against a negative binomial baseline."""
+    """Killed in a trailing window against a compound Poisson baseline (docs/alerting.md).
+
+    Incidents arrive at the baseline's rate and each kills a number drawn from the area's
+    toll distribution over the baseline, shrunk toward its province's (a province's: the
+    nation's). Incidents with a mass-casualty alert of their own are not counted.
+    """
 
     p_value: float = Field(default=1e-5, gt=0, lt=1)
     min_killed: int = Field(default=10, ge=1)
-    floor_rate: float = Field(default=0.05, gt=0, description="killed per day")
-    max_size: float = Field(
-        default=0.1, gt=0, description="cap on the negative binomial's size r (overdispersion)"
+    floor_rate: float = Field(
+        default=0.02, gt=0, description="incidents per day, at least (as the count rule's)"
+    )
+    shrinkage: float = Field(
+        default=20.0,
+        ge=0,
+        description="the parent's weight in incidents: an area with n baseline incidents"
+        " weighs its own tolls n / (n + shrinkage)",
     )
 
 

@@ -34,35 +34,50 @@ class AlertStore:
         return rows[0][0] if rows and rows[0][1] else None
 
     def series_many(self, areas: Iterable[Area]) -> dict[Area, dict[date, Day]]:
-        """Each area's incidents and killed per day (a province sums its districts).
+        """Each area's incidents and killed per day, with each incident's killed (a province
+        sums its districts), from the live incidents.
 
-        Two queries for any number of areas: districts, then whole provinces.
+        Two queries for any number of areas: districts, then whole provinces. Each counts
+        the incidents of an area-day by their killed, so a row is a (day, toll) pair.
         """
         wanted = set(areas)
-        out: dict[Area, dict[date, Day]] = {a: {} for a in wanted}
+        tolls: dict[Area, dict[date, list[int]]] = {a: {} for a in wanted}
         pairs = sorted((a.province, a.district) for a in wanted if a.district)
         provinces = sorted({a.province for a in wanted if not a.district})
         if pairs:
             rows = self._rows(
-                "SELECT province, district, day, sum(incidents), sum(killed_total)"
-                f" FROM {self._db}.agg_district_day FINAL"
+                "SELECT province, district, occurred_on, killed_total, count()"
+                f" FROM {self._db}.incidents FINAL"
                 " WHERE (province, district) IN {keys:Array(Tuple(String, String))}"
-                " AND is_deleted = 0 GROUP BY province, district, day",
+                " AND is_deleted = 0 GROUP BY province, district, occurred_on, killed_total",
                 keys=pairs,
             )
-            for p, d, day, n, k in rows:
-                out[Area(p, d)][day] = Day(int(n), int(k))
+            for p, d, day, killed, n in rows:
+                tolls[Area(p, d)].setdefault(day, []).extend([int(killed)] * int(n))
         if provinces:
             rows = self._rows(
-                "SELECT province, day, sum(incidents), sum(killed_total)"
-                f" FROM {self._db}.agg_district_day FINAL"
+                "SELECT province, occurred_on, killed_total, count()"
+                f" FROM {self._db}.incidents FINAL"
                 " WHERE province IN {keys:Array(String)} AND is_deleted = 0"
-                " GROUP BY province, day",
+                " GROUP BY province, occurred_on, killed_total",
                 keys=provinces,
             )
-            for p, day, n, k in rows:
-                out[Area(p)][day] = Day(int(n), int(k))
-        return out
+            for p, day, killed, n in rows:
+                tolls[Area(p)].setdefault(day, []).extend([int(killed)] * int(n))
+        return {a: {day: Day.of(t) for day, t in days.items()} for a, days in tolls.items()}
+
+    def national_series(self) -> dict[date, Day]:
+        """The whole country's incidents per day, with each one's killed (one query): what
+        the fatality rule shrinks a province's tolls toward."""
+        rows = self._rows(
+            "SELECT occurred_on, killed_total, count()"
+            f" FROM {self._db}.incidents FINAL WHERE is_deleted = 0"
+            " GROUP BY occurred_on, killed_total"
+        )
+        tolls: dict[date, list[int]] = {}
+        for day, killed, n in rows:
+            tolls.setdefault(day, []).extend([int(killed)] * int(n))
+        return {day: Day.of(t) for day, t in tolls.items()}
 
     def report_days(self, provinces: Iterable[str]) -> dict[str, list[date]]:
         """The days each province has any report on (any source, version or district):

@@ -116,6 +116,42 @@ def test_a_mass_casualty_attack_fires_at_once_and_a_lower_toll_resolves_it(
     )
 
 
+def test_a_deadly_week_fires_the_fatality_rule_and_its_bombing_only_the_mass_casualty_rule(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    p = pipeline_factory(alerts=alerting(receiver))
+    p.up()
+    ordinary = [0, 1, 0, 2, 0, 3, 1, 4]  # killed per incident, as in the Q1 2024 sample
+    history = [
+        report(f"h-{i}", TODAY - timedelta(days=d), killed=ordinary[i % len(ordinary)])
+        for i, d in enumerate(range(200, 8, -7))
+    ]
+    # 52 killed in 11 incidents over the last week, and one attack that killed 30
+    deadly = [
+        report(f"w-{i}", TODAY - timedelta(days=i % 7), killed=k)
+        for i, k in enumerate([3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 1])
+    ]
+    bombing = report("w-bomb", TODAY - timedelta(days=2), killed=30, location="Bannu Road")
+    p.publish(history)
+    p.wait()
+    assert alerts_of(p, "fatality_spike") == []
+    p.publish([*deadly, bombing])
+    p.wait()
+
+    fired = {(a[2], a[4]) for a in alerts_of(p, "fatality_spike")}
+    assert ("Lakki Marwat", 52) in fired, fired  # the district's 52, not 82
+    ((mc_district, killed),) = {(a[2], a[4]) for a in alerts_of(p, "mass_casualty")}
+    assert (mc_district, killed) == ("Lakki Marwat", 30)
+    wait_for(
+        "the webhook",
+        lambda: bool(receiver.alerts(alertname="fatality_spike", district="Lakki Marwat")),
+    )
+    (sent,) = receiver.alerts(alertname="fatality_spike", district="Lakki Marwat")
+    summary = sent["annotations"]["summary"]
+    assert summary.startswith("Lakki Marwat: 52 killed in 7 days vs ")
+    assert summary.endswith("; not counting 1 mass-casualty incident)")
+
+
 def test_replaying_old_data_stores_history_and_pages_nobody(
     pipeline_factory: Callable[..., Pipeline], receiver: Receiver
 ) -> None:
