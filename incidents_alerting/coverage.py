@@ -52,3 +52,18 @@ def covered_runs(report_days: Iterable[date], max_gap_days: int) -> list[Run]:
 def run_of(runs: Sequence[Run], day: date) -> Run | None:
     """The run that covers `day`, if one does."""
     return next((r for r in runs if r.start <= day <= r.end), None)
+
+
+def run_starts(runs: Sequence[Run] | None, origin: date, span: int) -> list[int]:
+    """For each day `origin + i` (0 <= i < span): the offset from `origin` of the start of
+    the run that covers it (never below 0), or -1 where no run does. No runs (None): every
+    day is covered from `origin` on."""
+    if runs is None:
+        return [0] * span
+    out = [-1] * span
+    for run in runs:
+        first = max((run.start - origin).days, 0)
+        last = min((run.end - origin).days, span - 1)
+        for i in range(first, last + 1):
+            out[i] = first
+    return out

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from clickhouse_connect.driver.client import Client
 
+from incidents_alerting.coverage import covered_runs
 from incidents_alerting.evaluate import Area, Episode, area_episodes, mass_casualty_episode
 from incidents_alerting.exceptions import RulesError
 from incidents_alerting.lifecycle import FIRING, Change, Silence, changes
@@ -264,9 +265,15 @@ class AlertEngine:
         nation = self.store.national_series() if areas and fatality.enabled else {}
         area_rules = [r for r in RULE_NAMES if r != "mass_casualty"]
         known = self.store.stored_areas(area_rules, areas) if areas else {}
+        # The days the feeds were reporting on each province: the history rules may judge.
+        reported = self.store.report_days({a.province for a in areas}) if areas else {}
+        gap = self.rules.coverage.max_gap_days
+        coverage = {province: covered_runs(d, gap) for province, d in reported.items()}
         for area in sorted(areas, key=lambda a: a.key):
             parents = [series[Area(area.province)], nation] if area.district else [nation]
-            episodes = area_episodes(area, series[area], start, today, self.rules, parents)
+            episodes = area_episodes(
+                area, series[area], start, today, self.rules, parents, coverage[area.province]
+            )
             by_rule: dict[str, list[Episode]] = defaultdict(list)
             for e in episodes:
                 by_rule[e.rule].append(e)

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from incidents_alerting import stats
+from incidents_alerting.coverage import Run, run_of, run_starts
 from incidents_alerting.rules import FatalitySpike, Rules, WindowRule
 
 
@@ -110,9 +111,14 @@ def window_episodes(
     minimum: int,
     test: SumsTest,
     cooldown_days: int,
+    coverage: Sequence[Run] | None = None,
 ) -> list[Episode]:
     """Test every window of a daily series from its sums, from the area's first possible
-    day to `today`: windows summing to at least `minimum`, with `cfg.min_baseline_days`."""
+    day to `today`: windows summing to at least `minimum`, with `cfg.min_baseline_days`.
+
+    With `coverage`, a window is tested only inside a covered run, and its baseline counts
+    only the run's days (incidents_alerting.coverage); without it, everything from
+    `first_day` counts."""
     width, base = cfg.window_days, cfg.baseline_days
     if not values:
         return []
@@ -121,6 +127,7 @@ def window_episodes(
     if span <= 0:
         return []
     series = [values.get(origin + timedelta(days=i), 0) for i in range(span)]
+    starts = run_starts(coverage, origin, span)
     prefix, squares = [0], [0]
     for v in series:
         prefix.append(prefix[-1] + v)
@@ -130,7 +137,9 @@ def window_episodes(
         lo = end - width + 1
         if lo < 0 or prefix[end + 1] - prefix[lo] < minimum:
             continue
-        base_lo = max(lo - base, 0)
+        if starts[end] < 0 or starts[end] > lo:
+            continue  # the window is not inside one covered run
+        base_lo = max(lo - base, starts[end])
         if lo - base_lo < cfg.min_baseline_days:
             continue
         # O(1) per window from the prefix sums
@@ -210,6 +219,7 @@ def fatality_tests(
     cfg: FatalitySpike,
     *,
     cut: int | None = None,
+    coverage: Sequence[Run] | None = None,
 ) -> list[WindowTest]:
     """The fatality rule's test of every window with at least `cfg.min_killed` killed and
     `cfg.min_baseline_days`: killed in the window against a compound Poisson.
@@ -219,7 +229,8 @@ def fatality_tests(
     parents' (`parents`, nearest first: a district's province then the nation; a province's
     nation), the last one toward :func:`stats.prior_pmf`. Incidents with at least `cut`
     killed (the mass-casualty rule's threshold, when it is on) count as killing none: they
-    alert on their own. docs/alerting.md has the formulas.
+    alert on their own. docs/alerting.md has the formulas. With `coverage`, windows and
+    baselines are those of covered runs, as in :func:`window_episodes`.
 
     Every window is one row of numpy arrays: its baseline's toll counts come from prefix
     sums, and :func:`stats.compound_poisson_sf_many` computes all the tails in one run. A
@@ -243,9 +254,10 @@ def fatality_tests(
     own = levels[0]
     ends = np.arange(span)
     lo = ends - width + 1
-    ok = lo >= 0
+    starts = np.array(run_starts(coverage, origin, span))
+    ok = (lo >= 0) & (starts >= 0) & (starts <= lo)  # inside one covered run
     observed = np.where(ok, own.killed[ends + 1] - own.killed[np.maximum(lo, 0)], 0)
-    base_lo = np.maximum(lo - base, 0)
+    base_lo = np.maximum(lo - base, np.maximum(starts, 0))
     ok &= (observed >= cfg.min_killed) & (lo - base_lo >= cfg.min_baseline_days)
     ends, lo, base_lo, observed = ends[ok], lo[ok], base_lo[ok], observed[ok]
     if not len(ends):
@@ -281,11 +293,12 @@ def fatality_episodes(
     cooldown_days: int,
     *,
     cut: int | None = None,
+    coverage: Sequence[Run] | None = None,
 ) -> list[Episode]:
     """The fatality rule's episodes: its firing windows (:func:`fatality_tests`), grouped."""
     firing: list[tuple[int, stats.Test]] = []
     notes: dict[int, str] = {}
-    for w in fatality_tests(days, parents, first_day, today, cfg, cut=cut):
+    for w in fatality_tests(days, parents, first_day, today, cfg, cut=cut, coverage=coverage):
         if w.test.p_value < cfg.p_value:
             end = (w.end - first_day).days
             firing.append((end, w.test))
@@ -346,15 +359,24 @@ def _episode(
 
 
 def quiet_district_episodes(
-    area: Area, incident_days: Iterable[date], data_start: date, quiet_days: int
+    area: Area,
+    incident_days: Iterable[date],
+    data_start: date,
+    quiet_days: int,
+    coverage: Sequence[Run] | None = None,
 ) -> list[Episode]:
-    """An incident in a district after `quiet_days` without any (and with data that long)."""
+    """An incident in a district after `quiet_days` without any, through days its province
+    was covered (`coverage`; without it, every day from `data_start` counts)."""
     episodes: list[Episode] = []
     previous: date | None = None
     for day in sorted(set(incident_days)):
-        quiet_since = previous or data_start
-        if (day - quiet_since).days > quiet_days and (day - data_start).days > quiet_days:
-            gap = (day - previous).days if previous else (day - data_start).days
+        run = run_of(coverage, day) if coverage is not None else Run(data_start, day)
+        if run is None:
+            previous = day
+            continue  # nobody was reporting on the province then: no judgement
+        quiet_since = max(previous or run.start, run.start)
+        if (day - quiet_since).days > quiet_days:
+            gap = (day - quiet_since).days
             episodes.append(
                 Episode(
                     rule="quiet_district",
@@ -420,11 +442,14 @@ def area_episodes(
     today: date,
     rules: Rules,
     parents: Sequence[Mapping[date, Day]] = (),
+    coverage: Sequence[Run] | None = None,
 ) -> list[Episode]:
     """Every spike and quiet-district episode of one area, from its whole series.
 
     `parents` are the series the fatality rule shrinks the area's tolls toward, nearest
     first: for a district its province's then the nation's, for a province the nation's.
+    `coverage` are the runs its province was reported on (incidents_alerting.coverage):
+    history outside them is not judged. None: everything from `data_start` counts.
     """
     cooldown = rules.lifecycle.cooldown_days
     out: list[Episode] = []
@@ -440,15 +465,18 @@ def area_episodes(
             count.min_count,
             lambda s: stats.count_spike_test(s, floor_rate=count.floor_rate, stop_at=count.p_value),
             cooldown,
+            coverage,
         )
     fatality = rules.fatality_spike
     if fatality.enabled and area.kind in fatality.areas:
         mc = rules.mass_casualty
         cut = mc.min_killed if mc.enabled else None
         out += fatality_episodes(
-            area, days, parents, data_start, today, fatality, cooldown, cut=cut
+            area, days, parents, data_start, today, fatality, cooldown, cut=cut, coverage=coverage
         )
     if rules.quiet_district.enabled and area.kind == "district":
         active = [d for d, v in days.items() if v.incidents > 0]
-        out += quiet_district_episodes(area, active, data_start, rules.quiet_district.quiet_days)
+        out += quiet_district_episodes(
+            area, active, data_start, rules.quiet_district.quiet_days, coverage
+        )
     return out

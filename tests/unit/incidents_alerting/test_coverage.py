@@ -8,7 +8,9 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from incidents_alerting.coverage import Run, covered_runs, run_of
+from incidents_alerting.coverage import Run, covered_runs, run_of, run_starts
+from incidents_alerting.evaluate import Area, Day, area_episodes, quiet_district_episodes
+from incidents_alerting.rules import Rules
 
 D0 = date(2024, 1, 1)
 
@@ -58,3 +60,63 @@ def test_runs_are_ordered_disjoint_and_cover_every_report_day(offsets: list[int]
         for a, b in zip(sorted(set(reported)), sorted(set(reported))[1:], strict=False)
         if (b - a).days > gap
     )
+
+
+# --- the rules judge only covered history ------------------------------------------------
+
+AREA = Area("Khyber Pakhtunkhwa", "Karak")
+TODAY = D0 + timedelta(days=540)
+
+
+def incidents(*offsets: int) -> dict[date, Day]:
+    return {D0 + timedelta(days=o): Day.of([0]) for o in offsets}
+
+
+def test_a_district_is_quiet_only_through_covered_history() -> None:
+    """The feed that paged falsely: Karak's newest report arrived with only the oldest
+    months of the province's history, then the rest."""
+    history = list(range(0, 60, 20))  # Karak's first months
+    newest = 536
+    arrived_first = covered_runs(days(*history, newest), 45)
+    assert (
+        quiet_district_episodes(
+            AREA, [D0 + timedelta(days=o) for o in (*history, newest)], D0, 180, arrived_first
+        )
+        == []
+    )
+    # Once the province's history has arrived (other districts reported all along), Karak
+    # really was quiet for over a year, and that is an alert.
+    everything = covered_runs(days(*range(0, 540, 10)), 45)
+    (quiet,) = quiet_district_episodes(
+        AREA, [D0 + timedelta(days=o) for o in (*history, newest)], D0, 180, everything
+    )
+    assert quiet.summary == "Karak: first incident in 496 days"
+
+
+def test_a_spike_needs_its_baseline_covered() -> None:
+    surge = {o: 3 for o in range(530, 534)}
+    surging = {D0 + timedelta(days=o): Day.of([0] * n) for o, n in surge.items()}
+    series = {**incidents(*range(0, 520, 15)), **surging}
+    rules = Rules()
+    fired = [e for e in area_episodes(AREA, series, D0, TODAY, rules) if e.rule == "count_spike"]
+    assert fired  # fully covered: the surge fires
+    # Only the surge and the oldest history have arrived: the window's run is the surge
+    # itself, with no baseline to judge it against.
+    partial = covered_runs(days(0, 15, 30, *surge), 45)
+    assert [
+        e
+        for e in area_episodes(AREA, series, D0, TODAY, rules, coverage=partial)
+        if e.rule == "count_spike"
+    ] == []
+    covered = covered_runs(days(*range(0, 540, 10)), 45)
+    assert [
+        e.alert_id
+        for e in area_episodes(AREA, series, D0, TODAY, rules, coverage=covered)
+        if e.rule == "count_spike"
+    ] == [e.alert_id for e in fired]
+
+
+def test_run_starts_marks_each_day_with_its_runs_start() -> None:
+    runs = [Run(D0 + timedelta(days=2), D0 + timedelta(days=4))]
+    assert run_starts(runs, D0, 7) == [-1, -1, 2, 2, 2, -1, -1]
+    assert run_starts(None, D0, 3) == [0, 0, 0]
