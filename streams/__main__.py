@@ -19,6 +19,9 @@ def run_worker(settings: Settings, worker_id: int = 1, loglevel: str = "info") -
     mode.loop.use(settings.streams.loop)  # before the app creates its loop
     app, _ = build_app(settings, worker_id=worker_id)
     logging.basicConfig(level=loglevel.upper())
+    # The CLI silences the Kafka client below CRITICAL for its one-shot commands; a
+    # worker must keep its warnings (failed sends, heartbeats, rebalances) in its log.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     base = settings.metrics.worker_port
     serve(settings, worker_name(worker_id), base + worker_id - 1 if base else 0, WORKER_REGISTRY)
     worker = faust.Worker(app, loglevel=loglevel)

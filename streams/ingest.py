@@ -43,8 +43,8 @@ from streams.runtime import (
     dead_letter_send,
     deliver,
     guarded,
+    outputs_ready,
     partition_of,
-    partitions_ready,
     published_at,
     raw_bytes,
     table_options,
@@ -190,7 +190,8 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
             await changelog_ready(app, table)
-            await partitions_ready(app, names.updates)
+            # Every topic this agent writes to (partition_of needs updates' partitions).
+            await outputs_ready(app, [names.updates, names.valid, names.rekeyed, names.dead_letter])
             bundles = Bundles(names.updates)
             sends: list[Send] = []
             for event in events:

@@ -32,6 +32,7 @@ from streams.runtime import (
     dead_letter_send,
     deliver,
     guarded,
+    outputs_ready,
     published_at,
     table_options,
     table_read,
@@ -98,6 +99,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
             await changelog_ready(app, table)
+            await outputs_ready(app, [names.snapshots, names.dead_letter])
             # Apply the whole batch per district-day, then publish once per district-day.
             by_key: dict[bytes, list[Item]] = {}
             sends: list[Send] = []

@@ -6,8 +6,10 @@ faust-streaming that moves them fails a test instead of corrupting a table:
 
 - ``Stream._set_current_event`` (:func:`current`): Faust's table store and changelog
   find a key's partition through the stream's *current event*;
-- ``Producer._ensure_producer`` (:func:`partitions_ready`): Faust has no public wait for
-  a topic's metadata, and a table write or a partitioned send before it fails;
+- ``Producer._ensure_producer`` (:func:`partitions_ready`, :func:`outputs_ready`): Faust
+  has no public wait for a topic's metadata, and a table write or a partitioned send
+  before it fails; and aiokafka keeps metadata only for the topics its client tracks
+  (``AIOKafkaClient.add_topic``), so every topic an agent writes to must be tracked;
 - ``take_events`` acking its batch in a ``finally`` (:func:`guarded`): why an escape
   from an agent must end the process instead of returning.
 
@@ -22,7 +24,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,16 +264,40 @@ def table_options(settings: Settings) -> dict[str, int]:
 
 
 async def partitions_ready(app: faust.App, topic: str) -> int:
-    """Wait until the producer knows `topic`'s partitions (at once when cached); count them.
+    """Track `topic` in the producer's metadata and wait until its partitions are known.
 
     A table write picks its changelog partition from the producer's metadata
     (``use_partitioner=True``), synchronously, and so does :func:`partition_of`. Before
     the producer has fetched metadata for a topic created moments ago (a changelog, a new
-    pipeline) that fails inside aiokafka with a TypeError.
+    pipeline) that fails inside aiokafka with a TypeError. See :func:`outputs_ready` for
+    why the topic must also be *tracked*, not only known.
     """
     # faust exposes no public metadata wait; its aiokafka driver holds the producer.
     producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+    await producer.client.add_topic(topic)  # at once when tracked already
     return len(await producer.partitions_for(topic))
+
+
+async def outputs_ready(app: faust.App, topics: Iterable[str]) -> None:
+    """Make the producer keep the metadata of every topic an agent writes to.
+
+    Call it before the agent writes anything, every batch (it returns at once when the
+    topics are tracked already).
+
+    aiokafka's client refreshes metadata for the topics it *tracks*, or for all topics
+    while it tracks none, and each refresh replaces what it knew. Faust refreshes right
+    after declaring its internal topics, tracking none, so the worker starts knowing every
+    topic without tracking any; the first send to a topic it does not know yet (a
+    changelog created a moment earlier) tracks that topic alone, and from the next refresh
+    on every other topic is gone from the producer's metadata. A batch already queued for
+    one of them (lingering, or behind a request in flight) then has no leader: aiokafka
+    only refreshes metadata for the tracked topics, again and again, and expires the batch
+    after ``producer_request_timeout`` (20 minutes). Nothing sends to that topic again,
+    because :func:`deliver` waits for that very batch; Faust's commit and its shutdown
+    both flush the producer first, so the worker commits nothing and ignores SIGTERM.
+    """
+    for topic in dict.fromkeys(topics):
+        await partitions_ready(app, topic)
 
 
 def partition_of(app: faust.App, topic: str, key: bytes) -> int:

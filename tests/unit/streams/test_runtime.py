@@ -10,6 +10,8 @@ from typing import Any
 import aiokafka.errors as kafka_errors
 import faust
 import pytest
+from aiokafka import AIOKafkaProducer as AIOKafkaProducerClient
+from aiokafka.client import AIOKafkaClient
 from faust.exceptions import ProducerSendError
 from faust.streams import Stream
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
@@ -157,3 +159,50 @@ def test_take_events_still_acks_its_batch_in_a_finally() -> None:
 def test_faust_is_pinned_below_its_next_minor_version() -> None:
     major, minor = (int(x) for x in faust.__version__.split(".")[:2])
     assert (major, minor) == (0, 15), "runtime.py was checked against faust-streaming 0.15"
+
+
+@dataclass
+class FakeClient:
+    """aiokafka's client as outputs_ready uses it: the topics it tracks for metadata."""
+
+    calls: list[tuple[str, str]]
+    tracked: set[str] = field(default_factory=set)
+
+    def add_topic(self, topic: str) -> asyncio.Future[bool]:
+        self.calls.append(("track", topic))
+        self.tracked.add(topic)
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        future.set_result(True)
+        return future
+
+
+@dataclass
+class FakeKafkaProducer:
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    client: FakeClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = FakeClient(self.calls)
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        assert topic in self.client.tracked, f"{topic} read before it is tracked"
+        self.calls.append(("partitions", topic))
+        return {0, 1, 2, 3}
+
+
+def test_outputs_ready_tracks_every_output_before_reading_its_metadata() -> None:
+    kafka = FakeKafkaProducer()
+    app: Any = type("App", (), {"producer": type("P", (), {"_ensure_producer": lambda _: kafka})()})
+    asyncio.run(runtime.outputs_ready(app, ["t.updates", "t.valid", "t.dead", "t.valid"]))
+    assert kafka.client.tracked == {"t.updates", "t.valid", "t.dead"}
+    assert kafka.calls[:2] == [("track", "t.updates"), ("partitions", "t.updates")]
+    assert asyncio.run(runtime.partitions_ready(app, "t.changelog")) == 4
+    assert "t.changelog" in kafka.client.tracked
+
+
+def test_aiokafka_client_api_used_by_runtime_is_still_there() -> None:
+    """outputs_ready tracks topics through the producer's client (see its docstring)."""
+    assert list(inspect.signature(AIOKafkaClient.add_topic).parameters) == ["self", "topic"]
+    assert "client" in inspect.getsource(AIOKafkaProducerClient.__init__)
+    # The reason for it: a refresh asks for the tracked topics only, once there are any.
+    assert "self._topics" in inspect.getsource(AIOKafkaClient._md_synchronizer)
