@@ -17,6 +17,7 @@ from incidents_config.metrics import WORKER_LAG
 from incidents_config.names import Generation, Topics, crash_file, worker_name
 from incidents_config.settings import Settings
 from streams import ingest, rollup
+from streams.runtime import stream_topics, use_seeking_consumer
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Top
     """Create the Faust app with its topics and agents."""
     generation = Generation.of(settings)
     app = faust.App(generation.app, **app_options(settings, worker_id))
+    use_seeking_consumer(app)
 
     names = generation.topics
     crashes = crash_file(settings.paths, worker_name(worker_id))
@@ -69,17 +71,6 @@ def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Top
 
 
 LAG_INTERVAL_S = 5.0
-
-
-def consumed_topics(app: faust.App) -> frozenset[str]:
-    """The topics this worker's agents read: never the tables' changelogs, which the
-    worker only writes (and reads back when it recovers a table or keeps a standby)."""
-    return frozenset(
-        name
-        for agent in app.agents.values()
-        if isinstance(agent.channel, faust.TopicT)
-        for name in agent.channel.topics
-    )
 
 
 async def lag_by_topic(consumer: Any, topics: Iterable[str]) -> dict[str, int]:
@@ -104,7 +95,7 @@ async def lag_by_topic(consumer: Any, topics: Iterable[str]) -> dict[str, int]:
 def _report_lag(app: faust.App, settings: Settings) -> None:
     """Export this worker's consumer lag on the topics its agents read, every few seconds."""
     group = Generation.of(settings).app
-    topics = consumed_topics(app)
+    topics = stream_topics(app)
 
     @app.timer(interval=LAG_INTERVAL_S)
     async def lag() -> None:

@@ -1,6 +1,6 @@
 """The Faust plumbing every agent shares: batches, delivery, dead letters, crashes.
 
-This is the only module that touches Faust's (and aiokafka's) private API, in three
+This is the only module that touches Faust's (and aiokafka's) private API, in four
 places, each pinned by ``tests/unit/streams/test_runtime.py`` so that an upgrade of
 faust-streaming that moves them fails a test instead of corrupting a table:
 
@@ -11,7 +11,9 @@ faust-streaming that moves them fails a test instead of corrupting a table:
   before it fails; and aiokafka keeps metadata only for the topics its client tracks
   (``AIOKafkaClient.add_topic``), so every topic an agent writes to must be tracked;
 - ``take_events`` acking its batch in a ``finally`` (:func:`guarded`): why an escape
-  from an agent must end the process instead of returning.
+  from an agent must end the process instead of returning;
+- the aiokafka driver's ``Consumer._thread`` (:class:`SeekingConsumer`): after a
+  rebalance Faust seeks back only partitions with a committed offset above 0.
 
 Agents use only what is here plus the pure functions of :mod:`streams.semantics`.
 """
@@ -24,7 +26,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,8 @@ from typing import Any, NoReturn
 
 import aiokafka.errors as kafka_errors
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT
 
 from incidents_config.metrics import (
     AGENT_DELIVERY_RETRIES,
@@ -48,6 +52,56 @@ from streams.letters import Reason, dead_letter, raw_bytes
 logger = logging.getLogger(__name__)
 
 AgentFun = Callable[[Any], Awaitable[None]]
+
+
+class SeekingConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, except that after a rebalance a stream partition nobody
+    has committed yet is read again from its beginning.
+
+    Faust drops records it fetched while a rebalance was under way (its flow stopped,
+    the generation changed, or the partition was not active yet) and relies on seeking
+    every partition back to its committed offset afterwards. aiokafka's
+    ``seek_to_committed`` seeks only when that offset is above 0, so a partition without
+    one keeps its position past the dropped records, which are then never handled until
+    the worker restarts. That happened when a second worker joined before the first had
+    committed the partitions it handed over: the new owner had fetched them during its
+    recovery, dropped them, and the pipeline stood still with every record fetched and
+    none committed (the stall of ``test_any_order...[2-4-2]`` under load). Seeking those
+    partitions to their beginning is what a fresh consumer does with them
+    (``consumer_auto_offset_reset = "earliest"``); the changelogs, which the group never
+    commits, are left to Faust's recovery.
+    """
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        streams = stream_topics(self.app)
+        unsought = [tp for tp, offset in committed.items() if not offset and tp.topic in streams]
+        if unsought:
+            logger.info("reading %d uncommitted partition(s) from the beginning", len(unsought))
+            await self._thread.seek_to_beginning(*unsought)
+        return committed
+
+
+def stream_topics(app: AppT) -> frozenset[str]:
+    """The topics the app's agents read: never the tables' changelogs, which a worker only
+    writes (and reads back when it recovers a table or keeps a standby)."""
+    return frozenset(
+        name
+        for agent in app.agents.values()
+        if isinstance(agent.channel, faust.TopicT)
+        for name in agent.channel.topics
+    )
+
+
+class SeekingTransport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport, consuming through :class:`SeekingConsumer`."""
+
+    Consumer = SeekingConsumer
+
+
+def use_seeking_consumer(app: faust.App) -> None:
+    """Make `app` consume through :class:`SeekingConsumer` (before its consumer exists)."""
+    app.transport = SeekingTransport(app.conf.broker_consumer, app)
 
 
 def batches(stream: Any, settings: Settings) -> AsyncIterator[list[faust.EventT]]:

@@ -6,9 +6,12 @@ import asyncio
 from collections.abc import Callable
 from typing import NamedTuple
 
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
-from streams.app import build_app, consumed_topics, lag_by_topic
+from streams.app import build_app, lag_by_topic
+from streams.runtime import SeekingConsumer, stream_topics
 
 
 class Partition(NamedTuple):
@@ -39,8 +42,8 @@ def test_a_worker_consumes_its_agents_sources_and_no_changelog(
     app, names = build_app(settings)
     changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
     assert len(changelogs) == 2  # reports, district_days
-    assert consumed_topics(app) == {names.raw, names.rekeyed, names.updates}
-    assert not consumed_topics(app) & changelogs
+    assert stream_topics(app) == {names.raw, names.rekeyed, names.updates}
+    assert not stream_topics(app) & changelogs
 
 
 def test_lag_counts_owned_partitions_of_consumed_topics_only() -> None:
@@ -58,3 +61,46 @@ def test_lag_counts_owned_partitions_of_consumed_topics_only() -> None:
     consumed = [names.raw, names.rekeyed, names.updates]
     lag = asyncio.run(lag_by_topic(consumer, consumed))
     assert lag == {names.raw: 5, names.rekeyed: 0, names.updates: 0}
+
+
+class FakeThread:
+    """The aiokafka consumer thread as SeekingConsumer uses it: committed offsets, seeks."""
+
+    def __init__(self, committed: dict[Partition, int | None]) -> None:
+        self.committed = committed
+        self.sought_to_beginning: list[Partition] = []
+
+    async def seek_to_committed(self) -> dict[Partition, int | None]:
+        return dict(self.committed)
+
+    async def seek_to_beginning(self, *partitions: Partition) -> None:
+        self.sought_to_beginning.extend(partitions)
+
+
+def test_a_worker_reads_uncommitted_stream_partitions_again_after_a_rebalance(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """aiokafka seeks back only offsets above 0; records Faust dropped during a rebalance
+    on a partition nobody committed yet must be read again, from its beginning."""
+    app, names = build_app(settings_factory())
+    assert app.transport.Consumer is SeekingConsumer  # type: ignore[attr-defined]
+    changelog = next(iter(app.tables.values())).changelog_topic.get_topic_name()
+    committed: dict[Partition, int | None] = {
+        Partition(names.raw, 0): None,  # never committed: sought to its beginning
+        Partition(names.raw, 1): 0,  # aiokafka does not seek 0 either
+        Partition(names.raw, 2): 57,  # aiokafka seeks it itself
+        Partition(changelog, 0): None,  # Faust's recovery owns the changelogs
+    }
+    consumer = object.__new__(SeekingConsumer)
+    consumer.app = app
+    thread = FakeThread(committed)
+    consumer._thread = thread  # type: ignore[assignment]
+    assert asyncio.run(consumer.seek_to_committed()) == committed
+    assert thread.sought_to_beginning == [Partition(names.raw, 0), Partition(names.raw, 1)]
+
+
+def test_the_consumer_thread_still_has_what_seeking_consumer_calls() -> None:
+    assert issubclass(SeekingConsumer, Consumer)
+    assert callable(AIOKafkaConsumerThread.seek_to_committed)
+    assert callable(AIOKafkaConsumerThread.seek_to_beginning)
+    assert "_thread" in Consumer.__annotations__
