@@ -32,7 +32,7 @@ from incidents_config.settings import Settings, child_env
 from incidents_ops import processes
 from incidents_ops.exceptions import OpsError
 from incidents_ops.kafka_local import LocalBroker, broker_answers
-from incidents_ops.topics import describe_offsets, ensure_topics
+from incidents_ops.topics import describe_offsets, ensure_topics, group_state
 from sinks.clickhouse import endpoint_answers
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def up(
     for i in range(1, workers + 1):
         started = start_worker(settings, worker_name(i), i)
         report.parts[worker_name(i)] = "started" if started else "already running"
+    wait_workers(settings, workers, say=say)
 
     if push:
         env = child_env(settings)
@@ -143,6 +144,35 @@ def start_worker(settings: Settings, name: str, worker_id: int) -> bool:
     argv = [*_RUN, "worker", "--worker-id", str(worker_id)]
     _, started = processes.start(settings.paths, name, argv, env=child_env(settings))
     return started
+
+
+def wait_workers(
+    settings: Settings,
+    workers: int,
+    timeout_s: float = 120.0,
+    say: Callable[[str], None] = print,
+) -> None:
+    """Wait until the workers' consumer group is stable with at least `workers` members.
+
+    Reports published before that are not lost, but one worker reads them while the others
+    join, and each join moves partitions mid-stream. On a loaded machine such a move has
+    left a worker that kept a partition unable to commit it any further (docs/streams.md:
+    a Faust rebalance race not yet pinned down), so ``up`` returns once the group has
+    settled. Raises if a worker exits; on timeout, says so and returns.
+    """
+    group = Generation.of(settings).app
+    names = [worker_name(i) for i in range(1, workers + 1)]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for name in names:
+            if processes.exited_early(settings.paths, name):
+                log = processes.log_file(settings.paths, name)
+                raise StackError(f"{name} exited while joining; see {log}:\n" + processes.tail(log))
+        state, members = group_state(settings.kafka, group)
+        if state == "Stable" and members >= workers:
+            return
+        time.sleep(0.5)
+    say(f"warning: the workers' group {group} has not settled in {timeout_s:.0f} s")
 
 
 def wait_sink(settings: Settings, timeout_s: float = 60.0) -> None:

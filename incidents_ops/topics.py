@@ -186,6 +186,17 @@ def describe_offsets(
     return result
 
 
+def group_state(kafka: KafkaSettings, group: str) -> tuple[str, int]:
+    """A consumer group's state ("Stable", "PreparingRebalance", "Empty", "Dead", ...)
+    and how many members it has."""
+    try:
+        with admin_client(kafka) as admin:
+            described = admin.describe_groups([group])[group]
+    except KafkaError as e:
+        raise TopicAdminError(f"cannot describe the consumer group {group}: {e}") from e
+    return str(described.get("group_state", "")), len(described.get("members") or [])
+
+
 def read_offsets(
     admin: KafkaAdminClient, names: Sequence[str], group_ids: Sequence[str], timeout_ms: int
 ) -> tuple[list[TopicPartition], Any, Any, Any]:
