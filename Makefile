@@ -60,8 +60,12 @@ unit: $(BIN)/incidents
 integration: setup
 	$(BIN)/pytest tests/integration -m integration -q
 
+# Parallel test workers (pytest-xdist): most integration tests wait on Kafka and the
+# workers they start, not on a CPU. TEST_JOBS=0 runs the suite in one process.
+TEST_JOBS ?= 4
+
 test: setup browser prometheus lint
-	$(BIN)/pytest -q -m "not faults"
+	$(BIN)/pytest -q -m "not faults" -n $(TEST_JOBS) --dist worksteal
 
 test-faults: setup
 	$(BIN)/pytest -q -m faults

@@ -353,17 +353,21 @@ def ephemeral_range() -> tuple[int, int]:
         return 32768, 60999
 
 
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+def free_ports(count: int, host: str = "127.0.0.1", *, slot: int = 0, slots: int = 1) -> list[int]:
     """`count` distinct TCP ports free on `host`, for brokers that are started on them.
 
     A broker's listeners are named in its configuration, so it cannot be asked for port 0
     and report what it got. The ports are chosen outside the kernel's ephemeral range: one
     from that range, checked free and then released, can meanwhile become the local end
     of any of the client connections a busy machine opens ("address already in use"),
-    while nothing hands out a port outside the range by itself.
+    while nothing hands out a port outside the range by itself. Processes that choose
+    ports at the same time (parallel test workers) pass their `slot` of `slots`: each
+    chooses from its own slice of that range, so two never pick the same port.
     """
     low, high = ephemeral_range()
     first, last = (20000, low) if low > 21000 else (high + 1, 65536)
+    width = (last - first) // slots
+    first, last = first + slot * width, first + (slot + 1) * width
     ports: list[int] = []
     for _ in range(200 * count):
         if len(ports) == count:

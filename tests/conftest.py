@@ -13,7 +13,8 @@ from hypothesis import settings as hypothesis_settings
 
 from incidents_config.settings import Settings, load_settings
 from incidents_ops.exceptions import OpsError
-from incidents_ops.kafka_local import BrokerConfig, LocalBroker, free_ports, jars_dir_for
+from incidents_ops.kafka_local import BrokerConfig, LocalBroker, jars_dir_for
+from tests.ports import free_ports
 
 logger = logging.getLogger(__name__)
 
@@ -122,22 +123,23 @@ def broker_log(local_broker: LocalBroker) -> Path:
 
 
 class BrokerTestCounter:
-    """Count the tests that used the real broker, and say so at the end of the session."""
+    """Count the tests that used the real broker, and say so at the end of the session.
+
+    Under pytest-xdist the workers collect and the controller reports: a test that uses a
+    broker carries a ``real_broker`` user property in its reports, which reach both.
+    """
 
     def __init__(self) -> None:
-        self.nodeids: set[str] = set()
         self.outcomes: dict[str, str] = {}
         self.broker_version = ""  # set by the integration broker fixture
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        self.nodeids = {
-            item.nodeid
-            for item in items
-            if BROKER_FIXTURES & set(getattr(item, "fixturenames", ()))
-        }
+        for item in items:
+            if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.user_properties.append(("real_broker", True))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.nodeid not in self.nodeids:
+        if not dict(report.user_properties).get("real_broker"):
             return
         if report.failed:  # a failed setup (broker did not start) counts as failed
             self.outcomes[report.nodeid] = "failed"
@@ -145,11 +147,12 @@ class BrokerTestCounter:
             self.outcomes.setdefault(report.nodeid, "passed")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.nodeids:
+        if not self.outcomes:
             return
         outcomes = list(self.outcomes.values())
-        broker = f"the real Kafka broker {self.broker_version}".rstrip()
-        line = f"integration tests against {broker}: {outcomes.count('passed')} passed"
+        version = self.broker_version or load_settings().local_kafka.version
+        line = f"integration tests against the real Kafka broker {version}: "
+        line += f"{outcomes.count('passed')} passed"
         if outcomes.count("failed"):
             line += f", {outcomes.count('failed')} failed"
         terminalreporter.write_line(line)

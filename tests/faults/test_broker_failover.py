@@ -28,11 +28,12 @@ from incidents_config.names import Generation, Topics
 from incidents_config.settings import KafkaSettings, Settings, load_settings
 from incidents_ops import processes, stack
 from incidents_ops.exceptions import OpsError
-from incidents_ops.kafka_local import LocalCluster, cluster_configs, free_ports, jars_dir_for
+from incidents_ops.kafka_local import LocalCluster, cluster_configs, jars_dir_for
 from incidents_ops.topics import describe_offsets
 from schemas.report import Report
 from tests import reference
 from tests.integration.streams.conftest import Pipeline, deliveries, random_reports
+from tests.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from incidents_ops.kafka_local import free_ports
 from schemas.report import Casualties
 from tests.integration.streams.alerting import FAST_RULES, TODAY, Receiver, report
 from tests.integration.streams.conftest import Pipeline
+from tests.ports import free_ports
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -26,9 +26,9 @@ import yaml
 from incidents_config import metrics
 from incidents_config.names import SINK
 from incidents_ops import processes, stack
-from incidents_ops.kafka_local import free_ports
 from tests.integration.streams.conftest import Pipeline, random_reports
 from tests.integration.streams.test_observability import push
+from tests.ports import free_ports
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import typer
 from typer.testing import CliRunner
 
 from incidents.cli import app
-from incidents_ops.kafka_local import free_ports
+from tests.ports import free_ports
 
 
 @pytest.fixture
