@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 from incidents_config import metrics
-from incidents_config.names import Topics
+from incidents_config.names import Generation, Topics
 from incidents_config.settings import Settings
 from incidents_ops import processes, stack
 from incidents_ops.topics import describe_offsets
@@ -87,13 +87,29 @@ class Pipeline:
         """Wait until everything published is in the warehouse; fail if progress stops."""
         if not stack.wait_caught_up(self.settings, stall_s):
             left = stack.progress(self.settings)
+            g = Generation.of(self.settings)
+            t = g.topics
+            reads = {
+                g.app: {t.raw, t.rekeyed, t.updates},
+                g.sink_group: {t.valid, t.snapshots, t.dead_letter},
+            }
+            lagging = [
+                f"{p.topic}[{p.partition}] end {p.end_offset} {group} {p.committed.get(group)}"
+                for p in describe_offsets(
+                    self.settings.kafka, list(reads), sorted(set().union(*reads.values()))
+                )
+                for group, topics in reads.items()
+                if p.topic in topics and p.lag.get(group)
+            ]
+            names = ["sink"] + [f"worker-{n}" for n in range(1, 9)]
             logs = {
-                n: processes.tail(processes.log_file(self.settings.paths, n))
-                for n in ("worker-1", "sink")
+                n: processes.tail(log)
+                for n in names
+                if (log := processes.log_file(self.settings.paths, n)).exists()
             }
             pytest.fail(
                 f"the pipeline made no progress for {stall_s} s with {left.lag} messages"
-                f" left; logs: {logs}"
+                f" left: {lagging}; logs: {logs}"
             )
 
     def group_members(self, group: str) -> int:
