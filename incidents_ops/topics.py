@@ -188,11 +188,14 @@ def describe_offsets(
 
 def group_state(kafka: KafkaSettings, group: str) -> tuple[str, int]:
     """A consumer group's state ("Stable", "PreparingRebalance", "Empty", "Dead", ...)
-    and how many members it has."""
+    and how many members it has; ("", 0) while its coordinator is not available yet (a
+    new cluster still creating its offsets topic), or on another retriable error."""
     try:
         with admin_client(kafka) as admin:
             described = admin.describe_groups([group])[group]
     except KafkaError as e:
+        if getattr(e, "retriable", False):
+            return "", 0
         raise TopicAdminError(f"cannot describe the consumer group {group}: {e}") from e
     return str(described.get("group_state", "")), len(described.get("members") or [])
 
