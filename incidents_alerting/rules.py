@@ -180,8 +180,12 @@ def load_rules(path: Path | None = None) -> Rules:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as e:
         raise RulesError(f"cannot read the alert rules file {source}: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise RulesError(f"{source}: not UTF-8 text (byte {e.start})") from e
     except tomllib.TOMLDecodeError as e:
         raise RulesError(f"{source}: not valid TOML: {e}") from e
+    except RecursionError as e:  # tomllib recurses once per nested array or table
+        raise RulesError(f"{source}: nested too deeply to be a rules file") from e
     try:
         return Rules.model_validate(data)
     except ValidationError as e:

@@ -190,5 +190,20 @@ def test_a_bad_rules_file_names_the_field(tmp_path: Path, text: str, names: str)
         load_rules(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"x = " + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"\x9f\x00\xff binary", "not UTF-8"),
+    ],
+)
+def test_a_hostile_rules_file_is_a_rules_error(tmp_path: Path, content: bytes, says: str) -> None:
+    """A running sink keeps its old rules only on a RulesError: nothing else may escape."""
+    path = tmp_path / "rules.toml"
+    path.write_bytes(content)
+    with pytest.raises(RulesError, match=says):
+        load_rules(path)
+
+
 def test_the_model_defaults_are_the_shipped_file() -> None:
     assert Rules() == load_rules()  # a rules file that leaves a key out gets the same value
