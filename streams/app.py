@@ -17,7 +17,7 @@ from incidents_config.metrics import WORKER_LAG
 from incidents_config.names import Generation, Topics, crash_file, worker_name
 from incidents_config.settings import Settings
 from streams import ingest, rollup
-from streams.runtime import stream_topics, use_seeking_consumer
+from streams.runtime import stream_topics, use_safe_rebalancing
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Top
     """Create the Faust app with its topics and agents."""
     generation = Generation.of(settings)
     app = faust.App(generation.app, **app_options(settings, worker_id))
-    use_seeking_consumer(app)
+    use_safe_rebalancing(app)
 
     names = generation.topics
     crashes = crash_file(settings.paths, worker_name(worker_id))

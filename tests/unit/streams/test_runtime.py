@@ -14,7 +14,9 @@ from aiokafka import AIOKafkaProducer as AIOKafkaProducerClient
 from aiokafka.client import AIOKafkaClient
 from faust.exceptions import ProducerSendError
 from faust.streams import Stream
+from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from mode.utils.queues import FlowControlEvent
 
 from incidents_config.metrics import published_header, published_ms
 from streams import runtime
@@ -206,3 +208,39 @@ def test_aiokafka_client_api_used_by_runtime_is_still_there() -> None:
     assert "client" in inspect.getsource(AIOKafkaProducerClient.__init__)
     # The reason for it: a refresh asks for the tracked topics only, once there are any.
     assert "self._topics" in inspect.getsource(AIOKafkaClient._md_synchronizer)
+
+
+# --- the agents' queues across Faust's recovery ----------------------------------------
+
+
+def test_resuming_a_flow_that_is_not_suspended_keeps_the_queued_events() -> None:
+    """Faust's recovery resumes twice; the second must not drop what the first let in."""
+    app = faust.App("flow-test")
+    runtime.use_safe_rebalancing(app)
+    flow = app.flow_control
+    assert isinstance(flow, runtime.SettledFlowControl)
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+    queue.put_nowait("held over from the last generation")
+    flow.resume()  # after a suspension: the last generation's events go
+    assert queue.qsize() == 0
+    queue.put_nowait("delivered while the recovery seeks")
+    flow.resume()  # already flowing: this generation's events stay
+    assert queue.qsize() == 1
+    flow.suspend()
+    flow.clear()  # what Faust does when partitions are revoked
+    assert queue.qsize() == 0
+    queue.put_nowait("fetched before the revocation")
+    flow.resume()
+    assert queue.qsize() == 0
+
+
+def test_faust_recovery_still_resumes_the_flow_again_after_seeking() -> None:
+    """Why SettledFlowControl exists: on_recovery_completed seeks the stream partitions,
+    then resumes the flow that the restore already resumed."""
+    source = inspect.getsource(Recovery.on_recovery_completed)
+    assert source.index("perform_seek") < source.index("flow_control.resume()")
+    # ... and the restore before it resumed the flow already.
+    assert "flow_control.resume" in inspect.getsource(Recovery._restart_recovery.fun)
+    # What SettledFlowControl.resume reads of mode's event.
+    assert callable(FlowControlEvent.is_active)
+    assert "self._queues" in inspect.getsource(FlowControlEvent.clear)
