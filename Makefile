@@ -65,7 +65,7 @@ integration: setup
 TEST_JOBS ?= 4
 
 test: setup browser prometheus lint
-	$(BIN)/pytest -q -m "not faults" -n $(TEST_JOBS) --dist worksteal
+	$(BIN)/pytest -q -m "not faults" -n $(TEST_JOBS) --dist worksteal --durations=15
 
 test-faults: setup
 	$(BIN)/pytest -q -m faults
