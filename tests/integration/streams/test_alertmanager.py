@@ -4,8 +4,6 @@ webhook receiver of its own, kept firing by the platform's re-sends, then resolv
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,6 +13,7 @@ from typing import Any
 import pytest
 
 from schemas.report import Casualties
+from tests.integration.servers import Server, binary
 from tests.integration.streams.alerting import FAST_RULES, TODAY, Receiver, report
 from tests.integration.streams.conftest import Pipeline
 from tests.ports import free_ports
@@ -22,7 +21,6 @@ from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 CONFIG = """
 route:
   receiver: hook
@@ -38,42 +36,8 @@ receivers:
 """
 
 
-class Alertmanager:
+class Alertmanager(Server):
     """A real Alertmanager on loopback, with its data in a temporary folder."""
-
-    def __init__(self, root: Path, receiver_url: str) -> None:
-        if ALERTMANAGER is None:
-            pytest.skip(
-                "Alertmanager is not installed: apt-get install prometheus-alertmanager"
-                " (make test installs it as root)"
-            )
-        (port,) = free_ports(1)
-        self.url = f"http://127.0.0.1:{port}"
-        config = root / "alertmanager.yml"
-        config.write_text(CONFIG.format(url=receiver_url), encoding="utf-8")
-        self.log = root / "alertmanager.log"
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen(
-                [
-                    ALERTMANAGER,
-                    f"--config.file={config}",
-                    f"--storage.path={root / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--cluster.listen-address=",  # one instance, no gossip port
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(f"Alertmanager at {self.url} (log {self.log})", self.ready)
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail(f"Alertmanager exited: {self.log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
 
     def alerts(self, **labels: str) -> list[dict[str, Any]]:
         """The alerts Alertmanager holds (active, not silenced) with these labels."""
@@ -81,17 +45,21 @@ class Alertmanager:
             held: list[dict[str, Any]] = json.loads(r.read())
         return [a for a in held if labels.items() <= a["labels"].items()]
 
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
 
 @pytest.fixture
 def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[Alertmanager]:
-    am = Alertmanager(tmp_path, receiver.url)
+    program = binary(
+        "prometheus-alertmanager", "alertmanager", install="apt-get install prometheus-alertmanager"
+    )
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(CONFIG.format(url=receiver.url), encoding="utf-8")
+    args = [
+        program,
+        f"--config.file={config}",
+        f"--storage.path={tmp_path / 'data'}",
+        "--cluster.listen-address=",  # one instance, no gossip port
+    ]
+    am = Alertmanager("Alertmanager", args, tmp_path / "alertmanager.log")
     yield am
     am.stop()
 

@@ -11,9 +11,6 @@ IncidentsSinkStale fires.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,9 +23,9 @@ import yaml
 from incidents_config import metrics
 from incidents_config.names import SINK
 from incidents_ops import processes, stack
+from tests.integration.servers import Server, binary
 from tests.integration.streams.conftest import Pipeline, random_reports
 from tests.integration.streams.test_observability import push
-from tests.ports import free_ports
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -47,13 +44,8 @@ HEALTHY_EVALUATIONS = 15  # rule evaluations watched on a healthy, idle stack
 SCRAPE_INTERVAL = "2s"  # and as long a timeout: the machine may be loaded
 
 
-class Prometheus:
-    """The HTTP API of a running Prometheus."""
-
-    def __init__(self, url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-        self.url = url
-        self.process = process
-        self.log = log
+class Prometheus(Server):
+    """A running Prometheus and its HTTP API."""
 
     def get(self, path: str, **params: str) -> Any:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
@@ -61,15 +53,6 @@ class Prometheus:
             body = json.loads(response.read())
         assert body["status"] == "success", body
         return body["data"]
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail(f"prometheus exited ({self.process.returncode}): {self.tail()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return bool(response.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
 
     def targets(self) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/targets", state="active")["activeTargets"])
@@ -89,54 +72,24 @@ class Prometheus:
     def query(self, promql: str) -> list[dict[str, Any]]:
         return list(self.get("/api/v1/query", query=promql)["result"])
 
-    def tail(self) -> str:
-        return processes.tail(self.log, 30)
-
 
 @pytest.fixture
-def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        pytest.skip(
-            "the prometheus binary is not installed (Debian package `prometheus`):"
-            " `make prometheus` installs it"
-        )
-    return path
-
-
-@pytest.fixture
-def start_prometheus(
-    prometheus_binary: str, tmp_path: Path
-) -> Iterator[Callable[[Path], Prometheus]]:
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[Path], Prometheus]]:
+    program = binary("prometheus", install="apt-get install prometheus")
     started: list[Prometheus] = []
 
     def start(config: Path) -> Prometheus:
-        (port,) = free_ports(1)
-        log = tmp_path / "prometheus.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    prometheus_binary,
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        server = Prometheus(f"http://127.0.0.1:{port}", process, log)
-        started.append(server)
-        wait_for("Prometheus to be ready", server.ready)
-        return server
+        args = [
+            program,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
+        ]
+        started.append(Prometheus("Prometheus", args, tmp_path / "prometheus.log"))
+        return started[-1]
 
     yield start
     for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        server.stop()
 
 
 def scrape_config(p: Pipeline, dest: Path) -> Path:
