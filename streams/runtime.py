@@ -74,7 +74,25 @@ class SeekingConsumer(faust_aiokafka.Consumer):
     partitions to their beginning is what a fresh consumer does with them
     (``consumer_auto_offset_reset = "earliest"``); the changelogs, which the group never
     commits, are left to Faust's recovery.
+
+    And it seeks with its flow stopped. Faust's recovery resumes the stream partitions
+    and then seeks them while the flow is running, so records delivered after aiokafka
+    moved its position but before Faust reset its own bookkeeping (the last offset read,
+    the committed offset) were counted against offsets they did not follow: acked
+    offsets twice over and gaps at the head, which Faust commits past one offset per
+    commit if at all. With the flow stopped the consumer delivers nothing during the
+    seek; the recovery resumes the flow right after it (as does this method, when the
+    flow was running before).
     """
+
+    async def perform_seek(self) -> None:
+        flowing = self.flow_active
+        self.stop_flow()
+        try:
+            await super().perform_seek()
+        finally:
+            if flowing:
+                self.resume_flow()
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()

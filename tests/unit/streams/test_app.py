@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import pytest
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+from mode.utils.locks import Event
 
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
@@ -66,11 +69,15 @@ def test_lag_counts_owned_partitions_of_consumed_topics_only() -> None:
 class FakeThread:
     """The aiokafka consumer thread as SeekingConsumer uses it: committed offsets, seeks."""
 
-    def __init__(self, committed: dict[Partition, int | None]) -> None:
+    def __init__(self, committed: dict[Partition, int | None], consumer: Any = None) -> None:
         self.committed = committed
+        self.consumer = consumer
         self.sought_to_beginning: list[Partition] = []
+        self.flowing_while_seeking: list[bool] = []
 
     async def seek_to_committed(self) -> dict[Partition, int | None]:
+        if self.consumer is not None:
+            self.flowing_while_seeking.append(self.consumer.flow_active)
         return dict(self.committed)
 
     async def seek_to_beginning(self, *partitions: Partition) -> None:
@@ -97,6 +104,36 @@ def test_a_worker_reads_uncommitted_stream_partitions_again_after_a_rebalance(
     consumer._thread = thread  # type: ignore[assignment]
     assert asyncio.run(consumer.seek_to_committed()) == committed
     assert thread.sought_to_beginning == [Partition(names.raw, 0), Partition(names.raw, 1)]
+
+
+def seeking_consumer(app: Any, committed: dict[Partition, int | None]) -> SeekingConsumer:
+    """A SeekingConsumer with just the state its seeks touch, over a FakeThread."""
+    consumer = object.__new__(SeekingConsumer)
+    consumer.app = app
+    consumer._thread = FakeThread(committed, consumer)  # type: ignore[assignment]
+    consumer._read_offset = defaultdict(lambda: None)
+    consumer._committed_offset = defaultdict(lambda: None)
+    consumer.can_resume_flow = Event()
+    consumer.suspend_flow = Event()
+    return consumer
+
+
+@pytest.mark.parametrize("flowing", [True, False])
+def test_a_worker_seeks_with_its_flow_stopped_and_then_flows_as_before(
+    settings_factory: Callable[..., Settings], flowing: bool
+) -> None:
+    """Records delivered while Faust seeks were counted against the wrong offsets."""
+    app, names = build_app(settings_factory())
+    raw = Partition(names.raw, 0)
+    consumer = seeking_consumer(app, {raw: 57})
+    consumer.resume_flow() if flowing else consumer.stop_flow()
+    asyncio.run(consumer.perform_seek())
+    thread: Any = consumer._thread
+    assert thread.flowing_while_seeking == [False]
+    assert consumer.flow_active is flowing
+    assert consumer.can_resume_flow.is_set() is flowing
+    # What Faust's own perform_seek does after the seek is left as it was.
+    assert consumer._read_offset[raw] == 57 and consumer._committed_offset[raw] == 57
 
 
 def test_the_consumer_thread_still_has_what_seeking_consumer_calls() -> None:
