@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 
 from incidents_config import metrics
 from incidents_config.names import Generation, Topics
 from incidents_config.settings import Settings
 from incidents_ops import processes, stack
-from incidents_ops.topics import describe_offsets
+from incidents_ops.topics import describe_offsets, group_state
 from schemas.report import Casualties, Report
 from sinks.clickhouse import open_read_client
 from tests.integration.streams.alerting import Receiver
@@ -114,11 +114,7 @@ class Pipeline:
 
     def group_members(self, group: str) -> int:
         """How many consumers are members of `group` right now."""
-        admin = KafkaAdminClient(**self.settings.kafka.client_kwargs())
-        try:
-            return len(admin.describe_groups([group])[group]["members"])
-        finally:
-            admin.close()
+        return group_state(self.settings.kafka, group)[1]
 
     def read_progress(self, group: str, topic: str) -> tuple[int, int]:
         """(offsets committed by `group` on `topic`, messages in `topic`)."""
