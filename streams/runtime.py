@@ -1,8 +1,9 @@
 """The Faust plumbing every agent shares: batches, delivery, dead letters, crashes.
 
-This is the only module that touches Faust's (and aiokafka's) private API, in four
-places, each pinned by ``tests/unit/streams/test_runtime.py`` so that an upgrade of
-faust-streaming that moves them fails a test instead of corrupting a table:
+This is the only module that touches Faust's (and aiokafka's and mode's) private API, in
+five places, each pinned by ``tests/unit/streams/test_runtime.py`` or ``test_app.py`` so
+that an upgrade of faust-streaming that moves them fails a test instead of corrupting a
+table:
 
 - ``Stream._set_current_event`` (:func:`current`): Faust's table store and changelog
   find a key's partition through the stream's *current event*;
