@@ -57,3 +57,11 @@ class ReportValidationError(SchemaError, ValueError):
     def __init__(self, errors: list[FieldError]) -> None:
         self.errors = errors
         super().__init__("; ".join(map(str, errors)))
+
+
+class PlacesOverlayError(SchemaError, ValueError):
+    """The places alias overlay cannot be used: ``str()`` names its file, line and reason."""
+
+
+class AliasRefused(SchemaError, ValueError):
+    """An alias decision was refused (unknown place, a text that resolves, a false merge)."""

@@ -19,22 +19,35 @@ resolves alike. In order:
 4. otherwise the place is unresolved, and the incident key uses the normalized text as
    before.
 
+The shipped file is extended locally by an **alias overlay** (``var/places.overlay.jsonl``,
+written by ``incidents places accept|reject``): one JSON decision per line, the later line
+for the same text and place winning. Accepted aliases are spellings like the file's own.
+:func:`activate` makes shipped file + overlay the gazetteer of this process, and
+:attr:`Places.version` names that combination: incident keys built with one version must
+never be mixed with keys of another (``incidents replay`` recomputes them).
+
 docs/semantics.md ("Places") describes the rules; docs/contract.md how to extend the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.exceptions import PlacesOverlayError
 from schemas.report import normalize_location
 
 # Words that name what kind of place a place is; "Miranshah town" is Miranshah. Dropped from
@@ -52,6 +65,8 @@ FOLDING_RULES: tuple[tuple[str, str, str], ...] = (
     (r"q", "k", "q/k: Qila = Kila"),
     (r"v", "w", "v/w"),
     (r"ph", "f", "ph/f"),
+    (r"(?<=[aeiou])h$", "", "a silent h at the end: Miranshah = Miransha, Darrah = Darra"),
+    (r"(?<=[^aeiouy])e$", "", "an e added after a final consonant: Kalame = Kalam, Kote = Kot"),
     (r"([bdgkt])h+", r"\1", "aspirates: Ghulam = Gulam, Bhakkar = Bakkar, Khel = Kel"),
     (r"y", "i", "y/i: Saryab = Sariab"),
     (
@@ -107,7 +122,7 @@ class Resolution:
         return self.place.id if self.place else ""
 
 
-def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle distance (haversine, mean Earth radius)."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
@@ -119,10 +134,25 @@ Area = tuple[str, str]  # (province, district); district "" = the whole province
 
 
 class Places:
-    """The places gazetteer, indexed for resolution."""
+    """The places gazetteer, indexed for resolution.
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    ``version`` names the gazetteer the keys are built with (see :func:`gazetteer_version`);
+    ``learnt`` are the overlay's accepted aliases folded in, as (place id, text) pairs.
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        version: str = "",
+        learnt: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.provenance: dict[str, Any] = data.get("provenance", {})
+        self.version = version
+        self.learnt = tuple(learnt)
+        extra: dict[str, list[str]] = defaultdict(list)
+        for place_id, text in self.learnt:
+            extra[place_id].append(text)
         self.places: tuple[Place, ...] = tuple(
             Place(
                 id=p["id"],
@@ -132,7 +162,7 @@ class Places:
                 kind=p.get("kind", "town"),
                 lat=float(p["lat"]),
                 lon=float(p["lon"]),
-                aliases=tuple(p.get("aliases", ())),
+                aliases=(*p.get("aliases", ()), *extra.get(p["id"], ())),
             )
             for p in data["places"]
         )
@@ -198,7 +228,7 @@ class Places:
             return found
         if latitude is not None and longitude is not None and district:
             near = [
-                (_km(latitude, longitude, p.lat, p.lon), p.id, p)
+                (distance_km(latitude, longitude, p.lat, p.lon), p.id, p)
                 for p in self._in_district.get(area, ())
             ]
             near = [n for n in near if n[0] <= SNAP_KM]
@@ -217,11 +247,181 @@ class Places:
         return Resolution(None, "unresolved", f"{text!r} is not a place of {district or province}")
 
 
+class OverlayEntry(BaseModel):
+    """One reviewed decision of the alias overlay (a line of ``places.overlay.jsonl``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(min_length=1, max_length=512)
+    place: str = Field(min_length=1, max_length=200)
+    decision: Literal["accept", "reject"]
+    who: str = Field(default="", max_length=128)
+    when: datetime
+    comment: str = Field(default="", max_length=1000)
+
+    @property
+    def normalized(self) -> str:
+        return normalize_location(self.text)
+
+
+def read_overlay(path: Path) -> list[tuple[int, OverlayEntry]]:
+    """The overlay's decisions with their line numbers; [] when the file does not exist.
+
+    Raises :class:`PlacesOverlayError` ("<file>:<line>: <reason>") for a line that is not
+    one JSON object of the entry's shape: a corrupt file is never half-used.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise PlacesOverlayError(f"{path}: cannot read the places overlay: {e}") from e
+    entries = []
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append((number, OverlayEntry.model_validate_json(line)))
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            reason = first["msg"] if not where else f"{where}: {first['msg']}"
+            raise PlacesOverlayError(f"{path}:{number}: {reason}") from None
+    return entries
+
+
+def effective(
+    entries: Iterable[tuple[int, OverlayEntry]],
+) -> dict[tuple[str, str], tuple[int, OverlayEntry]]:
+    """The decision in force per (normalized text, place): the latest line wins."""
+    latest: dict[tuple[str, str], tuple[int, OverlayEntry]] = {}
+    for number, entry in entries:
+        latest[(entry.normalized, entry.place)] = (number, entry)
+    return latest
+
+
+def alias_conflict(places: Places, text: str, place_id: str) -> str | None:
+    """Why `text` may not become an alias of place `place_id` in `places`, or None.
+
+    Refused: an unknown place; an empty text or one over 512 characters; a text that
+    already resolves (to this place: nothing to learn; to another: a false merge); a text
+    whose folded spelling is another place's of the district (it would make that place's
+    folded spellings ambiguous, so reports that resolve today would stop resolving).
+    """
+    place = places.by_id.get(place_id)
+    if place is None:
+        return f"unknown place id {place_id!r} (see `incidents places resolve`)"
+    normalized = normalize_location(text)
+    if not normalized:
+        return "the text is empty once normalized"
+    if len(text) > 512:
+        return "the text is longer than 512 characters"
+    found = places.resolve(text, place.province, place.district)
+    if found.place is not None:
+        if found.place.id == place_id:
+            return f"{text!r} already resolves to {place_id} ({found.detail})"
+        return (
+            f"{text!r} already resolves to another place, {found.place.id}"
+            f" ({found.detail}); accepting it would merge two places"
+        )
+    folded = fold(text)
+    for other in places._in_district.get((place.province, place.district), ()):
+        if other.id == place_id:
+            continue
+        clash = next((s for s in other.spellings if fold(s) == folded), None)
+        if clash is not None:
+            return (
+                f"{text!r} folds like {other.id}'s spelling {clash!r} ({folded!r});"
+                " accepting it would merge two places"
+            )
+    return None
+
+
 @cache
+def _shipped_bytes() -> bytes:
+    return resources.files("schemas").joinpath("data/places.json").read_bytes()
+
+
+def gazetteer_version(learnt: Iterable[tuple[str, str]]) -> str:
+    """A short hash of the shipped places.json and the accepted aliases (id, text).
+
+    Rejections and comments do not change it: they change no key.
+    """
+    h = hashlib.sha256(_shipped_bytes())
+    for place_id, text in sorted(set(learnt)):
+        h.update(f"\n{place_id}\t{text}".encode())
+    return h.hexdigest()[:12]
+
+
+@cache
+def _shipped_data() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_shipped_bytes())
+    return data
+
+
+@cache
+def shipped_places() -> Places:
+    """The packaged gazetteer alone (no overlay)."""
+    return Places(_shipped_data(), version=gazetteer_version(()))
+
+
+def places_with_overlay(path: Path | None) -> Places:
+    """The shipped gazetteer plus the overlay's accepted aliases at `path` (if any).
+
+    Raises :class:`PlacesOverlayError` naming file, line and reason when an entry is
+    malformed or its alias cannot be accepted against the shipped file (unknown place, a
+    false merge): never a silent fallback to the shipped file alone.
+    """
+    if path is None:
+        return shipped_places()
+    base = shipped_places()
+    learnt: list[tuple[str, str]] = []
+    for (_, place_id), (number, entry) in sorted(effective(read_overlay(path)).items()):
+        if entry.decision != "accept":
+            continue
+        place = base.by_id.get(place_id)
+        if (
+            place is not None
+            and base.resolve(entry.text, place.province, place.district).place_id == place_id
+        ):
+            continue  # places.json has learnt it since (an exported patch was merged)
+        problem = alias_conflict(base, entry.text, place_id)
+        if problem is not None:
+            raise PlacesOverlayError(f"{path}:{number}: {problem}")
+        learnt.append((place_id, entry.text))
+    if not learnt:
+        return base
+    places = Places(_shipped_data(), version=gazetteer_version(learnt), learnt=learnt)
+    _check_learnt(places, path)
+    return places
+
+
+def _check_learnt(places: Places, path: Path) -> None:
+    """Accepted aliases checked one by one may still clash with each other."""
+    for place_id, text in places.learnt:
+        place = places.by_id[place_id]
+        got = places.resolve(text, place.province, place.district)
+        if got.place_id != place_id:
+            raise PlacesOverlayError(
+                f"{path}: accepted aliases clash: {text!r} no longer resolves to {place_id}"
+                f" ({got.detail})"
+            )
+
+
+_active: Places | None = None
+
+
+def activate(overlay: Path | None) -> Places:
+    """Make the shipped gazetteer plus the overlay at `overlay` this process's gazetteer
+    (what :func:`load_places` and :func:`place_key` use) and return it."""
+    global _active
+    _active = places_with_overlay(overlay)
+    return _active
+
+
 def load_places() -> Places:
-    """Load the packaged places gazetteer once and return the shared instance."""
-    text = resources.files("schemas").joinpath("data/places.json").read_text(encoding="utf-8")
-    return Places(json.loads(text))
+    """The gazetteer of this process: the one :func:`activate` set, else the shipped one."""
+    return _active if _active is not None else shipped_places()
 
 
 def place_key(

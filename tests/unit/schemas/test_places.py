@@ -126,6 +126,10 @@ def test_coordinates_snap_to_the_nearest_place_of_the_district_within_the_limit(
         ("Wanna", "Wana"),
         ("Parachinar", "Para-Chinar"),
         ("D.I.Khan", "DI Khan"),
+        ("Miransha", "Miranshah"),  # a trailing silent h
+        ("Darrah", "Darra"),
+        ("Kalame", "Kalam"),  # an e added after a final consonant
+        ("Kote", "Kot"),
     ],
 )
 def test_folding_rules_join_known_alternations(a: str, b: str) -> None:
@@ -142,6 +146,9 @@ def test_folding_rules_join_known_alternations(a: str, b: str) -> None:
         ("Datta Khel", "Data"),
         ("Wana", "Wanda"),
         ("Shewa", "Sheikhan"),
+        ("Shah", "Sha Khel"),  # the h rules act on the end of the whole name only
+        ("Kotli", "Kot"),  # the e rule: only a final e, only after a consonant
+        ("Bajaur", "Bajaure Khel"),
     ],
 )
 def test_folding_keeps_different_names_apart(a: str, b: str) -> None:
