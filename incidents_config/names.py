@@ -167,6 +167,23 @@ class Ledger:
         self._last.write_text(f"{number}\n")
         return number
 
+    def gazetteer(self, number: int) -> str | None:
+        """The gazetteer version generation `number`'s incident keys are built with
+        (:attr:`schemas.places.Places.version`), or None before its first worker started."""
+        try:
+            return self._gazetteer(number).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    def record_gazetteer(self, number: int, version: str) -> None:
+        """Record the gazetteer version generation `number` is built with."""
+        path = self._gazetteer(number)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{version}\n", encoding="utf-8")
+
+    def _gazetteer(self, number: int) -> Path:
+        return self._live.parent / f"generation.{number}.gazetteer"
+
     def make_live(self, number: int) -> None:
         """Record `number` as the live generation (the replay's switch)."""
         self._live.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,18 @@ class PathsSettings(BaseSettings):
         default=Path.home() / ".cache" / "incidents",
         description="Downloaded Kafka jars (shared between checkouts).",
     )
+    places_overlay: Path | None = Field(
+        default=None,
+        description=(
+            "The places alias overlay `incidents places accept|reject` writes and every"
+            " worker loads; unset: <var dir>/places.overlay.jsonl."
+        ),
+    )
+
+    @property
+    def overlay(self) -> Path:
+        """The places alias overlay file (it may not exist yet)."""
+        return self.places_overlay or self.var_dir / "places.overlay.jsonl"
 
     @property
     def log_dir(self) -> Path:

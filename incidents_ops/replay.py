@@ -14,8 +14,10 @@ a fixed bug) only reaches history by recomputing it. A replay builds the next pi
 4. when they have caught up with the raw topic, the live workers stop, the rest drains,
    the sink stops, each rebuilt table is exchanged with its live one (``EXCHANGE
    TABLES``) while nobody can query, generation N is recorded in ``var/run/generation``
-   and the stack restarts on it. Analysts see the old warehouse until the switch and the
-   whole new one after it, never a half-rebuilt one.
+   and the stack restarts on it. Generation N's gazetteer version (places.json and the
+   alias overlay as they were when the replay started) is recorded beside it: the only way
+   a changed gazetteer reaches the keys (``streams.app.use_gazetteer``). Analysts see the
+   old warehouse until the switch and the whole new one after it, never a half-rebuilt one.
 
 A replay that fails or is interrupted before the switch is undone: replay workers stopped,
 the sink restarted without the build, the copies dropped. Generation numbers are never
@@ -42,6 +44,7 @@ from incidents_config.settings import Settings
 from incidents_ops import processes, stack
 from incidents_ops.exceptions import OpsError
 from incidents_ops.topics import describe_offsets, ensure_topics
+from schemas.places import places_with_overlay
 from sinks.clickhouse import connect, database_name
 from sinks.generations import drop_build_tables, switch
 
@@ -87,7 +90,11 @@ def replay(
     running = [n for n in stack.managed_names(settings) if processes.info(paths, n).running]
     live_workers = [n for n in running if n.startswith(WORKER_PREFIX)] or [worker_name(1)]
     started = time.monotonic()
+    # The gazetteer the new generation's keys are built with: places.json and the overlay
+    # as they are now (a broken overlay stops the replay here, naming file and line).
+    gazetteer = places_with_overlay(paths.overlay).version
     new = ledger.start_next()
+    ledger.record_gazetteer(new, gazetteer)
 
     say(f"replaying into generation {new} (live: {live}); the live pipeline keeps serving")
     ensure_topics(settings.kafka, generation=new)

@@ -21,7 +21,9 @@ from incidents_config.metrics import SINK_REGISTRY, serve
 from incidents_config.names import SINK
 from incidents_config.settings import Settings
 from incidents_ops.progress import PipelineProbe
+from schemas.exceptions import PlacesOverlayError
 from sinks.exceptions import SinkError
+from sinks.gazetteer import GazetteerCollector
 from sinks.service import ObserverFactory, run_sink
 
 logger = logging.getLogger("sinks")
@@ -53,10 +55,11 @@ def main(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    SINK_REGISTRY.register(GazetteerCollector(settings))
     serve(settings, SINK, settings.metrics.sink_port, SINK_REGISTRY)
     try:
         run_sink(settings, stop, observers(settings))
-    except (SinkError, AlertingError, KafkaError) as e:
+    except (SinkError, AlertingError, KafkaError, PlacesOverlayError) as e:
         logger.error("%s", e)
         return 1
     return 0

@@ -186,6 +186,9 @@ class DistrictDaySnapshot(BaseModel):
     revision: int
     aggregate: Aggregate
     incidents: list[IncidentRow]
+    # The gazetteer version (schemas.places.Places.version) the incident keys were built
+    # with; "" in snapshots older than the field.
+    gazetteer: str = ""
 
 
 class DeadLetter(BaseModel):

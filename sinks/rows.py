@@ -114,7 +114,7 @@ def report_row(report: Report, at: KafkaCoordinates) -> TableRow:
     return TableRow(tables.REPORT_VERSIONS.name, values)
 
 
-def incident_row(incident: IncidentRow, revision: int) -> TableRow:
+def incident_row(incident: IncidentRow, revision: int, gazetteer: str = "") -> TableRow:
     """Convert one incident of a district-day snapshot to an `incidents` row."""
     values: dict[str, Any] = {
         "incident_id": incident.incident_id,
@@ -133,6 +133,7 @@ def incident_row(incident: IncidentRow, revision: int) -> TableRow:
         "revision": revision,
         "is_deleted": int(incident.deleted),
         **place_columns(incident.location),
+        "gazetteer": gazetteer,
     }
     return TableRow(tables.INCIDENTS.name, values)
 
@@ -170,7 +171,7 @@ def snapshot_rows(snapshot: DistrictDaySnapshot) -> list[TableRow]:
         "is_deleted": int(agg.incidents == 0),
     }
     rows = [TableRow(tables.AGG_DISTRICT_DAY.name, values)]
-    rows.extend(incident_row(i, snapshot.revision) for i in snapshot.incidents)
+    rows.extend(incident_row(i, snapshot.revision, snapshot.gazetteer) for i in snapshot.incidents)
     return rows
 
 

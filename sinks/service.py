@@ -33,6 +33,7 @@ from incidents_config.metrics import (
 )
 from incidents_config.names import Generation, Topics, sink_ready_file
 from incidents_config.settings import Settings
+from schemas.places import activate
 from sinks.clickhouse import connect, database_name
 from sinks.exceptions import SinkWriteError
 from sinks.generations import REBUILT, create_build_tables
@@ -107,6 +108,8 @@ def run_sink(
     started: list[SinkObserver] = []
     ready_file = sink_ready_file(settings.paths)
     try:
+        # The report rows' incident ids (lineage) are keys: built with the workers' gazetteer.
+        activate(settings.paths.overlay)
         applied = migrate(writer, settings)
         logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
         sink = ClickHouseSink(writer, database)

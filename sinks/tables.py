@@ -86,6 +86,7 @@ INCIDENTS = TableSpec(
         ("place", "String"),
         ("place_latitude", "Nullable(Float64)"),
         ("place_longitude", "Nullable(Float64)"),
+        ("gazetteer", "LowCardinality(String)"),
     ),
 )
 

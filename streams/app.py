@@ -14,8 +14,9 @@ from typing import Any
 import faust
 
 from incidents_config.metrics import WORKER_LAG
-from incidents_config.names import Generation, Topics, crash_file, worker_name
+from incidents_config.names import Generation, Ledger, Topics, crash_file, worker_name
 from incidents_config.settings import Settings
+from schemas.places import Places, activate
 from streams import ingest, rollup
 from streams.runtime import stream_topics, use_safe_rebalancing
 
@@ -55,8 +56,38 @@ def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
     }
 
 
+class GazetteerChanged(RuntimeError):
+    """This worker would build incident keys with another gazetteer than its generation's."""
+
+
+def use_gazetteer(settings: Settings) -> Places:
+    """Load the places gazetteer with the alias overlay, and check it is the one the
+    generation's keys are built with (recording it when this is the generation's first
+    worker). Keys of two gazetteers never mix: a changed one reaches history only by
+    ``incidents replay``, whose workers run a new generation that records the new version.
+
+    Raises :class:`schemas.exceptions.PlacesOverlayError` for an overlay that cannot be
+    used (file, line, reason), :class:`GazetteerChanged` when the version differs.
+    """
+    places = activate(settings.paths.overlay)
+    generation = Generation.of(settings).number
+    ledger = Ledger(settings.paths)
+    built = ledger.gazetteer(generation)
+    if built is None:
+        ledger.record_gazetteer(generation, places.version)
+    elif built != places.version:
+        raise GazetteerChanged(
+            f"the places gazetteer changed: generation {generation}'s incident keys were built"
+            f" with version {built}, and places.json with {settings.paths.overlay} is now"
+            f" version {places.version}; run `incidents replay` to rebuild with it (or undo"
+            " the change); a worker does not mix keys of two gazetteers"
+        )
+    return places
+
+
 def build_app(settings: Settings, *, worker_id: int = 1) -> tuple[faust.App, Topics]:
-    """Create the Faust app with its topics and agents."""
+    """Create the Faust app with its topics and agents (after :func:`use_gazetteer`)."""
+    use_gazetteer(settings)
     generation = Generation.of(settings)
     app = faust.App(generation.app, **app_options(settings, worker_id))
     use_safe_rebalancing(app)

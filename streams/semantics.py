@@ -16,6 +16,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from incidents_config.settings import CasualtyRule
+from schemas.places import load_places
 from schemas.report import Casualties, Category, Report
 from schemas.warehouse import (
     Aggregate,
@@ -274,6 +275,7 @@ def snapshot(state: DistrictDayState, pick: CasualtyPick = pick_max_total) -> Di
         revision=state.revision,
         aggregate=aggregate(rows),
         incidents=rows,
+        gazetteer=load_places().version,
     )
 
 

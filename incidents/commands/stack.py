@@ -20,6 +20,7 @@ from incidents_ops.topics import describe_offsets, topic_specs
 from producers.progress import wants_progress
 from sinks.clickhouse import endpoint_answers, endpoint_url
 from sinks.exceptions import SinkError
+from sinks.gazetteer import gazetteer_state
 
 
 def up(
@@ -118,6 +119,9 @@ def status(ctx: typer.Context) -> None:
         url = endpoint_url(settings) or ""
         procs.add_row("sql endpoint", state_label(answers), "", "read-only", url)
     out.print(procs)
+    places = gazetteer_state(settings)
+    line = f"places gazetteer (generation {places.generation}): {places.describe()}"
+    out.print(f"[red]{line}[/red]" if places.stale else line, highlight=False)
     if not broker_answers(settings.kafka.bootstrap_servers, timeout_s=3.0):
         raise CliError(
             f"Kafka at {settings.kafka.bootstrap_servers} does not answer; run `incidents up`"
