@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -53,3 +54,28 @@ def test_unresolved_lists_what_the_gazetteer_misses(sample_warehouse: Settings) 
     assert total is not None and int(total.group(1)) == len(missed)
     for _, _, location in missed[:5]:
         assert location in done.stdout
+
+
+def test_a_corrupt_overlay_stops_a_worker_and_every_decision_with_file_and_line(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """A hand-edited overlay is never half-used, and never silently ignored."""
+    settings = settings_factory(local_kafka={"enabled": False})
+    overlay = settings.paths.overlay
+    overlay.parent.mkdir(parents=True, exist_ok=True)
+    good = (
+        '{"text":"Miranshaw","place":"kp-north-waziristan-miranshah","decision":"accept",'
+        '"when":"2026-12-01T10:00:00Z","who":"a"}\n'
+    )
+    overlay.write_text(good + '{"text": "Jhob", "place": "ba-zhob-zhob"\n')
+    for args in (
+        ("run", "worker", "--worker-id", "1"),
+        ("places", "accept", "Jhob", "--place", "ba-zhob-zhob"),
+        ("places", "resolve", "Miranshaw", "--district", "North Waziristan"),
+        ("places", "export"),
+    ):
+        done = run_incidents(settings, *args, timeout_s=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 1, (args, done.stderr)
+        assert len(lines) == 1 and f"{overlay}:2: " in lines[0], (args, done.stderr)
+    assert overlay.read_text().count("\n") == 2  # nothing appended
