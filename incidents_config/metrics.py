@@ -151,6 +151,18 @@ SINK_HEARTBEAT = Gauge(
     " every second while the sink works or idles, and stops when the sink is stuck.",
     registry=SINK_REGISTRY,
 )
+GAZETTEER_STALE = Gauge(
+    "incidents_gazetteer_stale",
+    "1 when the live incident keys were built with another places gazetteer than places.json"
+    " and the alias overlay now, or the overlay is unusable: run incidents replay.",
+    registry=SINK_REGISTRY,
+)
+GAZETTEER_INFO = Gauge(
+    "incidents_gazetteer_info",
+    "Always 1: the gazetteer version the live keys were built with, and the one on disk.",
+    ["generation", "built", "current"],
+    registry=SINK_REGISTRY,
+)
 SINK_FLUSH_SECONDS = Histogram(
     "incidents_sink_flush_duration_seconds",
     "Time to write one batch to ClickHouse (every table), successful flushes only.",

@@ -23,7 +23,7 @@ from incidents_config.settings import Settings
 from incidents_ops.progress import PipelineProbe
 from schemas.exceptions import PlacesOverlayError
 from sinks.exceptions import SinkError
-from sinks.gazetteer import GazetteerCollector
+from sinks.gazetteer import export_metrics
 from sinks.service import ObserverFactory, run_sink
 
 logger = logging.getLogger("sinks")
@@ -55,7 +55,7 @@ def main(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    SINK_REGISTRY.register(GazetteerCollector(settings))
+    export_metrics(settings)
     serve(settings, SINK, settings.metrics.sink_port, SINK_REGISTRY)
     try:
         run_sink(settings, stop, observers(settings))

@@ -4,17 +4,14 @@ one on disk (schemas/data/places.json plus the alias overlay) still is it.
 ``incidents places accept`` changes the overlay; the running workers keep the version they
 started with (a worker never mixes keys of two gazetteers), so until ``incidents replay``
 rebuilds history the warehouse is behind. :func:`gazetteer_state` says so;
-:class:`GazetteerCollector` exports it from the sink, and ``incidents status`` shows it.
+:func:`export_metrics` exports it from the sink, and ``incidents status`` shows it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
+from incidents_config.metrics import GAZETTEER_INFO, GAZETTEER_STALE
 from incidents_config.names import Generation, Ledger
 from incidents_config.settings import Settings
 from schemas.exceptions import PlacesOverlayError
@@ -59,26 +56,14 @@ def gazetteer_state(settings: Settings) -> GazetteerState:
     return GazetteerState(generation, built, current)
 
 
-class GazetteerCollector(Collector):
-    """``incidents_gazetteer_stale`` (0/1) and ``incidents_gazetteer_info{built,current}``,
-    computed at each scrape (reading the overlay: a small file)."""
+def export_metrics(settings: Settings) -> None:
+    """Compute ``incidents_gazetteer_stale`` and ``incidents_gazetteer_info`` at each
+    scrape of the sink's metrics (reading the overlay: a small file)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
+    def stale() -> float:
+        state = gazetteer_state(settings)
+        GAZETTEER_INFO.clear()
+        GAZETTEER_INFO.labels(str(state.generation), state.built or "", state.current).set(1)
+        return float(state.stale)
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        state = gazetteer_state(self._settings)
-        stale = GaugeMetricFamily(
-            "incidents_gazetteer_stale",
-            "1 when the live keys were built with another places gazetteer than the one on"
-            " disk (places.json + overlay), or the overlay is unusable: run incidents replay.",
-        )
-        stale.add_metric([], float(state.stale))
-        yield stale
-        info = GaugeMetricFamily(
-            "incidents_gazetteer_info",
-            "Always 1: the gazetteer version the live keys were built with, and the one on disk.",
-            labels=["generation", "built", "current"],
-        )
-        info.add_metric([str(state.generation), state.built or "", state.current], 1.0)
-        yield info
+    GAZETTEER_STALE.set_function(stale)

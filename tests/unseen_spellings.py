@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from incidents_places.evidence import Suggestion
+from incidents_places.evidence import Group, Seen, Suggestion
 from schemas.places import Places
 from schemas.report import Casualties, Report, normalize_location
+from tests import reference
 
 KP, BL = "Khyber Pakhtunkhwa", "Balochistan"
 
@@ -165,8 +166,11 @@ def labels() -> list[Label]:
         return [Label(**row) for row in csv.DictReader(f)]
 
 
-def labelled_feed(rows: list[Label], places: Places, seed: int = 18) -> list[Report]:
-    """Reports around each labelled spelling that does not resolve today.
+def labelled_feed(
+    rows: list[Label], places: Places, seed: int = 18
+) -> tuple[list[Report], list[Report]]:
+    """Reports around each labelled spelling that does not resolve today, and the truth
+    (each variant written as the gazetteer spells its place; absent places unchanged).
 
     A variant is reported by the wire and corroborated by the police (the place's name) on
     1, 2 or 3 days (in turn); an absent place is reported by the wire on 1 or 2 days on
@@ -180,6 +184,7 @@ def labelled_feed(rows: list[Label], places: Places, seed: int = 18) -> list[Rep
     for p in places.places:
         in_district.setdefault((p.province, p.district), []).append(p.name)
     out: list[Report] = []
+    truth: list[Report] = []
     for i, row in enumerate(rows):
         if places.resolve(row.text, row.province, row.district).place is not None:
             continue  # resolves already: nothing to learn
@@ -192,12 +197,34 @@ def labelled_feed(rows: list[Label], places: Places, seed: int = 18) -> list[Rep
         for d in range(days):
             day = BASE + timedelta(days=rng.randrange(90))
             at = police_at or rng.choice(names)
-            out.append(_report("wire", f"lw-{i}-{d}", area, day, row.text, rng.randint(1, 9)))
-            out.append(_report("police", f"lp-{i}-{d}", area, day, at, rng.randint(1, 9)))
+            wire = _report("wire", f"lw-{i}-{d}", area, day, row.text, rng.randint(1, 9))
+            made = [wire, _report("police", f"lp-{i}-{d}", area, day, at, rng.randint(1, 9))]
             if rng.random() < 0.5:
-                other = rng.choice(names)
-                out.append(_report("police", f"lo-{i}-{d}", area, day, other, 1))
-    return out
+                made.append(_report("police", f"lo-{i}-{d}", area, day, rng.choice(names), 1))
+            out += made
+            truth += made
+            if police_at:
+                truth[-len(made)] = wire.model_copy(update={"location": police_at})
+    return out, truth
+
+
+def groups(deliveries: list[Report]) -> list[Group]:
+    """What incidents_places.evidence.CANDIDATES_QUERY returns from a warehouse holding
+    `deliveries`, computed in Python from their latest versions."""
+    by: dict[tuple[date, str, str, str], list[Seen]] = {}
+    sources: dict[tuple[date, str, str, str], set[str]] = {}
+    for r in reference.latest_versions(deliveries).values():
+        if r.retracted or not r.district:
+            continue
+        key = (r.occurred_on, r.province, r.district, str(r.category))
+        seen = Seen(r.source, r.source_event_id, "", r.location or "", r.latitude, r.longitude)
+        by.setdefault(key, []).append(seen)
+        sources.setdefault(key, set()).add(r.source)
+    return [
+        Group(*key, tuple(seen))
+        for key, seen in sorted(by.items())
+        if len(sources[key]) >= 2 and sum(bool(s.location) for s in seen) >= 2
+    ]
 
 
 @dataclass(frozen=True)

@@ -3,43 +3,21 @@ grouping the warehouse query does is redone here from the latest report versions
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from incidents_places import evidence
 from schemas.places import SNAP_KM, distance_km, shipped_places
-from schemas.report import Report
-from tests import reference
 from tests.unseen_spellings import (
     BANNU_AT,
     DECOY_AT,
     DECOY_TEXT,
     UNSEEN,
     feed,
+    groups,
     labelled_feed,
     labels,
     score_suggestions,
 )
 
-
-def groups_of(deliveries: list[Report]) -> list[evidence.Group]:
-    """What CANDIDATES_QUERY returns, computed from the deliveries in Python."""
-    by: dict[tuple[object, ...], list[evidence.Seen]] = defaultdict(list)
-    sources: dict[tuple[object, ...], set[str]] = defaultdict(set)
-    for r in reference.latest_versions(deliveries).values():
-        if r.retracted or not r.district:
-            continue
-        key = (r.occurred_on, r.province, r.district, str(r.category))
-        by[key].append(
-            evidence.Seen(
-                r.source, r.source_event_id, "", r.location or "", r.latitude, r.longitude
-            )
-        )
-        sources[key].add(r.source)
-    return [
-        evidence.Group(k[0], k[1], k[2], k[3], tuple(v))  # type: ignore[arg-type]
-        for k, v in sorted(by.items(), key=lambda kv: str(kv[0]))
-        if len(sources[k]) >= 2 and sum(bool(s.location) for s in v) >= 2
-    ]
+groups_of = groups
 
 
 def test_every_unseen_spelling_is_proposed_as_its_place_with_evidence() -> None:
@@ -105,9 +83,10 @@ def test_precision_and_recall_on_the_labelled_set_at_several_thresholds() -> Non
     or 3 days in turn, so a threshold of N can find at most the variants with N days."""
     places = shipped_places()
     rows = labels()
-    groups = groups_of(labelled_feed(rows, places))
+    published, _ = labelled_feed(rows, places)
+    found_groups = groups_of(published)
     scored = {
-        n: score_suggestions(evidence.suggest(groups, places, min_evidence=n), rows, places)
+        n: score_suggestions(evidence.suggest(found_groups, places, min_evidence=n), rows, places)
         for n in (1, 2, 3)
     }
     for n, s in scored.items():
