@@ -174,6 +174,12 @@ def suggest(
     if fmt == "json":
         out.print_json(json.dumps([s.as_json() for s in found]))
         return
+    if not found:
+        out.print(
+            f"no suggestions: no spelling received in the last {since} that does not resolve"
+            f" has {min_evidence} or more days of corroborating reports"
+        )
+        return
     table = Table(
         "text",
         "district",
@@ -197,16 +203,13 @@ def suggest(
             f"{s.example[0]}\n{s.example[1]}",
         )
     out.print(table)
-    if found:
-        first_one = found[0]
-        out.print(
-            f"{len(found)} suggestion(s); accept one with `incidents places accept"
-            f" {first_one.text!r} --place {first_one.place.id}`, or reject it"
-            " (`incidents places reject`)",
-            highlight=False,
-        )
-    else:
-        out.print("no suggestions: no unresolved spelling has enough corroborating evidence")
+    first_one = found[0]
+    out.print(
+        f"{len(found)} suggestion(s); accept one with `incidents places accept"
+        f" {first_one.text!r} --place {first_one.place.id}`, or reject it"
+        " (`incidents places reject`)",
+        highlight=False,
+    )
 
 
 Decision = Literal["accept", "reject"]
