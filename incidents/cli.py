@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from kafka.errors import KafkaError
+from rich.markup import escape
 
 from incidents.commands import alerts, demo, dq, feeds, places, report, run, stack, warehouse
 from incidents.common import err, first_line
@@ -90,7 +91,7 @@ def main() -> None:
         if show is not None:
             show()
         else:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(getattr(e, "exit_code", 2))
     except Exception as e:  # the one place that turns errors into a line
         if isinstance(e, KafkaError):
@@ -99,6 +100,6 @@ def main() -> None:
             msg = "ClickHouse error: " + first_line(str(e))
         else:
             msg = first_line(str(e)) or type(e).__name__
-        err.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)
         logging.getLogger(__name__).info("error details", exc_info=True)
         sys.exit(1)

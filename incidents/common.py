@@ -18,6 +18,7 @@ import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from clickhouse_connect.driver.query import QueryResult
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from incidents_config.settings import Settings
@@ -40,7 +41,7 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def usage_error(message: str) -> typer.Exit:
     """A usage error in one line (click's own would add two lines of usage), exit code 2."""
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -79,7 +80,7 @@ def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str
             )
             table.add_column(name, justify="right" if numeric else "left")
         for r in rows:
-            table.add_row(*("" if v is None else str(v) for v in r))
+            table.add_row(*("" if v is None else escape(str(v)) for v in r))
         out.print(table)
         out.print(f"{len(rows)} row(s)")
     else:

@@ -15,11 +15,15 @@ import fcntl
 import getpass
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+
+from pydantic import ValidationError
 
 from schemas.exceptions import AliasRefused
 from schemas.places import (
@@ -76,52 +80,75 @@ def decide(
     another district, and for an accept every case of
     :func:`schemas.places.alias_conflict` (a text that already resolves, a false merge).
     """
-    current = places_with_overlay(path)  # a broken overlay is never appended to
+    for what, value in (("text", text), ("place id", place_id), ("comment", comment)):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise AliasRefused(f"the {what} is not valid UTF-8") from None
     if not normalize_location(text):
         raise AliasRefused("the text is empty once normalized")
     if len(text) > MAX_TEXT:
         raise AliasRefused(f"the text is longer than {MAX_TEXT} characters")
     if len(comment) > 1000:
         raise AliasRefused("the comment is longer than 1,000 characters")
+    try:
+        entry = OverlayEntry(
+            text=text,
+            place=place_id,
+            decision=decision,
+            who=reviewer(),
+            when=datetime.now(UTC),
+            comment=comment,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        raise AliasRefused(f"{field}: {first['msg'].removeprefix('Value error, ')}") from None
+    with _locked(path):  # check and append as one step: two reviewers never both pass
+        current = places_with_overlay(path)  # a broken overlay is never appended to
+        _check(current, entry, district)
+        _append(path, entry)
+        return Decided(entry, current.version, places_with_overlay(path).version)
+
+
+def _check(current: Places, entry: OverlayEntry, district: str | None) -> None:
+    text, place_id = entry.text, entry.place
     place = current.by_id.get(place_id)
     if place is None:
         raise AliasRefused(f"unknown place id {place_id!r} (see `incidents places resolve`)")
     if district is not None and district != place.district:
         raise AliasRefused(f"{place_id} is a place of {place.district}, not of {district}")
-    if decision == "accept":
+    if entry.decision == "accept":
         # An accept the overlay already holds resolves now: say so rather than add a line.
         problem = alias_conflict(current, text, place_id)
         if problem is not None:
             raise AliasRefused(problem)
-    entry = OverlayEntry(
-        text=text,
-        place=place_id,
-        decision=decision,
-        who=reviewer(),
-        when=datetime.now(UTC),
-        comment=comment,
-    )
-    _append(path, entry)
-    return Decided(entry, current.version, places_with_overlay(path).version)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock beside the overlay (``<overlay>.lock``) for one decision."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _append(path: Path, entry: OverlayEntry) -> None:
-    """Append one line under an exclusive lock, durably (two reviewers at once stay two lines)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Append one line, durably (called under :func:`_locked`)."""
     line = entry.model_dump_json().encode("utf-8") + b"\n"
     with path.open("ab+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            f.seek(0, os.SEEK_END)
-            if f.tell() > 0:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":  # a hand edit without a final newline
-                    line = b"\n" + line
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a hand edit without a final newline
+                line = b"\n" + line
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def rejected(path: Path) -> set[tuple[str, str]]:
@@ -162,9 +189,12 @@ def export_patch(path: Path) -> tuple[str, int]:
     header = [f"Aliases learnt from corroborating reports ({len(places.learnt)}), from {path}:\n"]
     for place_id, text in places.learnt:
         _, entry = entries[(normalize_location(text), place_id)]
-        why = f": {entry.comment}" if entry.comment else ""
+        # JSON strings: a comment or a name can never start a line of the patch itself.
+        why = f": {json.dumps(entry.comment, ensure_ascii=True)}" if entry.comment else ""
+        who = json.dumps(entry.who, ensure_ascii=True)
         header.append(
-            f"  {text!r} -> {place_id} (accepted by {entry.who} {entry.when:%Y-%m-%d}{why})\n"
+            f"  {json.dumps(text, ensure_ascii=True)} -> {place_id}"
+            f" (accepted by {who} {entry.when:%Y-%m-%d}{why})\n"
         )
     header.append("\n")
     diff = difflib.unified_diff(

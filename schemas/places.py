@@ -35,17 +35,17 @@ import hashlib
 import json
 import math
 import re
+import stat
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from schemas.exceptions import PlacesOverlayError
 from schemas.report import normalize_location
@@ -247,6 +247,32 @@ class Places:
         return Resolution(None, "unresolved", f"{text!r} is not a place of {district or province}")
 
 
+MAX_OVERLAY_BYTES = 16 * 1024**2  # thousands of decisions; a bigger file is not an overlay
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})  # control, format, private, unassigned
+
+
+def invisible(text: str) -> str | None:
+    """The first control, format (zero-width, bidi), private-use or unassigned character
+    of `text` as U+XXXX, or None. Such characters would make a spelling that looks like
+    another one and does not match it."""
+    for ch in text:
+        if unicodedata.category(ch) in _INVISIBLE:
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be an alias spelling at all, or None."""
+    if len(text) > 512:
+        return "the text is longer than 512 characters"
+    hidden = invisible(text)
+    if hidden is not None:
+        return f"the text holds an invisible or control character ({hidden})"
+    if not any(ch.isalnum() for ch in normalize_location(text)):
+        return "the text has no letter or digit once normalized"
+    return None
+
+
 class OverlayEntry(BaseModel):
     """One reviewed decision of the alias overlay (a line of ``places.overlay.jsonl``)."""
 
@@ -256,12 +282,36 @@ class OverlayEntry(BaseModel):
     place: str = Field(min_length=1, max_length=200)
     decision: Literal["accept", "reject"]
     who: str = Field(default="", max_length=128)
-    when: datetime
+    when: AwareDatetime = Field(strict=True)  # an ISO 8601 string with its offset
     comment: str = Field(default="", max_length=1000)
+
+    @field_validator("text")
+    @classmethod
+    def _spelling(cls, text: str) -> str:
+        problem = text_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
+
+    @field_validator("place", "who", "comment")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        hidden = invisible(value)
+        if hidden is not None:
+            raise ValueError(f"holds a control or invisible character ({hidden})")
+        return value
 
     @property
     def normalized(self) -> str:
         return normalize_location(self.text)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"the key {twice[0]!r} appears twice")
+    return dict(pairs)
 
 
 def read_overlay(path: Path) -> list[tuple[int, OverlayEntry]]:
@@ -271,7 +321,14 @@ def read_overlay(path: Path) -> list[tuple[int, OverlayEntry]]:
     one JSON object of the entry's shape: a corrupt file is never half-used.
     """
     try:
-        raw = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise PlacesOverlayError(f"{path}: the places overlay is not a regular file")
+        if info.st_size > MAX_OVERLAY_BYTES:
+            raise PlacesOverlayError(
+                f"{path}: the places overlay is larger than {MAX_OVERLAY_BYTES // 1024**2} MiB"
+            )
+        raw = path.read_bytes()[: MAX_OVERLAY_BYTES + 1]
     except FileNotFoundError:
         return []
     except OSError as e:
@@ -281,13 +338,21 @@ def read_overlay(path: Path) -> list[tuple[int, OverlayEntry]]:
         if not line.strip():
             continue
         try:
-            entries.append((number, OverlayEntry.model_validate_json(line)))
+            entry = OverlayEntry.model_validate_json(line)
+            json.loads(line, object_pairs_hook=_no_duplicate_keys)  # flat once validated
         except ValidationError as e:
             first = e.errors()[0]
-            where = ".".join(str(x) for x in first["loc"])
+            where = ".".join(repr(x) if isinstance(x, str) else str(x) for x in first["loc"])
             reason = first["msg"] if not where else f"{where}: {first['msg']}"
-            raise PlacesOverlayError(f"{path}:{number}: {reason}") from None
+            raise PlacesOverlayError(f"{path}:{number}: {_one_line(reason)}") from None
+        except ValueError as e:
+            raise PlacesOverlayError(f"{path}:{number}: {_one_line(str(e))}") from None
+        entries.append((number, entry))
     return entries
+
+
+def _one_line(text: str) -> str:
+    return " ".join(repr(text)[1:-1].split()) if "\n" in text or "\r" in text else text
 
 
 def effective(
@@ -311,11 +376,11 @@ def alias_conflict(places: Places, text: str, place_id: str) -> str | None:
     place = places.by_id.get(place_id)
     if place is None:
         return f"unknown place id {place_id!r} (see `incidents places resolve`)"
-    normalized = normalize_location(text)
-    if not normalized:
+    if not normalize_location(text):
         return "the text is empty once normalized"
-    if len(text) > 512:
-        return "the text is longer than 512 characters"
+    problem = text_problem(text)
+    if problem is not None:
+        return problem
     found = places.resolve(text, place.province, place.district)
     if found.place is not None:
         if found.place.id == place_id:
@@ -333,6 +398,17 @@ def alias_conflict(places: Places, text: str, place_id: str) -> str | None:
             return (
                 f"{text!r} folds like {other.id}'s spelling {clash!r} ({folded!r});"
                 " accepting it would merge two places"
+            )
+    # Reports that name no district resolve against the whole province: a spelling that
+    # names exactly one other place there would stop resolving (ambiguous).
+    province = (place.province, "")
+    for index, key in ((places._exact, normalize_location(text)), (places._folded, folded)):
+        owners = index.get(province, {}).get(key, set())
+        if len(owners) == 1 and place_id not in owners:
+            (owner,) = owners
+            return (
+                f"in reports that name no district, {text!r} names {owner} of"
+                f" {places.by_id[owner].district}; accepting it would merge two places"
             )
     return None
 
@@ -376,6 +452,7 @@ def places_with_overlay(path: Path | None) -> Places:
         return shipped_places()
     base = shipped_places()
     learnt: list[tuple[str, str]] = []
+    lines: dict[tuple[str, str], int] = {}
     for (_, place_id), (number, entry) in sorted(effective(read_overlay(path)).items()):
         if entry.decision != "accept":
             continue
@@ -389,22 +466,24 @@ def places_with_overlay(path: Path | None) -> Places:
         if problem is not None:
             raise PlacesOverlayError(f"{path}:{number}: {problem}")
         learnt.append((place_id, entry.text))
+        lines[(place_id, entry.text)] = number
     if not learnt:
         return base
     places = Places(_shipped_data(), version=gazetteer_version(learnt), learnt=learnt)
-    _check_learnt(places, path)
+    _check_learnt(places, path, lines)
     return places
 
 
-def _check_learnt(places: Places, path: Path) -> None:
-    """Accepted aliases checked one by one may still clash with each other."""
-    for place_id, text in places.learnt:
+def _check_learnt(places: Places, path: Path, lines: dict[tuple[str, str], int]) -> None:
+    """Accepted aliases checked one by one against the shipped file may still clash with
+    each other (two hand-edited lines, say): name the later line."""
+    for place_id, text in sorted(places.learnt, key=lambda k: lines[k], reverse=True):
         place = places.by_id[place_id]
         got = places.resolve(text, place.province, place.district)
         if got.place_id != place_id:
             raise PlacesOverlayError(
-                f"{path}: accepted aliases clash: {text!r} no longer resolves to {place_id}"
-                f" ({got.detail})"
+                f"{path}:{lines[(place_id, text)]}: accepted aliases clash: {text!r} no"
+                f" longer resolves to {place_id} ({got.detail})"
             )
 
 

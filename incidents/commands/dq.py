@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from kafka.errors import KafkaError
+from rich.markup import escape
 from rich.table import Table
 
 from incidents.common import CliError, err, first_line, out, settings_of
@@ -110,7 +111,8 @@ def _print(message: DqRunMessage) -> None:
     )
     for r in message.results:
         result = "[green]pass[/green]" if r.success else "[red]FAIL[/red]"
-        table.add_row(r.suite, r.description or f"{r.expectation} ({r.column})", result, _detail(r))
+        what = r.description or f"{r.expectation} ({r.column})"
+        table.add_row(escape(r.suite), escape(what), result, escape(_detail(r)))
     out.print(table)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from incidents.commands.stack import replay as replay_command
@@ -63,10 +64,13 @@ def resolve(
         raise CliError("the location is longer than 512 characters")
     prov, dist = _area(province, district)
     r = _places(settings_of(ctx)).resolve(text, prov, dist, lat, lon)
-    out.print(f"text: {text!r}  normalized: {normalize_location(text)!r}  folded: {fold(text)!r}")
+    out.print(
+        f"text: {text!r}  normalized: {normalize_location(text)!r}  folded: {fold(text)!r}",
+        markup=False,
+    )
     out.print(f"area: {dist + ', ' if dist else ''}{prov}", highlight=False)
     if r.place is None:
-        out.print(f"[red]unresolved[/red] ({r.how}): {r.detail}", highlight=False)
+        out.print(f"[red]unresolved[/red] ({r.how}): {escape(r.detail)}", highlight=False)
         for p in r.candidates:
             out.print(f"  candidate {p.id}: {p.name} ({p.lat:.3f}, {p.lon:.3f})", highlight=False)
         out.print("the incident key uses the normalized text")
@@ -77,7 +81,7 @@ def resolve(
         f" ({p.kind}; {p.lat:.3f}, {p.lon:.3f})",
         highlight=False,
     )
-    out.print(f"how: {r.how}: {r.detail}", highlight=False)
+    out.print(f"how: {r.how}: {r.detail}", highlight=False, markup=False)
     if p.aliases:
         out.print(f"spellings in the gazetteer: {', '.join(p.spellings)}", highlight=False)
 
@@ -126,11 +130,11 @@ def unresolved(
         if shown < limit:
             table.add_row(
                 str(reports),
-                location,
+                escape(location),
                 district,
                 province,
                 str(with_xy),
-                ", ".join(sources),
+                escape(", ".join(sources)),
                 str(last_day),
             )
             shown += 1
@@ -193,14 +197,14 @@ def suggest(
     )
     for s in found:
         table.add_row(
-            s.text,
+            escape(s.text),
             s.district,
             f"{s.place.id}\n{s.place.name}",
             f"{s.score:.2f}",
             f"{s.days} day(s)",
             str(s.pairs),
-            ", ".join(s.sources),
-            f"{s.example[0]}\n{s.example[1]}",
+            escape(", ".join(s.sources)),
+            escape(f"{s.example[0]}\n{s.example[1]}"),
         )
     out.print(table)
     first_one = found[0]
@@ -209,6 +213,7 @@ def suggest(
         f" {first_one.text!r} --place {first_one.place.id}`, or reject it"
         " (`incidents places reject`)",
         highlight=False,
+        markup=False,
     )
 
 
@@ -225,6 +230,8 @@ def _decide(
 ) -> overlay.Decided:
     settings = settings_of(ctx)
     canonical = None
+    if district is not None and not district.strip():
+        raise CliError(f"{decision} refused: --district is empty; name it or leave it out")
     if district is not None:
         gazetteer_place = _places(settings).by_id.get(place)
         province = gazetteer_place.province if gazetteer_place is not None else None
@@ -240,11 +247,12 @@ def _decide(
 def _after(ctx: typer.Context, decided: overlay.Decided, run_replay: bool) -> None:
     path = settings_of(ctx).paths.overlay
     if not decided.changes_keys:
-        out.print(f"recorded in {path}; the gazetteer is unchanged ({decided.after})")
+        out.print(f"recorded in {path}; the gazetteer is unchanged ({decided.after})", markup=False)
         return
     out.print(
         f"recorded in {path}; the gazetteer is now version {decided.after} (was {decided.before})",
         highlight=False,
+        markup=False,
     )
     if run_replay:
         replay_command(ctx)
@@ -281,7 +289,7 @@ def accept(
     two places. New keys reach the warehouse by `incidents replay` (or --replay).
     """
     decided = _decide(ctx, text, place, "accept", district, comment)
-    out.print(f"accepted: {text!r} is {decided.entry.place}", highlight=False)
+    out.print(f"accepted: {text!r} is {decided.entry.place}", highlight=False, markup=False)
     _after(ctx, decided, run_replay)
 
 
@@ -298,7 +306,7 @@ def reject(
     Rejecting an alias accepted before withdraws it (then run `incidents replay`).
     """
     decided = _decide(ctx, text, place, "reject", district, comment)
-    out.print(f"rejected: {text!r} is not {decided.entry.place}", highlight=False)
+    out.print(f"rejected: {text!r} is not {decided.entry.place}", highlight=False, markup=False)
     _after(ctx, decided, False)
 
 
@@ -311,9 +319,14 @@ def export(
 ) -> None:
     """The accepted aliases as a patch of schemas/data/places.json (`git apply` it)."""
     path = settings_of(ctx).paths.overlay
+    if output is not None and output.exists() and path.exists() and output.samefile(path):
+        raise CliError(f"{output} is the overlay itself; write the patch elsewhere")
     patch, count = overlay.export_patch(path)
     if not patch:
-        err.print(f"nothing to export: {path} holds no accepted alias that places.json lacks")
+        err.print(
+            f"nothing to export: {path} holds no accepted alias that places.json lacks",
+            markup=False,
+        )
         raise typer.Exit(1)
     if output is None:
         typer.echo(patch, nl=False)
@@ -322,4 +335,7 @@ def export(
         output.write_text(patch, encoding="utf-8")
     except OSError as e:
         raise CliError(f"cannot write {output}: {e.strerror or e}") from e
-    err.print(f"wrote {count} alias(es) as a patch to {output}; apply it with `git apply {output}`")
+    err.print(
+        f"wrote {count} alias(es) as a patch to {output}; apply it with `git apply {output}`",
+        markup=False,
+    )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -120,7 +121,7 @@ def status(ctx: typer.Context) -> None:
         procs.add_row("sql endpoint", state_label(answers), "", "read-only", url)
     out.print(procs)
     places = gazetteer_state(settings)
-    line = f"places gazetteer (generation {places.generation}): {places.describe()}"
+    line = escape(f"places gazetteer (generation {places.generation}): {places.describe()}")
     out.print(f"[red]{line}[/red]" if places.stale else line, highlight=False)
     if not broker_answers(settings.kafka.bootstrap_servers, timeout_s=3.0):
         raise CliError(
@@ -182,7 +183,9 @@ def _print_dead_letters(settings: Settings) -> None:
         "source", "reason", "stage", "letters", "example", title="dead letters, last hour"
     )
     for source, reason, stage, letters, example in result.result_rows:
-        table.add_row(source or "?", reason or "?", stage or "?", str(letters), example[:80])
+        table.add_row(
+            *(escape(v or "?") for v in (source, reason, stage)), str(letters), escape(example[:80])
+        )
     out.print(table)
 
 

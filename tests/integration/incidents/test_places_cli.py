@@ -79,3 +79,17 @@ def test_a_corrupt_overlay_stops_a_worker_and_every_decision_with_file_and_line(
         assert done.returncode == 1, (args, done.stderr)
         assert len(lines) == 1 and f"{overlay}:2: " in lines[0], (args, done.stderr)
     assert overlay.read_text().count("\n") == 2  # nothing appended
+
+
+def test_markup_in_a_spelling_is_printed_as_written(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Rich's markup is never read from users' text: `[/red]` is a spelling like any."""
+    settings = settings_factory(local_kafka={"enabled": False})
+    done = run_incidents(settings, "places", "accept", "[/red]Jhob[bold", "--place", "ba-zhob-zhob")
+    assert done.returncode == 0 and "[/red]Jhob[bold" in done.stdout, done.stderr
+    refused = run_incidents(settings, "places", "accept", "[/]Zhob", "--place", "ba-zhob-zhob")
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 1 and len(lines) == 1 and "[/]Zhob" in lines[0], refused.stderr
+    unknown = run_incidents(settings, "places", "resolve", "[/x]", "--district", "Zhob")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr, unknown.stderr

@@ -3,7 +3,10 @@ file named with its line, the gazetteer version, and the patch for places.json."
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -151,7 +154,7 @@ def test_the_export_is_a_patch_git_applies_to_places_json(tmp_path: Path) -> Non
     overlay.decide(path, "Jhob", "ba-zhob-zhob", "accept")
     patch, count = overlay.export_patch(path)
     assert count == 2
-    assert "'Miranshaw' -> kp-north-waziristan-miranshah" in patch and "seen in wire copy" in patch
+    assert '"Miranshaw" -> kp-north-waziristan-miranshah' in patch and "seen in wire copy" in patch
     assert patch.count("\n+    {") == 2 and patch.count("\n-    {") == 2  # two lines change
     patch_file = tmp_path / "aliases.patch"
     patch_file.write_text(patch)
@@ -173,3 +176,113 @@ def test_an_exported_alias_merged_into_places_json_is_tolerated(tmp_path: Path) 
     )
     places = places_with_overlay(path)
     assert places.learnt == () and places.version == shipped_places().version
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Miranshah\u200f", "invisible or control character (U+200F)"),
+        ("Miran\u200bshah", "invisible or control character (U+200B)"),
+        ("\u0301\u0302", "no letter or digit"),
+        ("Jh\udcffob", "not valid UTF-8"),
+        ("Jhob\nJhob", "invisible or control character (U+000A)"),
+    ],
+)
+def test_texts_that_look_like_another_are_refused(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "overlay.jsonl"
+    with pytest.raises(AliasRefused, match=re.escape(reason)):
+        overlay.decide(path, text, "ba-zhob-zhob", "accept")
+    assert not path.exists()
+
+
+def test_a_spelling_is_refused_when_reports_without_a_district_would_lose_their_place(
+    tmp_path: Path,
+) -> None:
+    """ "Mir Ali" names one place of the province; as an alias of a place elsewhere it would
+    make province-only reports of Mir Ali unresolved."""
+    assert shipped_places().resolve("Mir Ali", KP).place_id == MIR_ALI
+    with pytest.raises(AliasRefused, match="in reports that name no district"):
+        overlay.decide(tmp_path / "o.jsonl", "Mir Ali", "kp-lakki-marwat-bettani", "accept")
+
+
+def test_a_comment_or_a_name_cannot_smuggle_lines_into_the_patch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "overlay.jsonl"
+    evil = "x\n\ndiff --git a/evil.sh b/evil.sh\n+++ b/evil.sh\n"
+    with pytest.raises(AliasRefused, match="comment"):
+        overlay.decide(path, "Jhob", "ba-zhob-zhob", "accept", comment=evil)
+    monkeypatch.setenv("INCIDENTS_REVIEWER", evil)
+    with pytest.raises(AliasRefused, match="who"):
+        overlay.decide(path, "Jhob", "ba-zhob-zhob", "accept")
+    # A hand-edited line is refused on load; a legal comment is quoted as JSON in the header.
+    monkeypatch.setenv("INCIDENTS_REVIEWER", 'a"b')
+    overlay.decide(path, "Jhob", "ba-zhob-zhob", "accept", comment='quote " and [/x]')
+    patch, _ = overlay.export_patch(path)
+    header = patch.split("--- a/")[0]
+    assert '"quote \\" and [/x]"' in header and '"a\\"b"' in header
+    assert [ln for ln in patch.splitlines() if ln.startswith(("diff", "+++", "---"))] == [
+        "--- a/schemas/data/places.json",
+        "+++ b/schemas/data/places.json",
+    ]
+
+
+def test_racing_reviewers_never_both_accept_clashing_spellings(tmp_path: Path) -> None:
+    """Check and append happen under one lock: of two accepts of one text for two places,
+    one is refused, and the overlay stays usable."""
+    path = tmp_path / "overlay.jsonl"
+    places = (MIRANSHAH, MIR_ALI) * 6
+    outcomes: list[str] = []
+
+    def one(place: str) -> None:
+        try:
+            overlay.decide(path, "Qorvatun", place, "accept")
+            outcomes.append(place)
+        except AliasRefused:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=one, args=(p,)) for p in places]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([o for o in outcomes if o != "refused"]) == 1
+    assert len(places_with_overlay(path).learnt) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('"when":"2026-01-01T00:00:00"', "timezone"),
+        ('"when":"2026-01-01"', "when"),
+        ('"when":1700000000', "when"),
+        ('"when":"2026-01-01T00:00:00Z","place":"kp-nowhere"', "appears twice"),
+    ],
+)
+def test_dubious_hand_edits_are_refused(tmp_path: Path, line: str, reason: str) -> None:
+    path = tmp_path / "overlay.jsonl"
+    path.write_text('{"text":"Jhob","place":"ba-zhob-zhob","decision":"accept",' + line + "}\n")
+    with pytest.raises(PlacesOverlayError, match=f"^{re.escape(str(path))}:1: .*{reason}"):
+        places_with_overlay(path)
+
+
+def test_an_overlay_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    link = tmp_path / "overlay.jsonl"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(PlacesOverlayError, match="not a regular file"):
+        places_with_overlay(link)
+
+
+def test_clashing_hand_edited_accepts_name_the_later_line(tmp_path: Path) -> None:
+    path = tmp_path / "overlay.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"text": "Qorvatun", "place": p, "decision": "accept", "when": "2026-01-01T00:00Z"}
+            )
+            + "\n"
+            for p in (MIRANSHAH, MIR_ALI)
+        )
+    )
+    with pytest.raises(PlacesOverlayError, match=f"^{re.escape(str(path))}:2: accepted aliases"):
+        places_with_overlay(path)
