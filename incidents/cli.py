@@ -18,7 +18,7 @@ from kafka.errors import KafkaError
 from rich.markup import escape
 
 from incidents.commands import alerts, demo, dq, feeds, places, report, run, stack, warehouse
-from incidents.common import err, first_line
+from incidents.common import clickhouse_message, err, first_line
 from incidents_config.settings import load_settings
 
 app = typer.Typer(
@@ -97,7 +97,7 @@ def main() -> None:
         if isinstance(e, KafkaError):
             msg = f"Kafka error: {e}"
         elif isinstance(e, ClickHouseError):
-            msg = "ClickHouse error: " + first_line(str(e))
+            msg = clickhouse_message(e)
         else:
             msg = first_line(str(e)) or type(e).__name__
         err.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)

@@ -53,13 +53,30 @@ def first_line(text: str) -> str:
     return text[:400]
 
 
+# "...server response: Code: 60. DB::Exception: <message>. (UNKNOWN_TABLE) (for url ...)"
+_CLICKHOUSE_ERROR = re.compile(
+    r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)"
+    r"(?: \([A-Z][A-Z0-9_]+\))?(?: \(version [^)]*\))?(?: \(for url [^)]*\))?\s*$"
+)
+
+
+def clickhouse_message(error: BaseException) -> str:
+    """ClickHouse's own message of an error and its code, on one line:
+    ``Unknown table expression identifier 'x' (code 60)``, without the client's prefixes."""
+    line = first_line(str(error))
+    found = _CLICKHOUSE_ERROR.search(line)
+    if found is None:
+        return line
+    return f"{found['message'].strip().removesuffix('.')} (code {found['code']})"
+
+
 def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
     """Run a read-only query on the warehouse; a SQL error is a one-line CliError."""
     client = open_read_client(settings)
     try:
         return client.query(sql, parameters=parameters)
     except ClickHouseError as e:
-        raise CliError("SQL error: " + first_line(str(e))) from e
+        raise CliError(clickhouse_message(e)) from e
     finally:
         client.close()
 

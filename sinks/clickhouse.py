@@ -61,14 +61,13 @@ def chdb_path(dsn: str) -> Path | None:
 
 
 def endpoint_url(settings: Settings) -> str | None:
-    """Return the URL of the embedded read-only SQL endpoint.
+    """Return the URL of the embedded read-only SQL endpoint of *this* var dir's sink.
 
-    With ``CLICKHOUSE_SQL_PORT=0`` the sink serves on a port the system picks and records
-    the URL in its ready file; None when no sink recorded one (none is running).
+    The running sink records the URL it serves on (a fixed ``CLICKHOUSE_SQL_PORT`` or one
+    the system picked) in its ready file; None when no sink of this var dir recorded one.
+    The configured port alone is never trusted: another stack (another checkout, another
+    var dir) may answer on it, and its warehouse is not this one.
     """
-    ch = settings.clickhouse
-    if ch.sql_port:
-        return f"http://{ch.sql_host}:{ch.sql_port}"
     try:
         marker = json.loads(sink_ready_file(settings.paths).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 from rich.markup import escape
 from rich.table import Table
 
-from incidents.common import CliError, err, first_line, out, settings_of
+from incidents.common import CliError, clickhouse_message, err, out, settings_of
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from incidents_ops.topics import send_one
@@ -83,7 +83,7 @@ def check(settings: Settings, names: list[str], *, store: bool, trigger: str) ->
                 on_suite=lambda name: status.update(f"data quality: suite {name}..."),
             )
     except ClickHouseError as e:
-        raise CliError("SQL error: " + first_line(str(e))) from e
+        raise CliError(clickhouse_message(e)) from e
     finally:
         client.close()
     _print(run.message)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from incidents.common import CliError, first_line, out, settings_of, usage_error
+from incidents.common import CliError, clickhouse_message, out, settings_of, usage_error
 from incidents_config.settings import Settings
 from incidents_report.data import Quarter, QuarterlyReport, build_report
 from incidents_report.exceptions import NoData, QuarterError, RenderError
@@ -86,7 +86,7 @@ def load(settings: Settings, quarter: Quarter) -> QuarterlyReport:
     except NoData as e:
         raise CliError(str(e)) from e
     except ClickHouseError as e:
-        raise CliError("SQL error: " + first_line(str(e))) from e
+        raise CliError(clickhouse_message(e)) from e
     finally:
         client.close()
 

@@ -113,8 +113,9 @@ def test_sql_with_bad_sql_and_writes_refused(run) -> None:  # type: ignore[no-un
     assert run("migrate").returncode == 0
     ok = run("sql", "SELECT count() AS n FROM incidents", "--format", "csv")
     assert ok.returncode == 0 and ok.stdout.splitlines() == ["n", "0"], ok.stderr
-    assert "SQL error" in one_line_error(run("sql", "SELEKT nonsense"))
-    assert "SQL error" in one_line_error(run("sql", "DROP TABLE incidents"))
+    syntax = one_line_error(run("sql", "SELEKT nonsense"))
+    assert "Syntax error" in syntax and syntax.endswith("(code 62)"), syntax
+    assert "(code " in one_line_error(run("sql", "DROP TABLE incidents"))
 
 
 def test_usage_errors_exit_2(run) -> None:  # type: ignore[no-untyped-def]

@@ -19,3 +19,24 @@ def test_a_usage_error_with_markup_is_one_plain_line(capsys: pytest.CaptureFixtu
     exit_ = common.usage_error("bad value '[/red]'")
     assert exit_.exit_code == 2
     assert "bad value '[/red]'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (
+            "Received ClickHouse exception, code: 60, server response: Code: 60."
+            " DB::Exception: Unknown table expression identifier 'nope'. In scope SELECT *"
+            " FROM nope. (UNKNOWN_TABLE) (for url http://127.0.0.1:8123)",
+            "Unknown table expression identifier 'nope'. In scope SELECT * FROM nope (code 60)",
+        ),
+        (
+            "Code: 497. DB::Exception: file() is not allowed here. (ACCESS_DENIED)"
+            " (version 25.5.1.1)",
+            "file() is not allowed here (code 497)",
+        ),
+        ("the warehouse does not answer", "the warehouse does not answer"),
+    ],
+)
+def test_a_clickhouse_error_is_its_own_message_and_code(raw: str, shown: str) -> None:
+    assert common.clickhouse_message(RuntimeError(raw)) == shown
