@@ -180,14 +180,14 @@ def _open_chdb(path: Path, settings: Settings) -> Client:
     # Ask the lock first: chdb itself would print its raw lock error on stderr.
     owner = lock_owner(path)
     if owner is not None and owner[0] != os.getpid():
-        raise WarehouseLocked(str(path), owner[0], owner[1], endpoint_url(settings) or "none")
+        raise WarehouseLocked(str(path), owner[0], owner[1], endpoint_url(settings))
     try:
         return clickhouse_connect.get_client(dsn=f"{CHDB_SCHEME}{path}")
     except ProgrammingError as e:
         owner = lock_owner(path)
         if owner is not None:
             pid, cmd = owner
-            raise WarehouseLocked(str(path), pid, cmd, endpoint_url(settings) or "none") from e
+            raise WarehouseLocked(str(path), pid, cmd, endpoint_url(settings)) from e
         raise WarehouseUnavailable(f"cannot open the embedded warehouse {path}: {e}") from e
 
 

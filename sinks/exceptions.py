@@ -22,7 +22,9 @@ class WarehouseUnavailable(SinkError):
 class WarehouseLocked(WarehouseUnavailable):
     """Another process owns the embedded warehouse folder (chdb locks it per process)."""
 
-    def __init__(self, path: str, owner_pid: int | None, owner_cmd: str, endpoint: str) -> None:
+    def __init__(
+        self, path: str, owner_pid: int | None, owner_cmd: str, endpoint: str | None
+    ) -> None:
         self.path = path
         self.owner_pid = owner_pid
         self.owner_cmd = owner_cmd
@@ -30,10 +32,16 @@ class WarehouseLocked(WarehouseUnavailable):
         owner = f"process {owner_pid}" if owner_pid else "another process"
         if owner_cmd:
             owner += f" ({owner_cmd})"
+        through = (
+            f"goes through the sink's read-only endpoint at {endpoint}"
+            if endpoint
+            else "goes through the sink's read-only endpoint, which this folder's sink has not"
+            " recorded (it is starting, or the owner is not the sink)"
+        )
         super().__init__(
             f"The embedded warehouse {path} is in use by {owner}; only one process can open it. "
             f"Stop that process to open the folder directly. While the sink runs, `incidents sql` "
-            f"goes through the sink's read-only endpoint at {endpoint}."
+            f"{through}."
         )
 
 
