@@ -298,6 +298,15 @@ class PushSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="Largest request body; larger gets 413."
     )
+    max_items: int = Field(
+        default=5_000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Most reports (JSON lines) one request may carry; more gets 413. Bounds what a"
+            " body of tiny invalid lines costs to validate."
+        ),
+    )
     delivery_timeout_s: float = Field(
         default=30.0,
         gt=0,

@@ -3,7 +3,8 @@
 * ``Authorization: Bearer <token>`` (``PUSH_TOKEN``) is required; without a configured
   token the app refuses to start unless ``PUSH_OPEN=true`` (local use).
 * The body is one JSON report (``application/json``) or a batch of JSON lines
-  (``application/x-ndjson``; blank lines are ignored) of at most ``PUSH_MAX_BODY_BYTES``.
+  (``application/x-ndjson``; blank lines are ignored) of at most ``PUSH_MAX_BODY_BYTES``
+  and ``PUSH_MAX_ITEMS`` reports (more: ``413``, with the cap in the message).
 * Every item is validated against the contract; valid ones are published (original
   bytes, keyed ``source:source_event_id``) and the answer waits for Kafka's
   acknowledgement: ``202 {"accepted": n, "rejected": m, "rejections": [{"index": i,
@@ -77,6 +78,17 @@ def split_items(body: bytes, content_type: str) -> list[tuple[int, bytes]]:
         value = body.strip()
         return [(0, value)] if value else []
     return [(i, line.strip()) for i, line in enumerate(body.split(b"\n")) if line.strip()]
+
+
+def too_many(body: bytes, most: int) -> bool:
+    """Whether an NDJSON body holds more than `most` non-blank lines (stops counting there)."""
+    count = 0
+    for line in body.split(b"\n"):
+        if line.strip():
+            count += 1
+            if count > most:
+                return True
+    return False
 
 
 def validate_items(items: list[tuple[int, bytes]], max_message_bytes: int) -> ItemResults:
@@ -189,6 +201,12 @@ async def post_reports(request: web.Request) -> web.Response:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _error(413, f"body larger than {limit} bytes")
+    most = settings.push.max_items
+    # Count before splitting: a body of a million empty-ish lines is refused cheaply.
+    if request.content_type == NDJSON and body.count(b"\n") >= most and too_many(body, most):
+        return _error(
+            413, f"more than {most} reports in one request (PUSH_MAX_ITEMS); split the batch"
+        )
     items = split_items(body, request.content_type)
     if not items:
         return _error(400, "empty body: send one JSON report or JSON lines")

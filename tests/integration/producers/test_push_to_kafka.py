@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import urllib.error
 import urllib.request
@@ -111,3 +112,25 @@ def test_batch_is_validated_per_item_and_accepted_items_reach_kafka(
     )
     b1 = [r for r in records if r.key == b"feedco:b-1"]
     assert b1[0].partition == b1[1].partition
+
+
+def test_bodies_of_tiny_invalid_lines_are_refused_whole_and_a_valid_push_goes_on(
+    kafka_settings: Callable[..., Settings],
+    push_server: Callable[[Settings], str],
+    consume_raw: Callable[[Settings, int], list[Any]],
+) -> None:
+    """20 requests of 1 MiB of one-byte lines (524,288 items each) at once are each one
+    cheap 413 naming the cap; a valid push sent among them is accepted and reaches Kafka.
+    (What they cost is measured in docs/benchmarks.md, not timed here.)"""
+    settings = kafka_settings(push={"token": TOKEN})
+    url = push_server(settings)
+    abusive = b"x\n" * (512 * 1024)
+    with concurrent.futures.ThreadPoolExecutor(21) as pool:
+        floods = [pool.submit(post, url, abusive, NDJSON) for _ in range(20)]
+        valid = pool.submit(post, url, json.dumps(report("amid-flood")).encode(), JSON)
+        answers = [f.result() for f in floods]
+        status, body = valid.result()
+    cap = settings.push.max_items
+    assert all(s == 413 and f"more than {cap} reports" in b["error"] for s, b in answers)
+    assert (status, body["accepted"]) == (202, 1)
+    assert [r.key for r in consume_raw(settings, 1)] == [b"feedco:amid-flood"]

@@ -160,3 +160,26 @@ def test_kafka_unreachable_is_503(settings_factory: Any) -> None:
         assert (await body(await client.get("/healthz")))["kafka"] is False
 
     run(settings, scenario)
+
+
+def test_more_items_than_the_cap_is_413_before_any_is_judged(
+    fake_publisher: Any, settings_factory: Any
+) -> None:
+    """A body of tiny invalid lines is refused whole, with the cap named; blank lines do
+    not count, and a batch at the cap is judged as usual."""
+    settings = settings_factory(
+        kafka={"bootstrap_servers": "127.0.0.1:1"}, push={"token": TOKEN, "max_items": 3}
+    )
+    fake = fake_publisher()
+
+    async def scenario(client: TestClient[Any, Any]) -> None:
+        headers = {**AUTH, "Content-Type": NDJSON}
+        over = await client.post(REPORTS_PATH, data=b"x\n" * 4, headers=headers)
+        assert over.status == 413
+        assert "more than 3 reports" in (await body(over))["error"]
+        at_cap = await client.post(REPORTS_PATH, data=b"x\n\n\n\nx\nx\n\n", headers=headers)
+        assert at_cap.status == 202
+        assert (await body(at_cap))["rejected"] == 3
+
+    run(settings, scenario, fake)
+    assert fake.sent == []
