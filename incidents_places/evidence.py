@@ -185,9 +185,9 @@ def collect(groups: Iterable[Group], places: Places) -> dict[Key, dict[str, Evid
 
 
 def _distance(a: Seen, b: Seen) -> float | None:
-    if None in (a.latitude, a.longitude, b.latitude, b.longitude):
+    if a.latitude is None or a.longitude is None or b.latitude is None or b.longitude is None:
         return None
-    return distance_km(a.latitude, a.longitude, b.latitude, b.longitude)  # type: ignore[arg-type]
+    return distance_km(a.latitude, a.longitude, b.latitude, b.longitude)
 
 
 def similarity(text: str, place: Place) -> float:

@@ -108,7 +108,9 @@ def run_sink(
     started: list[SinkObserver] = []
     ready_file = sink_ready_file(settings.paths)
     try:
-        # The report rows' incident ids (lineage) are keys: built with the workers' gazetteer.
+        # The report rows' incident ids (lineage) are keys: built with places.json and the
+        # overlay as they are at the sink's start (the workers' gazetteer unless an accept
+        # has not been replayed yet; docs/operations.md).
         activate(settings.paths.overlay)
         applied = migrate(writer, settings)
         logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
