@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
@@ -22,7 +22,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from incidents_config.settings import Settings
-from sinks.clickhouse import open_read_client
+from sinks import as_of as as_of_module
+from sinks.clickhouse import database_name, open_read_client
+from sinks.sql_client import SqlParser
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; allow wider rows.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -70,11 +72,29 @@ def clickhouse_message(error: BaseException) -> str:
     return f"{found['message'].strip().removesuffix('.')} (code {found['code']})"
 
 
-def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-    """Run a read-only query on the warehouse; a SQL error is a one-line CliError."""
+def query(
+    settings: Settings,
+    sql: str,
+    parameters: dict[str, Any] | None = None,
+    as_of: datetime | None = None,
+) -> QueryResult:
+    """Run a read-only query on the warehouse; a SQL error is a one-line CliError.
+
+    ``as_of``: answer as known at that moment, reading the live views' as-of twins
+    (sinks.as_of); refused in one line when that answer would not be exact.
+    """
     client = open_read_client(settings)
     try:
+        if as_of is not None:
+            as_of_module.check_answerable(client, settings, as_of)
+            sql = as_of_module.rewrite(sql, database_name(settings))
+            tree = SqlParser(client.raw_query).parse(sql)
+            if tree is not None:
+                as_of_module.check_reads_as_of(tree, database_name(settings))
+            parameters = as_of_module.parameters(as_of, parameters)
         return client.query(sql, parameters=parameters)
+    except as_of_module.AsOfRefused as e:
+        raise CliError(str(e)) from e
     except ClickHouseError as e:
         raise CliError(clickhouse_message(e)) from e
     finally:

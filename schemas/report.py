@@ -31,6 +31,7 @@ Decisions:
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import logging
 import re
@@ -271,6 +272,16 @@ class Report(BaseModel):
     def report_id(self) -> str:
         """Return the id shared by all versions of this report: ``source:source_event_id``."""
         return f"{self.source}:{self.source_event_id}"
+
+    def fingerprint(self, report_json: bytes | None = None) -> str:
+        """Return the SHA-256 of the canonical JSON (``report_json``, when known).
+
+        Breaks the tie between two different bodies of one version (docs/semantics.md);
+        ``report_json`` must be ``self.model_dump_json().encode()``.
+        """
+        if report_json is None:
+            report_json = self.model_dump_json().encode()
+        return hashlib.sha256(report_json).hexdigest()
 
     @model_validator(mode="before")
     @classmethod

@@ -18,6 +18,11 @@ Two more directives may open a file, each on a line of its own:
   (else it is recorded as done). Rebuilds use it to run only on the old schema.
 - `-- reapply: 3, 4`: run those earlier migrations again first (as rendered now), e.g. to
   re-create views whose rendering changed.
+- `-- as of: 3, 7`: after the file's own statements, create the *as-of* twin of every view
+  those migrations create: `v_<name>_as_of`, a parameterized view reading
+  `v_district_day_as_of(as_of = {as_of:DateTime64(3, 'UTC')})` (which the file defines)
+  where the original reads `agg_district_day FINAL`. So figures as known at a moment are
+  rolled up by the very SQL of the live views (see as_of_statements).
 
 Every statement is idempotent (IF NOT EXISTS, OR REPLACE, or a guard), so a migration
 interrupted half-way can simply run again.
@@ -47,6 +52,9 @@ _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _FOREACH = re.compile(r"^--\s*foreach period:\s*(.+)$")
 _ONLY_IF = re.compile(r"^--\s*only if:\s*(.+)$", re.MULTILINE)
 _REAPPLY = re.compile(r"^--\s*reapply:\s*(.+)$", re.MULTILINE)
+_AS_OF = re.compile(r"^--\s*as of:\s*(.+)$", re.MULTILINE)
+_VIEW_NAME = re.compile(r"^(CREATE OR REPLACE VIEW \S+\.v_\w+)(\s)")
+AS_OF_PARAMETER = "{as_of:DateTime64(3, 'UTC')}"
 REPLICATION_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
 
 # name -> (first day of the period from `day`, label, previous period); `{p}` is the column.
@@ -111,13 +119,21 @@ class Migration:
     @property
     def reapplies(self) -> list[int]:
         """Versions named by a `-- reapply:` line."""
-        match = _REAPPLY.search(self.text)
+        return self._versions(_REAPPLY)
+
+    @property
+    def as_of(self) -> list[int]:
+        """Versions named by an `-- as of:` line."""
+        return self._versions(_AS_OF)
+
+    def _versions(self, directive: re.Pattern[str]) -> list[int]:
+        match = directive.search(self.text)
         if not match:
             return []
         try:
             return [int(v) for v in match.group(1).replace(",", " ").split()]
         except ValueError as e:
-            raise MigrationError(f"{self.label}: bad reapply line: {match.group(0)}") from e
+            raise MigrationError(f"{self.label}: bad line: {match.group(0)}") from e
 
 
 def template_values(database: str, cluster: str = "") -> dict[str, str]:
@@ -184,6 +200,43 @@ def _render_once(text: str, values: dict[str, str]) -> list[str]:
     return statements
 
 
+def as_of_statements(statements: list[str], database: str) -> list[str]:
+    """Return the as-of twin of each view statement: `v_<name>_as_of` over the as-of days.
+
+    Each statement must create one view and read `<database>.agg_district_day FINAL` exactly
+    once; anything else is a MigrationError (the twin would not be the same SQL).
+    """
+    live = f"FROM {database}.agg_district_day FINAL"
+    as_of = f"FROM {database}.v_district_day_as_of(as_of = {AS_OF_PARAMETER})"
+    twins = []
+    for statement in statements:
+        named = _VIEW_NAME.match(statement)
+        if named is None or statement.count(live) != 1:
+            raise MigrationError(
+                f"cannot derive an as-of view from: {statement.splitlines()[0][:120]}"
+            )
+        renamed = f"{named.group(1)}_as_of{named.group(2)}{statement[named.end() :]}"
+        twins.append(renamed.replace(live, as_of))
+    return twins
+
+
+def as_of_views(directory: Path = MIGRATIONS_DIR) -> frozenset[str]:
+    """Names of the views that have an as-of twin `<name>_as_of` once every migration ran."""
+    migrations = load_migrations(directory)
+    by_version = {m.version: m for m in migrations}
+    values = template_values("db")
+    names: set[str] = set()
+    for migration in migrations:
+        statements = render(migration.text, values)
+        for version in migration.as_of:
+            statements += as_of_statements(render(by_version[version].text, values), "db")
+        for statement in statements:
+            named = _VIEW_NAME.match(statement)
+            if named is not None and named.group(1).endswith("_as_of"):
+                names.add(named.group(1).rsplit(".", 1)[1].removesuffix("_as_of"))
+    return frozenset(names)
+
+
 def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Read the migration files in version order."""
     migrations = []
@@ -228,6 +281,14 @@ def migrate(client: Client, settings: Settings, directory: Path = MIGRATIONS_DIR
                     _execute(client, statement, migration.label)
             for statement in render(migration.text, values):
                 _execute(client, statement, migration.label)
+            for version in migration.as_of:
+                earlier = by_version.get(version)
+                if earlier is None or version >= migration.version:
+                    raise MigrationError(
+                        f"{migration.label} derives from unknown version {version}"
+                    )
+                for statement in as_of_statements(render(earlier.text, values), db):
+                    _execute(client, statement, migration.label)
         else:
             logger.info(
                 "migration %s: nothing to do here (its condition is false)", migration.label

@@ -37,12 +37,17 @@ class TableRow(NamedTuple):
 
 
 class KafkaCoordinates(NamedTuple):
-    """Where the sink read a message; `timestamp` is the record's Kafka timestamp."""
+    """Where the sink read a message; `timestamp` is the record's Kafka timestamp.
+
+    `published`: when the report it carries was published to the raw topic (the header a
+    worker carries along), if the message says.
+    """
 
     topic: str
     partition: int
     offset: int
     timestamp: datetime
+    published: datetime | None = None
 
 
 class MessageKind(StrEnum):
@@ -81,8 +86,12 @@ def casualty_columns(prefix: str, c: Casualties) -> dict[str, int]:
     return cols
 
 
-def report_row(report: Report, at: KafkaCoordinates) -> TableRow:
-    """Convert one accepted report version to a `report_versions` row."""
+def report_row(report: Report, at: KafkaCoordinates, report_json: bytes | None = None) -> TableRow:
+    """Convert one accepted report version to a `report_versions` row.
+
+    ``report_json``: the message's value, a worker's ``report.model_dump_json()`` (saves
+    dumping it again for the fingerprint).
+    """
     values: dict[str, Any] = {
         "report_id": report.report_id,
         "incident_id": IncidentKey.of(report).incident_id,  # lineage: report -> incident
@@ -110,6 +119,8 @@ def report_row(report: Report, at: KafkaCoordinates) -> TableRow:
         "kafka_partition": at.partition,
         "kafka_offset": at.offset,
         "received_at": utc(at.timestamp),
+        "fingerprint": report.fingerprint(report_json),
+        "published_at": utc(at.published or at.timestamp),
     }
     return TableRow(tables.REPORT_VERSIONS.name, values)
 
@@ -318,7 +329,7 @@ def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -
         return [undecodable_row(None, at, [("", "empty message (tombstone)")])]
     try:
         if kind is MessageKind.REPORT:
-            return [report_row(Report.model_validate_json(value), at)]
+            return [report_row(Report.model_validate_json(value), at, value)]
         if kind is MessageKind.DEAD_LETTER:
             return [dead_letter_row(DeadLetter.model_validate_json(value))]
         if kind is MessageKind.SILENCE:

@@ -373,7 +373,14 @@ class _Batcher:
 
     def add(self, messages: Iterable[ConsumerRecord]) -> None:
         for m in messages:
-            at = KafkaCoordinates(m.topic, m.partition, m.offset, kafka_timestamp(m.timestamp))
+            published = published_ms(m.headers)
+            at = KafkaCoordinates(
+                m.topic,
+                m.partition,
+                m.offset,
+                kafka_timestamp(m.timestamp),
+                None if published is None else kafka_timestamp(published),
+            )
             rows = message_rows(self._kinds[m.topic], m.value, at)
             for row in rows:
                 if row.values.get("rejected_by") == REJECTED_BY_SINK:
@@ -388,10 +395,8 @@ class _Batcher:
             if self._observers:
                 self._note(rows)
             table = QUERYABLE_BY.get(self._kinds[m.topic])
-            if self._live and table is not None:
-                published = published_ms(m.headers)
-                if published is not None:
-                    self._published.append((table, published / 1000))
+            if self._live and table is not None and published is not None:
+                self._published.append((table, published / 1000))
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()

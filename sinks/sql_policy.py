@@ -142,6 +142,7 @@ _NAMED_TABLE_STATEMENTS = (
 _NAMED_TABLE_ROOTS = frozenset(
     {"ExistsTableQuery", "ExistsViewQuery", "ShowCreateTableQuery", "ShowCreateViewQuery"}
 )
+_AS_OF_VIEW = re.compile(r"v_[a-z0-9_]+_as_of\Z")
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _FORMAT_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 _LEADING_KEYWORDS = re.compile(r"[A-Z]+(?: [A-Z]+)*")
@@ -197,6 +198,17 @@ class ReadPolicy:
             db, table = parts
             return db == self.database or (db == "system" and table in self.system_tables)
         return False
+
+    def table_function_allowed(self, name: str) -> bool:
+        """Return True for a row generator or a parameterized view of the warehouse.
+
+        The warehouse's parameterized views are its as-of views, `v_<name>_as_of(as_of=...)`
+        (sinks/migrations/0014), which ClickHouse parses as table functions.
+        """
+        if name.lower() in GENERATORS:
+            return True
+        parts = name.split(".")
+        return bool(_AS_OF_VIEW.match(parts[-1])) and self.table_allowed(parts)
 
 
 @dataclass(frozen=True)
@@ -333,12 +345,13 @@ def _walk(node: Any, policy: ReadPolicy, params: Mapping[str, str]) -> None:
         refuse_not_a_read(f"{node.get('kind')} is not a reading statement")
     elif kind == "TableExpression" and isinstance(node.get("table_function"), dict):
         name = str(node["table_function"].get("name", ""))
-        if name.lower() not in GENERATORS:
+        if not policy.table_function_allowed(name):
             allowed = ", ".join(sorted(GENERATORS))
             raise QueryRefused(
                 "table_function",
                 ACCESS_DENIED,
-                f"table function {name}() is not allowed here (only {allowed})",
+                f"table function {name}() is not allowed here (only {allowed}, and the"
+                f" warehouse's as-of views v_<name>_as_of)",
             )
     elif kind == "TableIdentifier":
         parts = _name_parts(node, params)

@@ -40,7 +40,7 @@ REPORT_VERSIONS = TableSpec(
         ("source", "LowCardinality(String)"),
         ("source_event_id", "String"),
         ("version", "UInt32"),
-        ("reported_at", "DateTime64(3, 'UTC')"),
+        ("reported_at", "DateTime64(6, 'UTC')"),
         ("retracted", "UInt8"),
         ("occurred_on", "Date32"),
         ("date_precision", "LowCardinality(String)"),
@@ -61,6 +61,8 @@ REPORT_VERSIONS = TableSpec(
         ("kafka_partition", "Int32"),
         ("kafka_offset", "Int64"),
         ("received_at", "DateTime64(3, 'UTC')"),
+        ("fingerprint", "String"),
+        ("published_at", "DateTime64(3, 'UTC')"),
     ),
 )
 

@@ -7,7 +7,6 @@ how incidents add up is made here, without Faust or Kafka, so it can be tested d
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,9 +32,7 @@ from schemas.warehouse import (
 
 def fingerprint(report: Report, report_json: bytes | None = None) -> str:
     """Return the SHA-256 of the report's canonical JSON (`report_json`, when known)."""
-    if report_json is None:
-        report_json = report.model_dump_json().encode()
-    return hashlib.sha256(report_json).hexdigest()
+    return report.fingerprint(report_json)
 
 
 def report_entry(

@@ -7,7 +7,7 @@ case, timestamps in any offset, optional fields left out); ``valid_reports()`` d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import strategies as st
@@ -18,6 +18,7 @@ from schemas.report import (
     LOCAL_TZ,
     MAX_NAME,
     MAX_PER_GROUP,
+    Casualties,
     Category,
     DatePrecision,
     Report,
@@ -148,3 +149,66 @@ def valid_report_dicts(draw: st.DrawFn) -> dict[str, Any]:
 def valid_reports() -> st.SearchStrategy[Report]:
     """Draw valid :class:`Report` objects (validated from :func:`valid_report_dicts`)."""
     return valid_report_dicts().map(parse_report)
+
+
+# --- small feeds whose reports compete: few ids, versions, places and days ---------
+
+PLACES = [
+    ("Khyber Pakhtunkhwa", "Bannu"),
+    ("Khyber Pakhtunkhwa", "North Waziristan"),
+    ("Khyber Pakhtunkhwa", None),
+    ("Balochistan", "Quetta"),
+]
+T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_report(
+    source: str = "news",
+    event: str = "1",
+    version: int = 1,
+    *,
+    day: int = 1,
+    place: int = 0,
+    category: str = "terror_attack",
+    location: str | None = None,
+    killed: tuple[int, int, int, int] = (0, 0, 0, 0),
+    injured: tuple[int, int, int, int] = (0, 0, 0, 0),
+    retracted: bool = False,
+    hours: int = 0,
+) -> Report:
+    province, district = PLACES[place]
+    return Report(
+        source=source,
+        source_event_id=event,
+        version=version,
+        reported_at=T0 + timedelta(days=day, hours=hours),
+        retracted=retracted,
+        occurred_on=date(2024, 3, day),
+        province=province,
+        district=district,
+        location=location,
+        category=category,
+        subtype="ied" if category == "terror_attack" else "clash",
+        killed=Casualties(
+            civilians=killed[0], security=killed[1], militants=killed[2], unknown=killed[3]
+        ),
+        injured=Casualties(
+            civilians=injured[0], security=injured[1], militants=injured[2], unknown=injured[3]
+        ),
+    )
+
+
+report_specs = st.builds(
+    make_report,
+    source=st.sampled_from(["news", "acled", "dawn"]),
+    event=st.sampled_from(["1", "2", "3", "4"]),
+    version=st.integers(1, 3),
+    day=st.integers(1, 3),
+    place=st.integers(0, len(PLACES) - 1),
+    category=st.sampled_from(["terror_attack", "security_operation"]),
+    location=st.sampled_from([None, "Mir Ali", "mir-ali", "Bannu"]),
+    killed=st.tuples(*[st.integers(0, 4)] * 4),
+    injured=st.tuples(*[st.integers(0, 4)] * 4),
+    retracted=st.booleans(),
+    hours=st.integers(0, 5),
+)

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from incidents.common import out, print_result, query, settings_of
+from incidents.common import CliError, out, print_result, query, settings_of
 from incidents_config.settings import SECTIONS
+from sinks.as_of import AsOfRefused, parse_moment
 from sinks.clickhouse import connect
 from sinks.migrate import migrate as run_migrations
 
@@ -17,9 +18,25 @@ def sql(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(metavar="QUERY", help="A read-only ClickHouse SQL query.")],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="TIME",
+            help="Answer as the platform knew it then: the reports that had arrived by TIME"
+            " (2024-04-05 = midnight UTC; 2024-04-05 17:30 UTC; or with an offset,"
+            " 2024-04-05T17:30+05:00). Reads the views' as-of twins, v_<name>_as_of.",
+        ),
+    ] = None,
 ) -> None:
     """Run a read-only SQL query against the warehouse and print the result."""
-    result = query(settings_of(ctx), text)
+    moment = None
+    if as_of is not None:
+        try:
+            moment = parse_moment(as_of)
+        except AsOfRefused as e:
+            raise CliError(str(e)) from e
+    result = query(settings_of(ctx), text, as_of=moment)
     print_result(result.column_names, result.result_rows, fmt)
 
 

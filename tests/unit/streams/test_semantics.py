@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,51 +17,7 @@ from streams.semantics import (
     run,
 )
 from tests import reference
-from tests.strategies import valid_reports
-
-PLACES = [
-    ("Khyber Pakhtunkhwa", "Bannu"),
-    ("Khyber Pakhtunkhwa", "North Waziristan"),
-    ("Khyber Pakhtunkhwa", None),
-    ("Balochistan", "Quetta"),
-]
-T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-
-
-def make_report(
-    source: str = "news",
-    event: str = "1",
-    version: int = 1,
-    *,
-    day: int = 1,
-    place: int = 0,
-    category: str = "terror_attack",
-    location: str | None = None,
-    killed: tuple[int, int, int, int] = (0, 0, 0, 0),
-    injured: tuple[int, int, int, int] = (0, 0, 0, 0),
-    retracted: bool = False,
-    hours: int = 0,
-) -> Report:
-    province, district = PLACES[place]
-    return Report(
-        source=source,
-        source_event_id=event,
-        version=version,
-        reported_at=T0 + timedelta(days=day, hours=hours),
-        retracted=retracted,
-        occurred_on=date(2024, 3, day),
-        province=province,
-        district=district,
-        location=location,
-        category=category,
-        subtype="ied" if category == "terror_attack" else "clash",
-        killed=Casualties(
-            civilians=killed[0], security=killed[1], militants=killed[2], unknown=killed[3]
-        ),
-        injured=Casualties(
-            civilians=injured[0], security=injured[1], militants=injured[2], unknown=injured[3]
-        ),
-    )
+from tests.strategies import make_report, report_specs, valid_reports
 
 
 def run_pipeline(deliveries: list[Report]) -> dict[str, DistrictDaySnapshot]:
@@ -191,21 +146,6 @@ def test_missing_location_matches_only_missing_location() -> None:
 
 
 # --- the invariant, as a property ----------------------------------------------------
-
-report_specs = st.builds(
-    make_report,
-    source=st.sampled_from(["news", "acled", "dawn"]),
-    event=st.sampled_from(["1", "2", "3", "4"]),
-    version=st.integers(1, 3),
-    day=st.integers(1, 3),
-    place=st.integers(0, len(PLACES) - 1),
-    category=st.sampled_from(["terror_attack", "security_operation"]),
-    location=st.sampled_from([None, "Mir Ali", "mir-ali", "Bannu"]),
-    killed=st.tuples(*[st.integers(0, 4)] * 4),
-    injured=st.tuples(*[st.integers(0, 4)] * 4),
-    retracted=st.booleans(),
-    hours=st.integers(0, 5),
-)
 
 
 def without_revision(snapshots: dict[str, DistrictDaySnapshot]) -> dict[str, DistrictDaySnapshot]:
