@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -24,9 +25,16 @@ from rich.table import Table
 from incidents_config.settings import Settings
 from sinks.clickhouse import open_read_client
 
-# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; allow wider rows.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+def _width(stream: TextIO) -> int | None:
+    """None (rich's own choice: COLUMNS, else the terminal's width) on a terminal or when
+    COLUMNS is set; else 160, as off a terminal (CI logs, pipes) rich would wrap tables at
+    80 columns. COLUMNS is the terminal's convention, not a setting of ours."""
+    return None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+
+
+out = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
 
 
 class CliError(Exception):
