@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from incidents_config.settings import Settings
+from incidents_config.var_dir import VarDir
 from sinks.clickhouse import open_read_client
 
 
@@ -42,9 +43,20 @@ class CliError(Exception):
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    """The settings this invocation loaded (``--env-file``, environment, defaults)."""
+    """The settings this invocation loaded (``--env-file``, environment, defaults), with
+    the var dir it works in as an absolute path."""
     settings: Settings = ctx.obj
     return settings
+
+
+# Where the invocation keeps the var dir it located (click's `meta` is the invocation's).
+VAR_DIR = "incidents.var_dir"
+
+
+def var_dir_of(ctx: typer.Context) -> VarDir:
+    """The var dir this invocation works in, and how it was chosen."""
+    located: VarDir = ctx.meta[VAR_DIR]
+    return located
 
 
 def usage_error(message: str) -> typer.Exit:
