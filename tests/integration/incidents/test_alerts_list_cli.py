@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from incidents_alerting.evaluate import Area, Episode
+from incidents_alerting.evaluate import Area, Episode, Incident, mass_casualty_episode
 from incidents_alerting.lifecycle import Change
 from incidents_alerting.store import AlertStore
 from incidents_config.settings import Settings
@@ -28,18 +28,16 @@ SPIKE = Episode(
     p_value=5.684024075810001e-05,
     summary="Dera Ismail Khan: 37 killed in 7 days vs 4.2 expected (p=6e-05)",
 )
-MASS_CASUALTY = Episode(
-    rule="mass_casualty",
-    area=Area("Khyber Pakhtunkhwa", "Mohmand"),
-    start=date(2024, 1, 30),
-    end=date(2024, 1, 30),
-    peak_start=date(2024, 1, 30),
-    peak_end=date(2024, 1, 30),
-    observed=25,
-    expected=10.0,
-    p_value=0.0,
-    summary="Ghallanai, Mohmand: 25 killed in one incident (suicide bombing)",
-    incident_id="inc-0123456789",
+MASS_CASUALTY = mass_casualty_episode(
+    Incident(
+        "inc-0123456789",
+        Area("Khyber Pakhtunkhwa", "Mohmand"),
+        date(2024, 1, 30),
+        killed=25,
+        location="Ghallanai",
+        subtype="suicide_bombing",
+    ),
+    min_killed=10,
 )
 
 
