@@ -49,7 +49,8 @@ def up(
     for name, state in report.parts.items():
         table.add_row(name, state)
     out.print(table)
-    out.print(f"var dir: {escape(located.describe())}", highlight=False, soft_wrap=True)
+    found = "the same setting finds it" if located.how == "setting" else "found from any folder"
+    out.print(f"var dir: {escape(str(located.path))} ({found})", highlight=False, soft_wrap=True)
     out.print(f"Kafka: {settings.kafka.bootstrap_servers}   warehouse: {settings.clickhouse_dsn}")
     if settings.embedded_warehouse:
         sql_url = endpoint_url(settings)

@@ -38,7 +38,7 @@ def test_a_stack_started_in_one_folder_is_found_from_another(
     started = incidents(project, "up", "--no-push")
     try:
         assert started.returncode == 0, started.stderr
-        assert f"var dir: {var}, " in started.stdout
+        assert f"var dir: {var} (found from any folder)" in started.stdout
 
         found = incidents(elsewhere, "status")
         assert found.returncode == 0, found.stderr
