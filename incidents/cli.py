@@ -18,7 +18,8 @@ from kafka.errors import KafkaError
 from rich.markup import escape
 
 from incidents.commands import alerts, demo, dq, feeds, places, report, run, stack, warehouse
-from incidents.common import clickhouse_message, err, first_line
+from incidents.common import VAR_DIR, clickhouse_message, err, first_line
+from incidents_config import var_dir
 from incidents_config.settings import load_settings
 
 app = typer.Typer(
@@ -47,7 +48,10 @@ def _main(
         # Client libraries log every failed connection attempt; the CLI says it once.
         for noisy in ("kafka", "aiokafka", "clickhouse_connect", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    ctx.obj = load_settings(env_file)
+    settings = load_settings(env_file)
+    located = var_dir.locate(settings.paths, cwd=Path.cwd(), code=var_dir.checkout())
+    ctx.obj = settings.in_var_dir(located.path)
+    ctx.meta[VAR_DIR] = located
 
 
 for command in (

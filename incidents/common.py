@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -22,13 +23,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from incidents_config.settings import Settings
+from incidents_config.var_dir import VarDir
 from sinks import as_of as as_of_module
 from sinks.clickhouse import database_name, open_read_client
 from sinks.sql_client import SqlParser
 
-# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; allow wider rows.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+def _width(stream: TextIO) -> int | None:
+    """None (rich's own choice: COLUMNS, else the terminal's width) on a terminal or when
+    COLUMNS is set; else 160, as off a terminal (CI logs, pipes) rich would wrap tables at
+    80 columns. COLUMNS is the terminal's convention, not a setting of ours."""
+    return None if stream.isatty() or os.environ.get("COLUMNS", "").isdigit() else 160
+
+
+out = Console(width=_width(sys.stdout))
+err = Console(stderr=True, width=_width(sys.stderr))
 
 
 class CliError(Exception):
@@ -36,9 +45,20 @@ class CliError(Exception):
 
 
 def settings_of(ctx: typer.Context) -> Settings:
-    """The settings this invocation loaded (``--env-file``, environment, defaults)."""
+    """The settings this invocation loaded (``--env-file``, environment, defaults), with
+    the var dir it works in as an absolute path."""
     settings: Settings = ctx.obj
     return settings
+
+
+# Where the invocation keeps the var dir it located (click's `meta` is the invocation's).
+VAR_DIR = "incidents.var_dir"
+
+
+def var_dir_of(ctx: typer.Context) -> VarDir:
+    """The var dir this invocation works in, and how it was chosen."""
+    located: VarDir = ctx.meta[VAR_DIR]
+    return located
 
 
 def usage_error(message: str) -> typer.Exit:

@@ -169,6 +169,9 @@ class Rules(BaseModel):
 
 
 RULE_NAMES = ("count_spike", "fatality_spike", "mass_casualty", "quiet_district")
+# The rules that test a window against a baseline: only their alerts carry a p-value (the
+# others record 0 or 1 in its place).
+TESTED_RULES = frozenset({"count_spike", "fatality_spike"})
 # Raised by failing `incidents dq` runs (docs/quality.md), not configured in the rules file.
 DATA_QUALITY = "data_quality"
 

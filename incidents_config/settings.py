@@ -46,10 +46,19 @@ class PathsSettings(BaseSettings):
 
     model_config = _section("INCIDENTS_")
 
-    var_dir: Path = Field(default=Path("var"), description="Logs, pid files and local data.")
+    var_dir: Path = Field(
+        default=Path("var"),
+        description=(
+            "Logs, pid files and local data. Unset: ./var if it is a stack's, else the one"
+            " this checkout's `incidents up` recorded, else ./var (incidents_config/var_dir.py)."
+        ),
+    )
     cache_dir: Path = Field(
         default=Path.home() / ".cache" / "incidents",
-        description="Downloaded Kafka jars (shared between checkouts).",
+        description=(
+            "Downloaded Kafka jars (shared between checkouts), and the var dir each"
+            " checkout's `incidents up` ran in (stacks/)."
+        ),
     )
     places_overlay: Path | None = Field(
         default=None,
@@ -432,6 +441,11 @@ class Settings(BaseModel):
     @property
     def embedded_warehouse(self) -> bool:
         return self.clickhouse.is_embedded(self.paths)
+
+    def in_var_dir(self, var_dir: Path) -> Settings:
+        """The same settings, with local state in `var_dir`."""
+        paths = self.paths.model_copy(update={"var_dir": var_dir})
+        return self.model_copy(update={"paths": paths})
 
     def for_generation(self, generation: int) -> Settings:
         """The same settings, running `generation` (pinned, whatever the file says)."""

@@ -7,12 +7,16 @@ process that may write an embedded warehouse is the sink).
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from incidents.common import CliError, out, parse_duration, print_result, query, settings_of
@@ -20,7 +24,13 @@ from incidents_alerting.evaluate import Area, Episode
 from incidents_alerting.lifecycle import Change
 from incidents_alerting.notify import notifiers_from
 from incidents_alerting.routing import Notification
-from incidents_alerting.rules import DATA_QUALITY, DEFAULT_RULES_FILE, RULE_NAMES, load_rules
+from incidents_alerting.rules import (
+    DATA_QUALITY,
+    DEFAULT_RULES_FILE,
+    RULE_NAMES,
+    TESTED_RULES,
+    load_rules,
+)
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from incidents_ops.topics import send_one
@@ -84,7 +94,77 @@ def list_alerts(
         raise CliError(f"unknown --state {state!r}; use firing, resolved, withdrawn or all")
     first = (datetime.now(UTC) - parse_duration(since)).date()
     result = query(settings_of(ctx), LIST_QUERY, {"state": state, "since": first, "limit": limit})
-    print_result(result.column_names, result.result_rows, fmt)
+    rows = result.result_rows
+    if fmt != "table":  # csv and json keep every column, and the p-value's every digit
+        print_result(result.column_names, rows, fmt)
+        return
+    wide = out.width >= SUMMARY_COLUMNS
+    out.print(alerts_table(result.column_names, rows, summaries=wide))
+    hidden = "" if wide else f"; summaries: --format csv or json, or {SUMMARY_COLUMNS}+ columns"
+    out.print(f"{len(rows)} alert(s){hidden}", highlight=False)
+
+
+# From this terminal width on, `alerts list` also shows each alert's summary.
+SUMMARY_COLUMNS = 160
+
+
+def format_p_value(p: float) -> str:
+    """A p-value to read at a glance: two significant digits, scientific below 0.001
+    (``0.012``, ``0.5``, ``5.7e-05``, ``7e-05``)."""
+    if not math.isfinite(p) or p == 0:
+        return f"{p:g}"
+    if abs(p) < 0.001:
+        mantissa, exponent = f"{p:.1e}".split("e")
+        return f"{mantissa.removesuffix('.0')}e{exponent}"
+    return f"{p:.2g}"
+
+
+def compact_window(window: str) -> str:
+    """``2024-02-26 .. 2024-03-03`` as ``2024-02-26..03-03``: the end without the year it
+    shares with the start, one day as that day."""
+    start, separator, end = window.partition(" .. ")
+    if not separator:
+        return window
+    if start == end:
+        return start
+    return f"{start}..{end[5:] if start[:5] == end[:5] else end}"
+
+
+def alerts_table(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], *, summaries: bool
+) -> Table:
+    """The alerts of `alerts list` (its query's columns) as a table that fits 120 columns.
+
+    Every cell but the area's stays on one line; the alert id is never cut, so it can be
+    copied into SQL. Wide terminals (`summaries`) also get each alert's summary, wrapped.
+    """
+    table = Table(box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False, show_edge=False)
+    table.add_column("alert_id", no_wrap=True, min_width=16, overflow="fold")
+    table.add_column("state", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("area", ratio=1, min_width=12)
+    table.add_column("window", no_wrap=True)
+    for name in ("obs", "exp", "p-value"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("notified", no_wrap=True)
+    if summaries:
+        table.add_column("summary", ratio=2, min_width=20)
+    for values in rows:
+        alert = dict(zip(columns, values, strict=True))
+        tested = alert["rule"] in TESTED_RULES
+        cells = [
+            alert["alert_id"],
+            alert["state"],
+            alert["rule"],
+            escape(alert["area"]),
+            compact_window(alert["window"]),
+            str(alert["observed"]),
+            f"{alert['expected']:g}",
+            format_p_value(alert["p_value"]) if tested else "-",
+            alert["notification"],
+        ]
+        table.add_row(*cells, *([escape(alert["summary"])] if summaries else []))
+    return table
 
 
 def _area(text: str) -> tuple[str, str]:

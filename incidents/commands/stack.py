@@ -11,7 +11,17 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from incidents.common import CliError, err, first_line, out, query, settings_of, state_label
+from incidents.common import (
+    CliError,
+    err,
+    first_line,
+    out,
+    query,
+    settings_of,
+    state_label,
+    var_dir_of,
+)
+from incidents_config import var_dir
 from incidents_config.names import Generation
 from incidents_config.settings import Settings
 from incidents_ops import health, stack
@@ -31,11 +41,16 @@ def up(
 ) -> None:
     """Start Kafka (local), the sink, the Faust workers and the push endpoint."""
     settings = settings_of(ctx)
+    located = var_dir_of(ctx)
+    # First: a stack that fails half-way is still found (and stopped) from any folder.
+    var_dir.record(settings.paths, located, code=var_dir.checkout())
     report = stack.up(settings, workers=workers, push=push, say=lambda m: err.print(m))
     table = Table("part", "state", title="incidents up")
     for name, state in report.parts.items():
         table.add_row(name, state)
     out.print(table)
+    found = "the same setting finds it" if located.how == "setting" else "found from any folder"
+    out.print(f"var dir: {escape(str(located.path))} ({found})", highlight=False, soft_wrap=True)
     out.print(f"Kafka: {settings.kafka.bootstrap_servers}   warehouse: {settings.clickhouse_dsn}")
     if settings.embedded_warehouse:
         sql_url = endpoint_url(settings)
@@ -98,16 +113,26 @@ def down(ctx: typer.Context) -> None:
     stopped = stack.down(settings_of(ctx))
     for name, was_running in stopped.items():
         out.print(f"{name}: {'stopped' if was_running else 'was not running'}")
+    where = escape(var_dir_of(ctx).describe())
+    if any(stopped.values()):
+        out.print(f"stack: stopped (var dir {where})", highlight=False, soft_wrap=True)
+    else:
+        out.print(
+            f"stack: nothing was running (looked in {where})", highlight=False, soft_wrap=True
+        )
 
 
 def status(ctx: typer.Context) -> None:
     """Show what runs and how it is doing: crashes, lag, the sink's retries, dead letters."""
     settings = settings_of(ctx)
     procs = Table("process", "state", "pid", "health", "log", title="processes")
+    up_here = False
     if settings.local_kafka.enabled:
         b = LocalBroker.from_settings(settings).status()
         procs.add_row("kafka (local)", state_label(b.running), str(b.pid or ""), "", "")
+        up_here = b.running
     for name, info in stack.running(settings).items():
+        up_here = up_here or info.running
         procs.add_row(
             name,
             state_label(info.running),
@@ -120,6 +145,9 @@ def status(ctx: typer.Context) -> None:
         url = endpoint_url(settings) or ""
         procs.add_row("sql endpoint", state_label(answers), "", "read-only", url)
     out.print(procs)
+    where = var_dir_of(ctx).describe()
+    state = "[green]running[/green] (var dir" if up_here else "[red]stopped[/red] (looked in"
+    out.print(f"stack: {state} {escape(where)})", highlight=False, soft_wrap=True)
     places = gazetteer_state(settings)
     line = escape(f"places gazetteer (generation {places.generation}): {places.describe()}")
     out.print(f"[red]{line}[/red]" if places.stale else line, highlight=False)
