@@ -27,6 +27,7 @@ from sinks.tables import REPORT_VERSIONS
 from tests import reference
 from tests.cli import run_incidents
 from tests.integration.conftest import copy_warehouse
+from tests.integration.revisions import revise_one_q1_report
 from tests.strategies import make_report, report_specs, valid_reports
 
 pytestmark = pytest.mark.integration
@@ -255,38 +256,10 @@ def test_as_of_now_equals_the_live_views_of_the_sample(sample_copy: Client) -> N
 
 
 @pytest.fixture
-def revised_sample(sample_warehouse: Settings, tmp_path: Path) -> Iterator[tuple[Settings, str]]:
-    """A copy of the sample in which one Q1 report got a later revision (20 more killed),
-    published a second after everything else; yields the settings and a moment between."""
+def revised_sample(sample_warehouse: Settings, tmp_path: Path) -> tuple[Settings, str]:
     settings = copy_warehouse(sample_warehouse, tmp_path)
-    client = connect(settings)
-    try:
-        revised_id, last = client.query(
-            "SELECT min(report_id), max(published_at) FROM incidents.report_versions "
-            "WHERE retracted = 0 AND occurred_on < '2024-04-01'"
-        ).result_rows[0]
-        latest = client.query(
-            "SELECT * FROM incidents.v_reports_as_of(as_of = '2100-01-01 00:00:00') "
-            "WHERE report_id = {id:String}",
-            parameters={"id": revised_id},
-        ).named_results()
-        values = next(iter(latest))
-        values["version"] += 1
-        values["killed_unknown"] += 20
-        values["killed_total"] += 20
-        values["fingerprint"] = "f" * 64
-        values["published_at"] = values["received_at"] = last + timedelta(seconds=1)
-        names = REPORT_VERSIONS.column_names
-        client.insert(
-            "incidents.report_versions",
-            [[values[c] for c in names]],
-            column_names=names,
-            column_type_names=REPORT_VERSIONS.column_types,
-        )
-    finally:
-        client.close()
-    between = (last + timedelta(milliseconds=500)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    yield settings, between
+    _, between = revise_one_q1_report(settings)
+    return settings, between
 
 
 def test_sql_as_of_answers_the_figure_published_before_a_revision(
