@@ -37,6 +37,9 @@ def test_a_new_casualty_rule_reaches_history_by_replay(
     new = reference.district_day_totals(BEFORE + DURING, rule="latest")
     assert old != reference.district_day_totals(BEFORE, rule="latest")  # the rule matters here
     assert p.district_days() == old
+    arrivals = "SELECT report_id, version, fingerprint, published_at FROM report_versions FINAL"
+    before_replay = set(p.query(arrivals))
+    assert all(row[2] and row[3].year >= 2024 for row in before_replay)
 
     rule = p.settings.streams.model_copy(update={"casualty_rule": "latest"})
     settings = p.settings.model_copy(update={"streams": rule})
@@ -50,6 +53,10 @@ def test_a_new_casualty_rule_reaches_history_by_replay(
     assert seen and seen[-1].done == seen[-1].total > 0  # progress reached the raw head
     p.wait()
     assert p.district_days() == new
+    # The rebuilt report_versions keeps each version's fingerprint and first publication
+    # (a worker carries the raw topic's timestamp along), so figures as of any moment
+    # before the replay are what they were.
+    assert before_replay <= set(p.query(arrivals))
     # The stack runs on the new generation: its workers, not the replay's, are running.
     names = stack.managed_names(p.settings)
     assert [n for n in names if processes.info(p.settings.paths, n).running] == [
