@@ -12,7 +12,9 @@ current. This module is what the commands share:
   a casualty rule other than max_total (the only one written in SQL), versions stored
   before migration 13 (no fingerprint or publication time), and reports the stream did not
   count because their state outgrew STREAMS_MAX_STATE_BYTES (a rule of the stream's
-  history that SQL over the latest versions cannot see).
+  history that SQL over the latest versions cannot see), and a places gazetteer changed
+  since the keys were built (the sink stamps each version's incident key with the
+  gazetteer it started with; until `incidents replay`, keys of two gazetteers would mix).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from clickhouse_connect.driver.client import Client
 
 from incidents_config.settings import Settings
 from sinks.exceptions import SinkError
+from sinks.gazetteer import gazetteer_state
 from sinks.migrate import AS_OF_PARAMETER, as_of_views
 
 AS_OF = "as_of"  # the query parameter's name
@@ -148,6 +151,13 @@ def check_answerable(client: Client, settings: Settings, moment: datetime) -> No
     if moment > now + timedelta(seconds=1):
         raise AsOfRefused(
             f"--as-of {moment_text(moment)} UTC is in the future (now: {moment_text(now)} UTC)"
+        )
+    gazetteer = gazetteer_state(settings)
+    if gazetteer.stale:
+        raise AsOfRefused(
+            f"the places gazetteer is not the one the keys were built with"
+            f" ({gazetteer.describe()}): report versions stored since carry keys of another"
+            " gazetteer, and as-of answers would mix them"
         )
     rule = str(settings.streams.casualty_rule)
     if rule != "max_total":

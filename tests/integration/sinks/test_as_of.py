@@ -19,6 +19,7 @@ from clickhouse_connect.driver.client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from incidents_config.names import Ledger
 from incidents_config.settings import Settings
 from schemas.report import Report
 from sinks.clickhouse import connect
@@ -305,3 +306,17 @@ def test_sql_as_of_refuses_in_one_line(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sql_as_of_refuses_while_an_accepted_alias_awaits_its_replay(
+    revised_sample: tuple[Settings, str],
+) -> None:
+    settings, between = revised_sample
+    sql = "SELECT sum(killed_total) FROM v_national_quarter"
+    assert run_incidents(settings, "sql", "--as-of", between, sql).returncode == 0
+    # The live generation's keys were built with another gazetteer than the one on disk.
+    Ledger(settings.paths).record_gazetteer(0, "0" * 16)
+    result = run_incidents(settings, "sql", "--as-of", between, sql)
+    assert result.returncode == 1
+    assert "gazetteer is not the one the keys were built with" in result.stderr
+    assert "run `incidents replay`" in result.stderr
