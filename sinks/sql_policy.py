@@ -53,8 +53,13 @@ GENERATORS = frozenset(
     {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateseries"}
 )
 # System tables clients need and that reveal nothing about the host or other queries.
+# `databases`, `tables` and `columns` are read through the session's filters
+# (sinks.clickhouse.system_table_filters): only the warehouse database's rows.
 SYSTEM_TABLES = frozenset(
     {
+        "databases",
+        "tables",
+        "columns",
         "one",
         "numbers",
         "numbers_mt",

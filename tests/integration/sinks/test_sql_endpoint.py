@@ -11,6 +11,7 @@ import datetime
 import gzip
 import json
 import socket
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import lz4.block
 import lz4.frame
 import pytest
+from clickhouse_cityhash.cityhash import CityHash128
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 
@@ -124,7 +127,8 @@ def endless_query(endpoint: SqlEndpoint, writer: Client) -> Iterator[socket.sock
 def running(writer: Client) -> list[str]:
     """The endpoint's queries the engine is running now (seen by the unrestricted writer)."""
     rows = writer.query(
-        "SELECT query FROM system.processes WHERE startsWith(query, {p:String})",
+        "SELECT query FROM system.processes"
+        " WHERE position(query, {p:String}) > 0 AND query_id != queryID()",
         parameters={"p": TAG_PREFIX},
     ).result_rows
     return [row[0] for row in rows]
@@ -346,7 +350,7 @@ def test_other_servers_are_never_contacted(endpoint: SqlEndpoint) -> None:
 
 @pytest.mark.parametrize(
     "table",
-    ["disks", "tables", "columns", "databases", "processes", "parts", "query_log", "stack_trace"],
+    ["disks", "processes", "parts", "query_log", "stack_trace", "mutations", "users"],
 )
 def test_revealing_system_tables_are_refused(endpoint: SqlEndpoint, table: str) -> None:
     refused_with(endpoint, f"SELECT * FROM system.{table}", ACCESS_DENIED)
@@ -359,6 +363,30 @@ def test_revealing_system_tables_are_refused(endpoint: SqlEndpoint, table: str) 
 def test_system_tables_clients_need_are_readable(endpoint: SqlEndpoint, table: str) -> None:
     status, body, _ = http(endpoint, f"SELECT count() > 0 FROM system.{table}")
     assert (status, body) == (200, b"1\n")
+
+
+def test_catalog_tables_show_only_the_warehouse(endpoint: SqlEndpoint) -> None:
+    _, body, _ = http(endpoint, "SELECT name FROM system.databases")
+    assert body == b"incidents\n"
+    _, body, _ = http(endpoint, "SELECT DISTINCT database FROM system.tables")
+    assert body == b"incidents\n"
+    _, body, _ = http(endpoint, "SELECT name FROM system.tables WHERE name LIKE 'v\\_%'")
+    assert b"v_province_quarter\n" in body
+    _, body, _ = http(endpoint, "SELECT count() FROM system.tables WHERE database = 'system'")
+    assert body == b"0\n"
+    status, body, _ = http(
+        endpoint,
+        "SELECT type FROM system.columns WHERE table = 'v_province_quarter' AND name = 'quarter'",
+    )
+    assert (status, body) == (200, b"Date32\n")
+    _, body, _ = http(endpoint, "SELECT DISTINCT database FROM system.columns")
+    assert body == b"incidents\n"
+    # A query cannot lift the filters: SET and SETTINGS are refused, the session is frozen.
+    refused_with(endpoint, "SET additional_table_filters = ''", READONLY)
+    refused_with(
+        endpoint, "SELECT 1 FROM system.tables SETTINGS additional_table_filters = ''", READONLY
+    )
+    refused_with(endpoint, "SELECT 1", READONLY, additional_table_filters="{}")
 
 
 def test_only_the_warehouse_database(endpoint: SqlEndpoint) -> None:
@@ -561,3 +589,105 @@ def test_stored_parser_trees_match_the_engine(writer: Client, warehouse_settings
     finally:
         reader.close()
     assert not changed, f"parseQueryToJSON changed; update {TREES.name} for: {changed}"
+
+
+# --- what analysts' tools send ---------------------------------------------------------------
+
+
+def test_format_and_database_headers(endpoint: SqlEndpoint) -> None:
+    headers = {
+        "X-ClickHouse-Format": "JSONEachRow",
+        "X-ClickHouse-Database": "incidents",
+        "X-ClickHouse-User": "default",
+        "X-ClickHouse-Key": "",
+    }
+    status, body, reply = http(endpoint, "SELECT count() AS n FROM alerts", headers=headers)
+    assert (status, json.loads(body)) == (200, {"n": 1})
+    assert reply["X-ClickHouse-Format"] == "JSONEachRow"
+    status, body, _ = http(endpoint, "SELECT 1", headers={"X-ClickHouse-Database": "system"})
+    assert status == 403, body
+    # The RowBinaryWithNamesAndTypes header: column count, names, types, then the row.
+    status, body, _ = http(
+        endpoint,
+        "SELECT toUInt8(7) AS x",
+        headers={"X-ClickHouse-Format": "RowBinaryWithNamesAndTypes"},
+    )
+    assert (status, body) == (200, b"\x01\x01x\x05UInt8\x07")
+
+
+def test_compress_answers_in_clickhouse_blocks(endpoint: SqlEndpoint) -> None:
+    plain = http(endpoint, "SELECT number FROM numbers(300000)")[1]
+    status, body, _ = http(endpoint, "SELECT number FROM numbers(300000)", compress="1")
+    assert status == 200
+    out, offset = bytearray(), 0
+    while offset < len(body):  # checksum (16), method, sizes, LZ4 block
+        method, size, raw_size = struct.unpack_from("<BII", body, offset + 16)
+        assert method == 0x82
+        block = body[offset + 16 : offset + 16 + size]
+        digest = CityHash128(block)
+        assert body[offset : offset + 16] == digest.to_bytes(16, "little")
+        out += lz4.block.decompress(block[9:], uncompressed_size=raw_size)
+        offset += 16 + size
+    assert bytes(out) == plain and len(plain) > len(body)
+
+
+def test_settings_that_tighten_apply_to_that_query_only(endpoint: SqlEndpoint) -> None:
+    status, body, headers = http(endpoint, "SELECT number FROM numbers(10)", max_result_rows="3")
+    assert headers["X-ClickHouse-Exception-Code"] == "396", body  # TOO_MANY_ROWS_OR_BYTES
+    status, body, headers = http(
+        endpoint, "SELECT count() FROM numbers(100000)", max_rows_to_read="10"
+    )
+    assert headers["X-ClickHouse-Exception-Code"] == "158", body  # TOO_MANY_ROWS
+    assert http(endpoint, "SELECT 1", max_execution_time="5")[:2] == (200, b"1\n")
+    # ... and to that query only: the next ones on every session have the endpoint's limits.
+    for _ in range(4):
+        status, body, _ = http(endpoint, "SELECT number FROM numbers(10)")
+        assert (status, body.count(b"\n")) == (200, 10)
+    assert http(endpoint, "SELECT getSetting('max_execution_time')")[1] == b"30\n"
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("SELECT 1", {"max_execution_time": "31"}),
+        ("SELECT 1", {"max_execution_time": "0"}),  # 0: no limit at all
+        ("SELECT 1", {"max_result_bytes": str(64 * 1024 * 1024 + 1)}),
+        ("SELECT 1", {"max_memory_usage": "0"}),
+        ("SELECT 1", {"result_overflow_mode": "break"}),
+        ("SELECT 1", {"readonly": "0", "max_execution_time": "3600"}),
+        ("SELECT 1 SETTINGS max_execution_time = 5", {}),  # even tighter: clauses never
+        ("SET max_execution_time = 5", {}),
+        ("SET max_execution_time = 3600", {}),
+        ("SELECT 1 SETTINGS max_execution_time = 3600", {}),
+    ],
+)
+def test_nothing_loosens_a_limit(endpoint: SqlEndpoint, query: str, params: dict[str, str]) -> None:
+    refused_with(endpoint, query, READONLY, **params)
+    assert http(endpoint, "SELECT getSetting('max_execution_time')")[1] == b"30\n"
+
+
+def test_a_bad_setting_value_is_a_clickhouse_error(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "SELECT 1", 36, max_result_rows="lots")
+    refused_with(endpoint, "SELECT 1", 36, max_result_rows="-1")
+
+
+def test_errors_point_into_the_clients_own_text(endpoint: SqlEndpoint) -> None:
+    _, body, headers = http(endpoint, "SELEC 1")
+    message = body.decode()
+    assert headers["X-ClickHouse-Exception-Code"] == "62"
+    assert "failed at position 7" in message, message
+    assert "parseQueryToJSON" not in message and "sql-endpoint" not in message
+    _, body, _ = http(endpoint, "SELECT 1\nFROM alerts WHERE (")
+    assert "(line 2, col" in body.decode() and "parseQueryToJSON" not in body.decode()
+    _, body, headers = http(endpoint, "SELECT no_such_column FROM alerts")
+    assert headers["X-ClickHouse-Exception-Code"] == "47", body
+    assert b"sql-endpoint" not in body
+
+
+def test_a_missing_or_ill_typed_parameter_is_a_clickhouse_error(endpoint: SqlEndpoint) -> None:
+    _, body, headers = http(endpoint, "SELECT {x:UInt32}")
+    assert headers["X-ClickHouse-Exception-Code"] == "456", body  # UNKNOWN_QUERY_PARAMETER
+    status, body, headers = http(endpoint, "SELECT {x:UInt32}", param_x="seven")
+    assert 400 <= status < 500, body
+    assert headers["X-ClickHouse-Exception-Code"] in {"27", "72", "457"}, body
+    assert http(endpoint, "SELECT {x:UInt32}", param_x="7")[:2] == (200, b"7\n")
