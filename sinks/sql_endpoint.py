@@ -71,7 +71,7 @@ from sinks.sql_policy import (
     check_query,
     server_params,
 )
-from sinks.sql_wire import compress_blocks, tightened
+from sinks.sql_wire import NativeUnsupported, compress_blocks, native_for_revision, tightened
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ TIMEOUT_EXCEEDED = 159
 TOO_MANY_SIMULTANEOUS_QUERIES = 202
 QUERY_WAS_CANCELLED = 394
 TOO_MANY_ROWS_OR_BYTES = 396
+NOT_IMPLEMENTED = 48
 TAG_PREFIX = "/* sql-endpoint:"
 _TAG = re.compile(r"\n?/\* sql-endpoint:[0-9a-f]{32} \*/\n?")
 _CHUNK_BYTES = 1 << 20
@@ -143,6 +144,14 @@ _STATUS_BY_CODE = {
     456: 400,  # UNKNOWN_QUERY_PARAMETER
     457: 400,  # BAD_QUERY_PARAMETER
     202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    48: 501,  # NOT_IMPLEMENTED
+    6: 400,  # CANNOT_PARSE_TEXT
+    38: 400,  # CANNOT_PARSE_DATE
+    41: 400,  # CANNOT_PARSE_DATETIME
+    72: 400,  # CANNOT_PARSE_NUMBER
+    53: 400,  # TYPE_MISMATCH
+    43: 400,  # ILLEGAL_TYPE_OF_ARGUMENT
+    46: 404,  # UNKNOWN_FUNCTION
 }
 # Request outcomes (SQL_REQUESTS) of engine errors, by code; anything else is "error".
 _OUTCOME_BY_CODE = {
@@ -423,7 +432,10 @@ class SqlEndpoint:
         text = await self._tag(text, tag, verdict, query_params)
         fmt = verdict.output_format or "TabSeparated"
         streamed = verdict.statement in _STREAMED  # chdb streams SELECTs only
-        result = await self._execute(tag, text, query_params, streamed, tighter)
+        result: bytes | bytearray = await self._execute(tag, text, query_params, streamed, tighter)
+        revision = params.get("client_protocol_version", "")
+        if fmt == "Native" and revision.isdigit():
+            result = await self._native_for(result, int(revision))
         summary = {
             "read_rows": "0",
             "read_bytes": "0",
@@ -442,6 +454,17 @@ class SqlEndpoint:
         }
         body = compress_blocks(result) if params.get("compress") == "1" else result
         return web.Response(body=body, headers=headers)
+
+    async def _native_for(self, result: bytes | bytearray, revision: int) -> bytes:
+        """The Native answer as a server writes it for the client's protocol version."""
+        try:
+            return await self._run_blocking(self._guard_pool, native_for_revision, result, revision)
+        except NativeUnsupported as e:
+            raise QueryRefused(
+                "bad_request",
+                NOT_IMPLEMENTED,
+                f"{e} at client_protocol_version {revision}; ask for another format",
+            ) from e
 
     async def _tag(self, text: str, tag: str, verdict: Verdict, params: Mapping[str, str]) -> str:
         """Return the text to run: ``text`` with the kill tag, checked like it."""
