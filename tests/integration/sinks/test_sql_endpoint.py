@@ -693,3 +693,22 @@ def test_a_missing_or_ill_typed_parameter_is_a_clickhouse_error(endpoint: SqlEnd
     assert 400 <= status < 500, body
     assert headers["X-ClickHouse-Exception-Code"] in {"27", "72", "457"}, body
     assert http(endpoint, "SELECT {x:UInt32}", param_x="7")[:2] == (200, b"7\n")
+
+
+def test_the_cli_reports_a_syntax_error_in_the_users_text(
+    endpoint: SqlEndpoint, warehouse_settings: Settings
+) -> None:
+    for settings in (warehouse_settings, on_port(warehouse_settings, endpoint.port)):
+        ready = sink_ready_file(settings.paths)
+        if settings is not warehouse_settings:  # the second time through the endpoint
+            ready.parent.mkdir(parents=True, exist_ok=True)
+            ready.write_text(json.dumps({"pid": 1, "sql_endpoint": endpoint.url}))
+        try:
+            with pytest.raises(CliError) as error:
+                query(settings, "SELECT 1,\nSELEC 2")
+        finally:
+            ready.unlink(missing_ok=True)
+        message = str(error.value)
+        assert message.endswith("(code 62)") and "\n" not in message, message
+        assert "(line 2, col 7)" in message, message
+        assert "parseQueryToJSON" not in message and "sql-endpoint" not in message
