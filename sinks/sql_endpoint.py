@@ -458,7 +458,8 @@ class SqlEndpoint:
     async def _native_for(self, result: bytes | bytearray, revision: int) -> bytes:
         """The Native answer as a server writes it for the client's protocol version."""
         try:
-            return await self._run_blocking(self._guard_pool, native_for_revision, result, revision)
+            # Not on the guard's thread: a large answer must not hold up other requests' checks.
+            return await self._run_blocking(None, native_for_revision, result, revision)
         except NativeUnsupported as e:
             raise QueryRefused(
                 "bad_request",
@@ -670,7 +671,9 @@ class SqlEndpoint:
             use_database=False,
         )
 
-    async def _run_blocking(self, pool: concurrent.futures.Executor, fn: Any, *args: Any) -> Any:
+    async def _run_blocking(
+        self, pool: concurrent.futures.Executor | None, fn: Any, *args: Any
+    ) -> Any:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def _error_response(

@@ -100,11 +100,11 @@ def refused_with(endpoint: SqlEndpoint, query: str, code: int, **params: str) ->
     return body
 
 
-def start_request(endpoint: SqlEndpoint, query: str) -> socket.socket:
+def start_request(endpoint: SqlEndpoint, query: str, path: str = "/") -> socket.socket:
     """Send a query over a raw connection and leave it open (close it to walk away)."""
     sock = socket.create_connection(("127.0.0.1", endpoint.port), timeout=60)
     data = query.encode()
-    head = f"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {len(data)}\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {len(data)}\r\n\r\n"
     sock.sendall(head.encode() + data)
     return sock
 
@@ -445,6 +445,19 @@ def test_a_client_that_leaves_cancels_its_query_and_frees_its_slot(
     # The only slot is free again (a busy slot would answer 503 after the queue timeout).
     assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
     assert counter("incidents_sql_requests", outcome="cancelled") == cancelled + 1
+
+
+def test_a_query_with_tighter_settings_is_killed_too(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(sql_max_concurrent=1, sql_max_execution_s=600.0)
+    sock = start_request(endpoint, ENDLESS, path="/?max_execution_time=500")
+    try:  # it runs on a session of its own, opened with the lower limit
+        wait_for("the query to run", lambda: len(running(writer)) == 1)
+    finally:
+        sock.close()
+    wait_for("the query to be killed", lambda: not running(writer))
+    assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
 
 
 def test_all_slots_busy_past_the_queue_timeout_is_503(
