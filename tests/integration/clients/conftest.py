@@ -129,7 +129,7 @@ def go_probe(cache_dir: Path) -> Path:
     with locked(cache_dir / "clients" / ".go-probe.lock"):
         if not binary.is_file():
             partial = binary.with_name(f".{binary.name}-partial")
-            env = {**os.environ, "GOFLAGS": "-mod=readonly"}
+            env = {**os.environ, "GOFLAGS": "-mod=readonly -buildvcs=false"}
             run([tools["go"], "build", "-o", str(partial), "."], "go build", cwd=GO_PROBE, env=env)
             partial.rename(binary)
     return binary
