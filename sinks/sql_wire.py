@@ -117,8 +117,8 @@ _BLOCK_INFO = b"\x01\x00\x02\xff\xff\xff\xff\x00"
 _FIXED_WIDTH = {
     **dict.fromkeys(("UInt8", "Int8", "Bool", "Enum8"), 1),
     **dict.fromkeys(("UInt16", "Int16", "Date", "Enum16", "BFloat16"), 2),
-    **dict.fromkeys(("UInt32", "Int32", "Float32", "Date32", "DateTime", "IPv4"), 4),
-    **dict.fromkeys(("UInt64", "Int64", "Float64", "DateTime64", "Time", "Time64"), 8),
+    **dict.fromkeys(("UInt32", "Int32", "Float32", "Date32", "DateTime", "IPv4", "Time"), 4),
+    **dict.fromkeys(("UInt64", "Int64", "Float64", "DateTime64", "Time64"), 8),
     **dict.fromkeys(("UInt128", "Int128", "UUID", "IPv6"), 16),
     **dict.fromkeys(("UInt256", "Int256"), 32),
     "Nothing": 1,
@@ -235,6 +235,8 @@ def _skip_prefix(reader: _Reader, type_name: str) -> None:
         reader.skip(8)
     elif head in ("Array", "Nullable"):
         _skip_prefix(reader, args[0])
+    elif head == "SimpleAggregateFunction":
+        _skip_prefix(reader, args[-1])
     elif head == "Map":
         for arg in args:
             _skip_prefix(reader, arg)
@@ -247,6 +249,10 @@ def _skip_column(reader: _Reader, type_name: str, rows: int) -> None:
     head, args = _split_type(type_name)
     if head in _FIXED_WIDTH:
         reader.skip(_FIXED_WIDTH[head] * rows)
+    elif head.startswith("Interval"):  # IntervalDay, IntervalSecond, ...: Int64
+        reader.skip(8 * rows)
+    elif head == "SimpleAggregateFunction":  # stored as its value type
+        _skip_column(reader, args[-1], rows)
     elif head == "String":
         for _ in range(rows):
             reader.skip(reader.varint())

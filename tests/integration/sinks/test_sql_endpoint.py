@@ -38,6 +38,7 @@ from sinks.exceptions import EndpointError
 from sinks.sql_client import SqlParser
 from sinks.sql_endpoint import TAG_PREFIX, SqlEndpoint, open_sql_endpoint
 from sinks.sql_policy import QueryRefused
+from sinks.sql_wire import native_for_revision
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -725,3 +726,23 @@ def test_the_cli_reports_a_syntax_error_in_the_users_text(
         assert message.endswith("(code 62)") and "\n" not in message, message
         assert "(line 2, col 7)" in message, message
         assert "parseQueryToJSON" not in message and "sql-endpoint" not in message
+
+
+def test_native_for_a_client_revision_walks_what_the_engine_writes(writer: Client) -> None:
+    """Every type the walker knows, as the engine writes it: the walk ends where it ends."""
+    data = writer.raw_query(
+        "SELECT number AS n, toString(number) AS s, toLowCardinality(toString(number % 3))"
+        " AS lc, toLowCardinality(toNullable('x')) AS lcn, [number, 1] AS arr,"
+        " if(number % 2 = 0, NULL, number / 2) AS nf, map('k', [toString(number)]) AS m,"
+        " tuple(1, 'a') AS t, CAST((1, 'b') AS Tuple(a UInt8, b String)) AS nt,"
+        " toDecimal64(1.5, 2) AS d, toDecimal128(1, 20) AS d128, toDate32('2024-01-01') AS dd,"
+        " toDate('2024-01-01') AS d16, now64(3, 'UTC') AS ts, now() AS dt,"
+        " toFixedString('ab', 2) AS fs, generateUUIDv4() AS u, toIPv4('1.2.3.4') AS ip,"
+        " toIntervalDay(1) AS iv, CAST('a' AS Enum8('a' = 1)) AS e, true AS b"
+        " FROM numbers(5000) SETTINGS max_block_size = 1500",
+        fmt="Native",
+    )
+    blocks = 4
+    columns = 21
+    converted = native_for_revision(data, 54460)
+    assert len(converted) == len(data) + blocks * (8 + columns)
