@@ -82,14 +82,24 @@ _CLICKHOUSE_ERROR = re.compile(
 )
 
 
+_MESSAGE_CHARS = 400
+
+
 def clickhouse_message(error: BaseException) -> str:
     """ClickHouse's own message of an error and its code, on one line:
-    ``Unknown table expression identifier 'x' (code 60)``, without the client's prefixes."""
-    line = first_line(str(error))
-    found = _CLICKHOUSE_ERROR.search(line)
+    ``Unknown table expression identifier 'x' (code 60)``, without the client's prefixes.
+
+    A message that quotes a query of several lines (a syntax error) is joined into one line
+    and cut at 400 characters, so the code always shows.
+    """
+    text = " ".join(str(error).split())
+    found = _CLICKHOUSE_ERROR.search(text)
     if found is None:
-        return line
-    return f"{found['message'].strip().removesuffix('.')} (code {found['code']})"
+        return first_line(str(error))
+    message = found["message"].strip().removesuffix(".")
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1].rstrip() + "…"
+    return f"{message} (code {found['code']})"
 
 
 def query(

@@ -15,6 +15,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 import clickhouse_connect
@@ -89,20 +90,21 @@ def connect(settings: Settings) -> Client:
     return _open_chdb(path, settings)
 
 
-def open_engine_reader(settings: Settings) -> Client:
+def open_engine_reader(settings: Settings, tighter: Mapping[str, str] | None = None) -> Client:
     """Open a read-only client on the embedded engine this process already owns.
 
-    Its session carries the SQL endpoint's limits and readonly=1 (see _make_read_only), and
-    the warehouse database is selected. readonly sticks to a chdb client's session, so this
-    client must never be used to write and the writer client must never be given read-only
-    settings.
+    Its session carries the SQL endpoint's limits (``tighter`` replaces some of them, for one
+    request; the caller checked they only tighten), the system-table filters and readonly=1
+    (see _make_read_only), and the warehouse database is selected. readonly sticks to a chdb
+    client's session, so this client must never be used to write and the writer client must
+    never be given read-only settings.
     """
     path = chdb_path(settings.clickhouse_dsn)
     if path is None:
         raise InvalidDsn("open_engine_reader needs an embedded (chdb://) warehouse")
     client = _open_chdb(path, settings)
     try:
-        _make_read_only(client, settings)
+        _make_read_only(client, settings, tighter)
     except BaseException:
         client.close()
         raise
@@ -226,18 +228,47 @@ def _command_line(pid: int | None) -> str:
     return " ".join(part.decode("utf-8", "replace") for part in raw.split(b"\0") if part)[:200]
 
 
-def _make_read_only(client: Client, settings: Settings) -> None:
-    """Bound the session's queries, then make it read-only: readonly=1 freezes every setting,
-    so the limits must come first and no query can lift them afterwards."""
+def system_table_filters(database: str) -> str:
+    """The `additional_table_filters` value that shows a reader only the warehouse database.
+
+    The engine adds these as WHERE conditions to every read of the table, also through the
+    `information_schema` views built on them: `system.tables` and `system.columns` list only
+    the warehouse's tables (and their `create_table_query` only theirs), `system.databases`
+    only the warehouse database itself.
+    """
+    db = identifier(database, "CLICKHOUSE_DATABASE")  # a plain name: nothing to escape
+    filters = {
+        "system.databases": f"name = \\'{db}\\'",
+        "system.tables": f"database = \\'{db}\\'",
+        "system.columns": f"database = \\'{db}\\'",
+    }
+    return "{" + ", ".join(f"'{table}': '{where}'" for table, where in filters.items()) + "}"
+
+
+def read_only_limits(settings: Settings) -> dict[str, str]:
+    """The limits of every read-only session (`max_execution_time`, result and memory)."""
     ch = settings.clickhouse
-    limits = {
+    return {
         "max_execution_time": f"{ch.sql_max_execution_s:g}",
         "timeout_overflow_mode": "throw",
         "max_result_bytes": str(ch.sql_max_result_bytes),
         "result_overflow_mode": "throw",
         "max_memory_usage": str(ch.sql_max_memory_bytes),
     }
-    for key, value in {**limits, **READ_ONLY_SETTINGS}.items():
+
+
+def _make_read_only(
+    client: Client, settings: Settings, tighter: Mapping[str, str] | None = None
+) -> None:
+    """Bound the session's queries and filter its system tables, then make it read-only:
+    readonly=1 freezes every setting, so the limits and filters must come first and no query
+    can lift them afterwards."""
+    session = {
+        **read_only_limits(settings),
+        **(tighter or {}),
+        "additional_table_filters": system_table_filters(database_name(settings)),
+    }
+    for key, value in {**session, **READ_ONLY_SETTINGS}.items():
         client.set_client_setting(key, value)
 
 

@@ -8,6 +8,7 @@ query this way; the policy itself is pure and lives in :mod:`sinks.sql_policy`.
 from __future__ import annotations
 
 import json
+import re
 import types
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, BinaryIO
@@ -32,6 +33,19 @@ from sinks.sql_policy import (
     refuse_settings,
 )
 
+# The engine's errors about a text given to the parser quote the parser's own query too:
+# "...: In scope SELECT parseQueryToJSON('<text>') AS ast. (SYNTAX_ERROR)".
+_PARSER_SCOPE = re.compile(
+    r": In scope SELECT (?:parseQueryToJSON|formatQuerySingleLine)\(.*\) AS (?:ast|q)"
+    r"(?=\. \([A-Z_]+\)(?: \(version [^)]*\))?\s*\Z)",
+    re.DOTALL,
+)
+
+
+def client_text(message: str) -> str:
+    """Return a parser error without the parser's own query: only the client's text."""
+    return _PARSER_SCOPE.sub("", message)
+
 
 class SqlParser:
     """ClickHouse's parser, reached through a client's ``raw_query``; it never runs the query."""
@@ -52,7 +66,7 @@ class SqlParser:
             )
         except DatabaseError as e:
             if e.code == SYNTAX_ERROR:
-                raise QueryRefused("syntax", SYNTAX_ERROR, str(e)) from e
+                raise QueryRefused("syntax", SYNTAX_ERROR, client_text(str(e))) from e
             if e.code == BAD_ARGUMENTS:  # parsed, but this statement kind has no JSON form
                 return None
             raise
@@ -73,7 +87,7 @@ class SqlParser:
                 fmt="JSONEachRow",
             )
         except DatabaseError as e:
-            raise QueryRefused("syntax", e.code or SYNTAX_ERROR, str(e)) from e
+            raise QueryRefused("syntax", e.code or SYNTAX_ERROR, client_text(str(e))) from e
         return str(json.loads(raw)["q"])
 
     def explain_ast(self, text: str, params: Mapping[str, str]) -> str:

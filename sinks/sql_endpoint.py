@@ -1,20 +1,39 @@
 """A read-only, bounded subset of ClickHouse's HTTP interface over the embedded engine.
 
-Enough of it for clickhouse-connect's HTTP client (`get_client(host=..., port=...)`): GET
-and POST on `/` with the query in the `query` parameter and/or the body, `param_<name>`
-query parameters, `database` (the warehouse's only), `default_format`, `query_id`, `/ping`,
-and errors as `Code: N. DB::Exception: ...` with `X-ClickHouse-Exception-Code`.
+Enough of it for clickhouse-connect's HTTP client and SQLAlchemy dialect, the official JDBC
+driver (DBeaver, DataGrip, Metabase) and the official Go client (Grafana): GET and POST on
+`/` with the query in the `query` parameter and/or the body, `param_<name>` query
+parameters, `database` or `X-ClickHouse-Database` (the warehouse's only), `default_format`
+or `X-ClickHouse-Format` (any output format of the engine, RowBinaryWithNamesAndTypes and
+Native included), `compress=1` (the answer in ClickHouse's own compressed blocks, see
+sinks.sql_wire), `query_id`, `/ping`, and errors as `Code: N. DB::Exception: ...` with
+`X-ClickHouse-Exception-Code`. User and password (Basic auth, `X-ClickHouse-User/Key`) are
+accepted and ignored: the endpoint listens on the sink's host and is read-only for all.
 
 Each request is one statement, checked by sinks.sql_policy with ClickHouse's own parser
 before it runs. It then runs on one of `sql_max_concurrent` clients whose sessions carry the
-limits (max_execution_time, max_result_bytes, max_memory_usage) and then readonly=1, which
+limits (max_execution_time, max_result_bytes, max_memory_usage), the filters that show only
+the warehouse database in `system.databases/tables/columns`, and then readonly=1, which
 freezes every setting: a request cannot change them, and nothing a request does outlives it.
-A request waits at most `sql_queue_timeout_s` for a free client (then 503, code 202). The
+
+Request settings (URL parameters) that only tighten a limit (a lower max_execution_time,
+max_result_rows, max_rows_to_read, ..., see sinks.sql_wire.TIGHTENING) are honoured: BI
+clients send them with every query. readonly=1 forbids changing them on a pooled session,
+and readonly=2 would allow it but would also let the session change the filters and the
+limits upwards, and read host files through `file()`: the parser check would be the only
+layer left. So such a request runs on a session opened for it (about 25 ms): the limits
+with the tighter values, the filters, then readonly=1, like every other. Any other setting,
+or a looser value, is refused with ClickHouse's 164 (READONLY) before anything runs; SET and
+SETTINGS clauses are refused by the parser check whatever their value.
+
+A request waits at most `sql_queue_timeout_s` for a free slot (then 503, code 202). The
 result is read in chunks and never held beyond `sql_max_result_bytes`. When the client goes
 away or the endpoint's own deadline passes, the query is killed through a separate control
-client (each query starts with a `/* sql-endpoint:<id> */` tag for that), and its client
-returns to the pool only once the engine has let go of it. The sink's writer has a client of
-its own, so analysts' queries never wait on it or it on them.
+client: each query carries a `/* sql-endpoint:<id> */` comment for that, put after the
+client's text (before its FORMAT clause), so that error positions, lines and columns count
+in the client's own text. Its client returns to the pool only once the engine has let go of
+it. The sink's writer has a client of its own, so analysts' queries never wait on it or it
+on them.
 """
 
 from __future__ import annotations
@@ -26,7 +45,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +64,6 @@ from sinks.sql_policy import (
     BAD_ARGUMENTS,
     BAD_QUERY_PARAMETER,
     READONLY,
-    UNKNOWN_SETTING,
     QueryRefused,
     RawParam,
     ReadPolicy,
@@ -53,6 +71,7 @@ from sinks.sql_policy import (
     check_query,
     server_params,
 )
+from sinks.sql_wire import NativeUnsupported, compress_blocks, native_for_revision, tightened
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +81,9 @@ TIMEOUT_EXCEEDED = 159
 TOO_MANY_SIMULTANEOUS_QUERIES = 202
 QUERY_WAS_CANCELLED = 394
 TOO_MANY_ROWS_OR_BYTES = 396
+NOT_IMPLEMENTED = 48
 TAG_PREFIX = "/* sql-endpoint:"
+_TAG = re.compile(r"\n?/\* sql-endpoint:[0-9a-f]{32} \*/\n?")
 _CHUNK_BYTES = 1 << 20
 _KILL_RETRY_S = 0.25
 # The engine's max_execution_time ends a query first; this is the endpoint's backstop.
@@ -106,6 +127,8 @@ _CONTENT_TYPES = {
     "JSON": "application/json; charset=UTF-8",
     "JSONEachRow": "application/x-ndjson; charset=UTF-8",
 }
+# Request headers of ClickHouse's HTTP interface that stand for URL parameters.
+_HEADER_PARAMS = {"X-ClickHouse-Format": "default_format", "X-ClickHouse-Database": "database"}
 # ClickHouse's own mapping of error codes to HTTP statuses, for the codes a reader meets.
 _STATUS_BY_CODE = {
     164: 403,  # READONLY
@@ -121,6 +144,14 @@ _STATUS_BY_CODE = {
     456: 400,  # UNKNOWN_QUERY_PARAMETER
     457: 400,  # BAD_QUERY_PARAMETER
     202: 503,  # TOO_MANY_SIMULTANEOUS_QUERIES
+    48: 501,  # NOT_IMPLEMENTED
+    6: 400,  # CANNOT_PARSE_TEXT
+    38: 400,  # CANNOT_PARSE_DATE
+    41: 400,  # CANNOT_PARSE_DATETIME
+    72: 400,  # CANNOT_PARSE_NUMBER
+    53: 400,  # TYPE_MISMATCH
+    43: 400,  # ILLEGAL_TYPE_OF_ARGUMENT
+    46: 404,  # UNKNOWN_FUNCTION
 }
 # Request outcomes (SQL_REQUESTS) of engine errors, by code; anything else is "error".
 _OUTCOME_BY_CODE = {
@@ -152,6 +183,33 @@ def output_format(query: str) -> str:
 def error_status(code: int | None) -> int:
     """Return the HTTP status ClickHouse uses for an error code."""
     return _STATUS_BY_CODE.get(code or 0, 500)
+
+
+def tagged(text: str, tag: str) -> str:
+    """Return ``text`` with the kill tag after the client's text and before its FORMAT.
+
+    Nothing is put before the client's text, so the engine's error positions (position,
+    line, column) count in what the client sent.
+    """
+    match = _TRAILING_FORMAT.search(text)
+    if match is None:  # e.g. a comment after a final ';': it stays the last thing
+        return f"{tag}\n{text}"
+    return f"{text[: match.start()]}\n{tag}\n{text[match.start() :]}"
+
+
+def untagged(message: str) -> str:
+    """Return an engine error message without the endpoint's tag in the query it quotes."""
+    return _TAG.sub(" ", message)
+
+
+def request_params(query: Mapping[str, str], headers: Mapping[str, str]) -> dict[str, str]:
+    """The URL parameters, with the X-ClickHouse-* headers that stand for some of them."""
+    params = dict(query)
+    for header, name in _HEADER_PARAMS.items():
+        value = headers.get(header)
+        if value and name not in params:
+            params[name] = value
+    return params
 
 
 def query_id_of(requested: str | None) -> str:
@@ -202,11 +260,14 @@ class SqlEndpoint:
         limits: EndpointLimits,
         host: str = "127.0.0.1",
         port: int = 8123,
+        open_session: Callable[[Mapping[str, str]], Client] | None = None,
     ) -> None:
         if not readers:
             raise EndpointError("the SQL endpoint needs at least one reader client")
         self._readers = list(readers)
         self._free = list(readers)
+        # Opens a session like the readers' with some limits tighter (see the module doc).
+        self._open_session = open_session
         self._killer = killer
         self._parser = SqlParser(guard.raw_query)
         self._policy = ReadPolicy(database)
@@ -332,7 +393,7 @@ class SqlEndpoint:
             SQL_REQUESTS.labels(outcome=outcome).inc()
             if code == READONLY:
                 SQL_REFUSALS.labels(reason="readonly").inc()
-            return self._error_response(code, str(e), query_id)
+            return self._error_response(code, untagged(str(e)), query_id)
         except asyncio.CancelledError:
             SQL_REQUESTS.labels(outcome="cancelled").inc()
             raise
@@ -343,21 +404,20 @@ class SqlEndpoint:
         query = "\n".join(part for part in await self._read_query(request) if part.strip())
         if not query.strip():
             return web.Response(text="Ok.\n")
-        params = dict(request.query)
+        params = request_params(request.query, request.headers)
         settings, raw_params = split_params(params)
-        self._check_request(params.get("database"), settings, raw_params)
+        tighter = self._check_request(params.get("database"), settings, raw_params)
         default_format = params.get("default_format") or "TabSeparated"
         if not _NAME.match(default_format):
             default_format = "TabSeparated"
-        tag = f"{TAG_PREFIX}{uuid.uuid4().hex} */"
-        text = f"{tag}\n{_TRAILING_END.sub('', query)}"
+        text = _TRAILING_END.sub("", query)
         query_params = server_params(text, {name: p.text for name, p in raw_params.items()})
         try:
             verdict = await self._check(text, query_params)
         except QueryRefused as e:
             if e.reason != "syntax":
                 raise
-            raise await self._first_line_refusal(tag, query, query_params) or e from None
+            raise await self._first_line_refusal(query, query_params) or e from None
         if verdict.output_format is None:
             # Name the format in the text so the engine streams it (chdb streams only
             # queries ending in a FORMAT clause). Checked again: it is what will run.
@@ -368,9 +428,14 @@ class SqlEndpoint:
             except QueryRefused as e:
                 if e.reason != "syntax":  # e.g. a comment after a final ';': run as written
                     raise
+        tag = f"{TAG_PREFIX}{uuid.uuid4().hex} */"
+        text = await self._tag(text, tag, verdict, query_params)
         fmt = verdict.output_format or "TabSeparated"
         streamed = verdict.statement in _STREAMED  # chdb streams SELECTs only
-        result = await self._execute(tag, text, query_params, streamed)
+        result: bytes | bytearray = await self._execute(tag, text, query_params, streamed, tighter)
+        revision = params.get("client_protocol_version", "")
+        if fmt == "Native" and revision.isdigit():
+            result = await self._native_for(result, int(revision))
         summary = {
             "read_rows": "0",
             "read_bytes": "0",
@@ -387,10 +452,34 @@ class SqlEndpoint:
             "X-ClickHouse-Server-Display-Name": SERVER_NAME,
             "Content-Type": _CONTENT_TYPES.get(fmt, "application/octet-stream"),
         }
-        return web.Response(body=result, headers=headers)
+        body = compress_blocks(result) if params.get("compress") == "1" else result
+        return web.Response(body=body, headers=headers)
+
+    async def _native_for(self, result: bytes | bytearray, revision: int) -> bytes:
+        """The Native answer as a server writes it for the client's protocol version."""
+        try:
+            # Not on the guard's thread: a large answer must not hold up other requests' checks.
+            return await self._run_blocking(None, native_for_revision, result, revision)
+        except NativeUnsupported as e:
+            raise QueryRefused(
+                "bad_request",
+                NOT_IMPLEMENTED,
+                f"{e} at client_protocol_version {revision}; ask for another format",
+            ) from e
+
+    async def _tag(self, text: str, tag: str, verdict: Verdict, params: Mapping[str, str]) -> str:
+        """Return the text to run: ``text`` with the kill tag, checked like it."""
+        with_tag = tagged(text, tag)
+        try:
+            if await self._check(with_tag, params) == verdict:
+                return with_tag
+        except QueryRefused as e:
+            if e.reason != "syntax":
+                raise
+        return f"{tag}\n{text}"  # e.g. a FORMAT in a trailing comment: the tag goes first
 
     async def _first_line_refusal(
-        self, tag: str, query: str, params: Mapping[str, str]
+        self, query: str, params: Mapping[str, str]
     ) -> QueryRefused | None:
         """Return why the query's first line alone is refused, unless that is its syntax.
 
@@ -401,7 +490,7 @@ class SqlEndpoint:
         if first_line == query.strip():
             return None
         try:
-            await self._check(f"{tag}\n{_TRAILING_END.sub('', first_line)}", params)
+            await self._check(_TRAILING_END.sub("", first_line), params)
         except QueryRefused as e:
             return None if e.reason == "syntax" else e
         return None
@@ -430,27 +519,29 @@ class SqlEndpoint:
 
     def _check_request(
         self, database: str | None, settings: Mapping[str, str], params: Mapping[str, RawParam]
-    ) -> None:
-        """Refuse another database, a setting that differs from the session's, a bad name."""
+    ) -> dict[str, str]:
+        """Refuse another database, a setting that loosens or is unknown, a bad name.
+
+        Return the settings that tighten the session's limits for this request.
+        """
         if database and database != self._policy.database:
             raise QueryRefused(
                 "forbidden_table",
                 ACCESS_DENIED,
                 f"database {database!r} is not readable here; use {self._policy.database}",
             )
-        for name, value in settings.items():
-            current = self._session_settings.get(name)
-            if current is None:
-                raise QueryRefused("setting", UNKNOWN_SETTING, f"Unknown setting '{name}'")
-            if value != current:
-                raise QueryRefused(
-                    "setting", READONLY, f"Cannot modify '{name}' setting in readonly mode"
-                )
+        tighter = tightened(settings, self._session_settings)
+        if tighter and self._open_session is None:
+            name = next(iter(tighter))
+            raise QueryRefused(
+                "setting", READONLY, f"Cannot modify '{name}' setting in readonly mode"
+            )
         for name in params:
             if not _NAME.match(name):
                 raise QueryRefused(
                     "bad_request", BAD_QUERY_PARAMETER, f"bad query parameter name {name!r}"
                 )
+        return tighter
 
     async def _check(self, text: str, params: Mapping[str, str]) -> Verdict:
         return await self._run_blocking(
@@ -458,12 +549,20 @@ class SqlEndpoint:
         )
 
     async def _execute(
-        self, tag: str, text: str, params: Mapping[str, str], streamed: bool
+        self,
+        tag: str,
+        text: str,
+        params: Mapping[str, str],
+        streamed: bool,
+        tighter: Mapping[str, str],
     ) -> bytearray:
-        """Run ``text`` on a free reader; kill it if the client leaves or time runs out."""
+        """Run ``text`` on a free reader (or, with tighter limits, a session of its own, in
+        the same slot); kill it if the client leaves or time runs out."""
         reader = await self._acquire()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._query_pool, self._fetch, reader, text, params, streamed)
+        future = loop.run_in_executor(
+            self._query_pool, self._fetch_in, reader, tighter, text, params, streamed
+        )
         # The reader goes back only when its thread is done with it, not when we stop waiting.
         future.add_done_callback(lambda _: self._release(reader))
         deadline = self._limits.max_execution_s + _DEADLINE_GRACE_S
@@ -498,6 +597,23 @@ class SqlEndpoint:
         assert self._slots is not None
         self._free.append(reader)
         self._slots.release()
+
+    def _fetch_in(
+        self,
+        reader: Client,
+        tighter: Mapping[str, str],
+        text: str,
+        params: Mapping[str, str],
+        streamed: bool,
+    ) -> bytearray:
+        """Run on ``reader``, or on a session opened with the ``tighter`` limits and closed."""
+        if not tighter or self._open_session is None:
+            return self._fetch(reader, text, params, streamed)
+        session = self._open_session(tighter)
+        try:
+            return self._fetch(session, text, params, streamed)
+        finally:
+            session.close()
 
     def _fetch(
         self, reader: Client, text: str, params: Mapping[str, str], streamed: bool
@@ -549,12 +665,15 @@ class SqlEndpoint:
 
     def _kill(self, tag: str) -> None:
         self._killer.command(
-            "KILL QUERY WHERE startsWith(query, {tag:String}) ASYNC",
+            # The tag is a parameter, which the KILL's own text in the process list shows.
+            "KILL QUERY WHERE position(query, {tag:String}) > 0 AND query_id != queryID() ASYNC",
             parameters={"tag": tag},
             use_database=False,
         )
 
-    async def _run_blocking(self, pool: concurrent.futures.Executor, fn: Any, *args: Any) -> Any:
+    async def _run_blocking(
+        self, pool: concurrent.futures.Executor | None, fn: Any, *args: Any
+    ) -> Any:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def _error_response(
@@ -594,6 +713,7 @@ def open_sql_endpoint(settings: Settings) -> SqlEndpoint:
             EndpointLimits.from_settings(ch),
             ch.sql_host,
             ch.sql_port,
+            open_session=lambda tighter: open_engine_reader(settings, tighter),
         )
     except BaseException:
         for client in clients:

@@ -8,9 +8,11 @@ client): one reading statement (SELECT/WITH with UNION/INTERSECT/EXCEPT, SHOW TA
 SHOW DATABASES, SHOW COLUMNS, EXPLAIN of one of those), no INTO OUTFILE, no SETTINGS clause,
 no table functions but the number generators, no scalar function that reaches files,
 dictionaries or the server's configuration, and only the configured database plus a few
-harmless system tables. DESCRIBE, EXISTS and SHOW CREATE have no JSON form; for them the
-engine prints `EXPLAIN AST` (only after `formatQuerySingleLine` proved the text one such
-statement) and only a bare table name is accepted.
+harmless system tables (`system.databases/tables/columns` among them: the read-only sessions
+filter those to the configured database, see sinks.clickhouse.system_table_filters).
+DESCRIBE, EXISTS and SHOW CREATE have no JSON form; for them the engine prints `EXPLAIN AST`
+(only after `formatQuerySingleLine` proved the text one such statement) and only a bare
+table name is accepted.
 
 The read-only engine session (readonly=1) still refuses writes, DDL and setting changes on
 its own; this guard covers what readonly=1 lets through (the `file()` function, INTO OUTFILE,
@@ -53,8 +55,13 @@ GENERATORS = frozenset(
     {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generate_series", "generateseries"}
 )
 # System tables clients need and that reveal nothing about the host or other queries.
+# `databases`, `tables` and `columns` are read through the session's filters
+# (sinks.clickhouse.system_table_filters): only the warehouse database's rows.
 SYSTEM_TABLES = frozenset(
     {
+        "databases",
+        "tables",
+        "columns",
         "one",
         "numbers",
         "numbers_mt",

@@ -11,6 +11,7 @@ import datetime
 import gzip
 import json
 import socket
+import struct
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import lz4.block
 import lz4.frame
 import pytest
+from clickhouse_cityhash.cityhash import CityHash128
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 
@@ -35,6 +38,7 @@ from sinks.exceptions import EndpointError
 from sinks.sql_client import SqlParser
 from sinks.sql_endpoint import TAG_PREFIX, SqlEndpoint, open_sql_endpoint
 from sinks.sql_policy import QueryRefused
+from sinks.sql_wire import native_for_revision
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -97,11 +101,11 @@ def refused_with(endpoint: SqlEndpoint, query: str, code: int, **params: str) ->
     return body
 
 
-def start_request(endpoint: SqlEndpoint, query: str) -> socket.socket:
+def start_request(endpoint: SqlEndpoint, query: str, path: str = "/") -> socket.socket:
     """Send a query over a raw connection and leave it open (close it to walk away)."""
     sock = socket.create_connection(("127.0.0.1", endpoint.port), timeout=60)
     data = query.encode()
-    head = f"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {len(data)}\r\n\r\n"
+    head = f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {len(data)}\r\n\r\n"
     sock.sendall(head.encode() + data)
     return sock
 
@@ -124,7 +128,8 @@ def endless_query(endpoint: SqlEndpoint, writer: Client) -> Iterator[socket.sock
 def running(writer: Client) -> list[str]:
     """The endpoint's queries the engine is running now (seen by the unrestricted writer)."""
     rows = writer.query(
-        "SELECT query FROM system.processes WHERE startsWith(query, {p:String})",
+        "SELECT query FROM system.processes"
+        " WHERE position(query, {p:String}) > 0 AND query_id != queryID()",
         parameters={"p": TAG_PREFIX},
     ).result_rows
     return [row[0] for row in rows]
@@ -346,7 +351,7 @@ def test_other_servers_are_never_contacted(endpoint: SqlEndpoint) -> None:
 
 @pytest.mark.parametrize(
     "table",
-    ["disks", "tables", "columns", "databases", "processes", "parts", "query_log", "stack_trace"],
+    ["disks", "processes", "parts", "query_log", "stack_trace", "mutations", "users"],
 )
 def test_revealing_system_tables_are_refused(endpoint: SqlEndpoint, table: str) -> None:
     refused_with(endpoint, f"SELECT * FROM system.{table}", ACCESS_DENIED)
@@ -359,6 +364,30 @@ def test_revealing_system_tables_are_refused(endpoint: SqlEndpoint, table: str) 
 def test_system_tables_clients_need_are_readable(endpoint: SqlEndpoint, table: str) -> None:
     status, body, _ = http(endpoint, f"SELECT count() > 0 FROM system.{table}")
     assert (status, body) == (200, b"1\n")
+
+
+def test_catalog_tables_show_only_the_warehouse(endpoint: SqlEndpoint) -> None:
+    _, body, _ = http(endpoint, "SELECT name FROM system.databases")
+    assert body == b"incidents\n"
+    _, body, _ = http(endpoint, "SELECT DISTINCT database FROM system.tables")
+    assert body == b"incidents\n"
+    _, body, _ = http(endpoint, "SELECT name FROM system.tables WHERE name LIKE 'v\\_%'")
+    assert b"v_province_quarter\n" in body
+    _, body, _ = http(endpoint, "SELECT count() FROM system.tables WHERE database = 'system'")
+    assert body == b"0\n"
+    status, body, _ = http(
+        endpoint,
+        "SELECT type FROM system.columns WHERE table = 'v_province_quarter' AND name = 'quarter'",
+    )
+    assert (status, body) == (200, b"Date32\n")
+    _, body, _ = http(endpoint, "SELECT DISTINCT database FROM system.columns")
+    assert body == b"incidents\n"
+    # A query cannot lift the filters: SET and SETTINGS are refused, the session is frozen.
+    refused_with(endpoint, "SET additional_table_filters = ''", READONLY)
+    refused_with(
+        endpoint, "SELECT 1 FROM system.tables SETTINGS additional_table_filters = ''", READONLY
+    )
+    refused_with(endpoint, "SELECT 1", READONLY, additional_table_filters="{}")
 
 
 def test_only_the_warehouse_database(endpoint: SqlEndpoint) -> None:
@@ -417,6 +446,19 @@ def test_a_client_that_leaves_cancels_its_query_and_frees_its_slot(
     # The only slot is free again (a busy slot would answer 503 after the queue timeout).
     assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
     assert counter("incidents_sql_requests", outcome="cancelled") == cancelled + 1
+
+
+def test_a_query_with_tighter_settings_is_killed_too(
+    endpoint_factory: Callable[..., SqlEndpoint], writer: Client
+) -> None:
+    endpoint = endpoint_factory(sql_max_concurrent=1, sql_max_execution_s=600.0)
+    sock = start_request(endpoint, ENDLESS, path="/?max_execution_time=500")
+    try:  # it runs on a session of its own, opened with the lower limit
+        wait_for("the query to run", lambda: len(running(writer)) == 1)
+    finally:
+        sock.close()
+    wait_for("the query to be killed", lambda: not running(writer))
+    assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
 
 
 def test_all_slots_busy_past_the_queue_timeout_is_503(
@@ -561,3 +603,146 @@ def test_stored_parser_trees_match_the_engine(writer: Client, warehouse_settings
     finally:
         reader.close()
     assert not changed, f"parseQueryToJSON changed; update {TREES.name} for: {changed}"
+
+
+# --- what analysts' tools send ---------------------------------------------------------------
+
+
+def test_format_and_database_headers(endpoint: SqlEndpoint) -> None:
+    headers = {
+        "X-ClickHouse-Format": "JSONEachRow",
+        "X-ClickHouse-Database": "incidents",
+        "X-ClickHouse-User": "default",
+        "X-ClickHouse-Key": "",
+    }
+    status, body, reply = http(endpoint, "SELECT count() AS n FROM alerts", headers=headers)
+    assert (status, json.loads(body)) == (200, {"n": 1})
+    assert reply["X-ClickHouse-Format"] == "JSONEachRow"
+    status, body, _ = http(endpoint, "SELECT 1", headers={"X-ClickHouse-Database": "system"})
+    assert status == 403, body
+    # The RowBinaryWithNamesAndTypes header: column count, names, types, then the row.
+    status, body, _ = http(
+        endpoint,
+        "SELECT toUInt8(7) AS x",
+        headers={"X-ClickHouse-Format": "RowBinaryWithNamesAndTypes"},
+    )
+    assert (status, body) == (200, b"\x01\x01x\x05UInt8\x07")
+
+
+def test_compress_answers_in_clickhouse_blocks(endpoint: SqlEndpoint) -> None:
+    plain = http(endpoint, "SELECT number FROM numbers(300000)")[1]
+    status, body, _ = http(endpoint, "SELECT number FROM numbers(300000)", compress="1")
+    assert status == 200
+    out, offset = bytearray(), 0
+    while offset < len(body):  # checksum (16), method, sizes, LZ4 block
+        method, size, raw_size = struct.unpack_from("<BII", body, offset + 16)
+        assert method == 0x82
+        block = body[offset + 16 : offset + 16 + size]
+        digest = CityHash128(block)  # as clickhouse-driver writes it: high half first
+        assert body[offset : offset + 16] == struct.pack(
+            "<QQ", digest >> 64, digest & 0xFFFFFFFFFFFFFFFF
+        )
+        out += lz4.block.decompress(block[9:], uncompressed_size=raw_size)
+        offset += 16 + size
+    assert bytes(out) == plain and len(plain) > len(body)
+
+
+def test_settings_that_tighten_apply_to_that_query_only(endpoint: SqlEndpoint) -> None:
+    status, body, headers = http(endpoint, "SELECT number FROM numbers(10)", max_result_rows="3")
+    assert headers["X-ClickHouse-Exception-Code"] == "396", body  # TOO_MANY_ROWS_OR_BYTES
+    status, body, headers = http(
+        endpoint, "SELECT count() FROM numbers(100000)", max_rows_to_read="10"
+    )
+    assert headers["X-ClickHouse-Exception-Code"] == "158", body  # TOO_MANY_ROWS
+    assert http(endpoint, "SELECT 1", max_execution_time="5")[:2] == (200, b"1\n")
+    # ... and to that query only: the next ones on every session have the endpoint's limits.
+    for _ in range(4):
+        status, body, _ = http(endpoint, "SELECT number FROM numbers(10)")
+        assert (status, body.count(b"\n")) == (200, 10)
+    assert http(endpoint, "SELECT getSetting('max_execution_time')")[1] == b"30\n"
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        ("SELECT 1", {"max_execution_time": "31"}),
+        ("SELECT 1", {"max_execution_time": "0"}),  # 0: no limit at all
+        ("SELECT 1", {"max_result_bytes": str(64 * 1024 * 1024 + 1)}),
+        ("SELECT 1", {"max_memory_usage": "0"}),
+        ("SELECT 1", {"result_overflow_mode": "break"}),
+        ("SELECT 1", {"readonly": "0", "max_execution_time": "3600"}),
+        ("SELECT 1 SETTINGS max_execution_time = 5", {}),  # even tighter: clauses never
+        ("SET max_execution_time = 5", {}),
+        ("SET max_execution_time = 3600", {}),
+        ("SELECT 1 SETTINGS max_execution_time = 3600", {}),
+    ],
+)
+def test_nothing_loosens_a_limit(endpoint: SqlEndpoint, query: str, params: dict[str, str]) -> None:
+    refused_with(endpoint, query, READONLY, **params)
+    assert http(endpoint, "SELECT getSetting('max_execution_time')")[1] == b"30\n"
+
+
+def test_a_bad_setting_value_is_a_clickhouse_error(endpoint: SqlEndpoint) -> None:
+    refused_with(endpoint, "SELECT 1", 36, max_result_rows="lots")
+    refused_with(endpoint, "SELECT 1", 36, max_result_rows="-1")
+
+
+def test_errors_point_into_the_clients_own_text(endpoint: SqlEndpoint) -> None:
+    _, body, headers = http(endpoint, "SELEC 1")
+    message = body.decode()
+    assert headers["X-ClickHouse-Exception-Code"] == "62"
+    assert "failed at position 7" in message, message
+    assert "parseQueryToJSON" not in message and "sql-endpoint" not in message
+    _, body, _ = http(endpoint, "SELECT 1\nFROM alerts WHERE (")
+    assert "(line 2, col" in body.decode() and "parseQueryToJSON" not in body.decode()
+    _, body, headers = http(endpoint, "SELECT no_such_column FROM alerts")
+    assert headers["X-ClickHouse-Exception-Code"] == "47", body
+    assert b"sql-endpoint" not in body
+
+
+def test_a_missing_or_ill_typed_parameter_is_a_clickhouse_error(endpoint: SqlEndpoint) -> None:
+    _, body, headers = http(endpoint, "SELECT {x:UInt32}")
+    assert headers["X-ClickHouse-Exception-Code"] == "456", body  # UNKNOWN_QUERY_PARAMETER
+    status, body, headers = http(endpoint, "SELECT {x:UInt32}", param_x="seven")
+    assert 400 <= status < 500, body
+    assert headers["X-ClickHouse-Exception-Code"] in {"27", "72", "457"}, body
+    assert http(endpoint, "SELECT {x:UInt32}", param_x="7")[:2] == (200, b"7\n")
+
+
+def test_the_cli_reports_a_syntax_error_in_the_users_text(
+    endpoint: SqlEndpoint, warehouse_settings: Settings
+) -> None:
+    for settings in (warehouse_settings, on_port(warehouse_settings, endpoint.port)):
+        ready = sink_ready_file(settings.paths)
+        if settings is not warehouse_settings:  # the second time through the endpoint
+            ready.parent.mkdir(parents=True, exist_ok=True)
+            ready.write_text(json.dumps({"pid": 1, "sql_endpoint": endpoint.url}))
+        try:
+            with pytest.raises(CliError) as error:
+                query(settings, "SELECT 1,\nSELEC 2")
+        finally:
+            ready.unlink(missing_ok=True)
+        message = str(error.value)
+        assert message.endswith("(code 62)") and "\n" not in message, message
+        assert "(line 2, col 7)" in message, message
+        assert "parseQueryToJSON" not in message and "sql-endpoint" not in message
+
+
+def test_native_for_a_client_revision_walks_what_the_engine_writes(writer: Client) -> None:
+    """Every type the walker knows, as the engine writes it: the walk ends where it ends."""
+    data = writer.raw_query(
+        "SELECT number AS n, toString(number) AS s, toLowCardinality(toString(number % 3))"
+        " AS lc, toLowCardinality(toNullable('x')) AS lcn, [number, 1] AS arr,"
+        " if(number % 2 = 0, NULL, number / 2) AS nf, map('k', [toString(number)]) AS m,"
+        " tuple(1, 'a') AS t, CAST((1, 'b') AS Tuple(a UInt8, b String)) AS nt,"
+        " toDecimal64(1.5, 2) AS d, toDecimal128(1, 20) AS d128, toDate32('2024-01-01') AS dd,"
+        " toDate('2024-01-01') AS d16, now64(3, 'UTC') AS ts, now() AS dt,"
+        " toFixedString('ab', 2) AS fs, generateUUIDv4() AS u, toIPv4('1.2.3.4') AS ip,"
+        " toIntervalDay(1) AS iv, CAST('a' AS Enum8('a' = 1)) AS e, true AS b"
+        " FROM numbers(5000) SETTINGS max_block_size = 1500",
+        fmt="Native",
+    )
+    blocks = 4
+    columns = 21
+    converted = native_for_revision(data, 54460)
+    assert len(converted) == len(data) + blocks * (8 + columns)

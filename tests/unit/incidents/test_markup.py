@@ -35,6 +35,17 @@ def test_a_usage_error_with_markup_is_one_plain_line(capsys: pytest.CaptureFixtu
             " (version 25.5.1.1)",
             "file() is not allowed here (code 497)",
         ),
+        (
+            "Received ClickHouse exception, code: 62, server response: Code: 62. DB::Exception:"
+            " Syntax error: failed at position 7 (1) (line 1, col 7): 1\n FORMAT Native."
+            " Expected one of: token, OR, AND. (SYNTAX_ERROR) (for url http://127.0.0.1:8123)",
+            "Syntax error: failed at position 7 (1) (line 1, col 7): 1 FORMAT Native. Expected"
+            " one of: token, OR, AND (code 62)",
+        ),
+        (
+            "Code: 62. DB::Exception: Syntax error: " + "x" * 1000 + ". (SYNTAX_ERROR)",
+            "Syntax error: " + "x" * 385 + "… (code 62)",
+        ),
         ("the warehouse does not answer", "the warehouse does not answer"),
     ],
 )
