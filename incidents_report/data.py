@@ -4,6 +4,10 @@ Every number in the report comes from ClickHouse (the views of docs/analysts.md,
 lineage in report_versions, the dead letters in rejected_reports, the data-quality runs in
 v_dq_latest); Python only parses the quarter, names things and moves values into the
 model. Rendering is one module per output beside it: charts, html, markdown, pdf, terminal.
+
+Each query takes the quarter as `{q:Date}` and filters its own period in one visible
+place (a WHERE on the quarter's days or months), so a later filter (an as-of time) has
+one obvious home per query.
 """
 
 from __future__ import annotations
@@ -218,6 +222,42 @@ class IncidentRow:
 
 
 @dataclass(frozen=True)
+class MonthRow:
+    """One month of the quarter, nationally (v_national_month; zeros for a month without
+    incidents)."""
+
+    month: date  # its first day
+    incidents: int
+    terror_attacks: int
+    security_operations: int
+    killed: int
+    injured: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.month:%B %Y}"
+
+
+UNNAMED = ""  # the perpetrator of an incident whose reports name no group
+
+
+@dataclass(frozen=True)
+class PerpetratorRow:
+    """Incidents of one category attributed to one group (UNNAMED: no report names one)."""
+
+    category: str  # terror_attack | security_operation
+    group: str
+    incidents: int
+    killed: int
+    injured: int
+    disputed: int  # of these incidents, those whose reports named more than one group
+
+    @property
+    def named(self) -> bool:
+        return self.group != UNNAMED
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     quarter: str  # 2024-Q1
     province: str
@@ -254,7 +294,10 @@ class DeadLetters:
 class QuarterlyReport:
     quarter: Quarter
     generated_at: datetime
+    newest_report_at: datetime | None  # the newest report the warehouse received (UTC)
     national: National
+    months: tuple[MonthRow, ...]  # the quarter's three months, oldest first
+    perpetrators: tuple[PerpetratorRow, ...]  # by category, then named groups worst first
     provinces: tuple[ProvinceRow, ...]
     districts: tuple[DistrictRow, ...]  # every district of the quarter, worst first
     deadliest: tuple[IncidentRow, ...]
@@ -268,6 +311,11 @@ class QuarterlyReport:
     @property
     def top_districts(self) -> tuple[DistrictRow, ...]:
         return self.districts[:TOP_DISTRICTS]
+
+    @property
+    def has_trend(self) -> bool:
+        """More than one quarter recorded: a trend across quarters means something."""
+        return len(self.trend_quarters) > 1
 
     def headline(self) -> str:
         """The CRSS-style sentence: totals and the two largest shares of the fatalities."""
@@ -375,6 +423,93 @@ WHERE occurred_on >= {q:Date} AND occurred_on < addQuarters({q:Date}, 1)
 ORDER BY killed DESC, injured DESC, occurred_on, incident_id
 LIMIT {n:UInt32}
 """
+
+# The quarter's three months, nationally; a month without incidents is a row of zeros.
+MONTHS_SQL = """
+SELECT
+    months.month AS month,
+    toUInt64(v.incidents) AS incidents,
+    toUInt64(v.terror_attacks) AS terror_attacks,
+    toUInt64(v.security_operations) AS security_operations,
+    toUInt64(v.killed_total) AS killed,
+    toUInt64(v.injured_total) AS injured
+FROM (SELECT addMonths({q:Date}, toInt32(number)) AS month FROM numbers(3)) AS months
+LEFT JOIN v_national_month AS v ON v.month = months.month
+ORDER BY month
+"""
+
+# A group's name as the reports spell it, made comparable: white space collapsed; ACLED's
+# "TTP: Tehreek-i-Taliban Pakistan" cut to the short name before the colon; a name that
+# says the attacker is unidentified or unknown counts as no name.
+_NAMED = """
+    trimBoth(replaceRegexpAll(ifNull(perpetrator, ''), '[[:space:]]+', ' ')) AS spaced,
+    if(match(spaced, '^[^:]{1,24}:'), trimBoth(replaceRegexpOne(spaced, ':.*$', '')), spaced)
+        AS short,
+    if(match(lower(short), '^(unidentified|unknown|unnamed|not known)'), '', short) AS name,
+    lower(name) AS group_key"""
+
+# Perpetrators. An incident's group is chosen among its current reports (incidents.report_ids),
+# each read at its latest version: the group named by the report its killed figure was taken
+# from (incidents.killed_from); else the group most of its reports name; a tie goes to the
+# name first in alphabetical order; no report naming a group: unnamed (''). So every incident
+# counts once, and the groups add up to the quarter.
+PERPETRATORS_SQL = f"""
+WITH
+quarter_incidents AS (
+    SELECT incident_id, category, killed_total, injured_total, killed_from, report_ids
+    FROM v_incidents
+    WHERE occurred_on >= {{q:Date}} AND occurred_on < addQuarters({{q:Date}}, 1)
+),
+latest AS (
+    SELECT report_id, argMax(perpetrator, version) AS perpetrator
+    FROM report_versions FINAL
+    WHERE report_id IN (SELECT arrayJoin(report_ids) FROM quarter_incidents)
+    GROUP BY report_id
+),
+named AS (
+    SELECT report_id,{_NAMED}
+    FROM latest
+),
+votes AS (
+    SELECT
+        i.incident_id AS incident_id,
+        n.group_key AS group_key,
+        min(n.name) AS name,
+        count() AS reports,
+        max(n.report_id = i.killed_from) AS from_killed
+    FROM quarter_incidents AS i
+    ARRAY JOIN i.report_ids AS rid
+    INNER JOIN named AS n ON n.report_id = rid
+    WHERE n.group_key != ''
+    GROUP BY incident_id, group_key
+),
+chosen AS (
+    SELECT
+        incident_id,
+        arraySort(
+            v -> (-toInt64(v.1), -toInt64(v.2), v.3),
+            groupArray((from_killed, reports, group_key, name))
+        )[1] AS pick,
+        uniqExact(group_key) AS groups_named
+    FROM votes
+    GROUP BY incident_id
+)
+SELECT
+    i.category AS category,
+    c.pick.3 AS group_key,
+    min(c.pick.4) AS perpetrator,
+    count() AS incidents,
+    sum(i.killed_total) AS killed,
+    sum(i.injured_total) AS injured,
+    countIf(c.groups_named > 1) AS disputed
+FROM quarter_incidents AS i
+LEFT JOIN chosen AS c ON c.incident_id = i.incident_id
+GROUP BY category, group_key
+ORDER BY category DESC, group_key = '', killed DESC, incidents DESC, group_key
+"""
+
+# The newest report the warehouse has received: what the figures are "as of".
+NEWEST_REPORT_SQL = "SELECT max(received_at) AS newest, count() AS versions FROM report_versions"
 
 # Lineage: the reports an incident merges, each with its source and the url of its latest
 # version.
@@ -519,6 +654,20 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+def _counts(row: Mapping[str, Any]) -> dict[str, int]:
+    """The counts a district's and a month's rows share."""
+    names = ("incidents", "terror_attacks", "security_operations", "killed", "injured")
+    return {name: int(row[name]) for name in names}
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def build_report(
     client: ReadClient,
     quarter: Quarter,
@@ -563,18 +712,26 @@ def build_report(
         for r in _rows(client, PROVINCES_SQL, q=q)
     )
     districts = tuple(
-        DistrictRow(
-            province=r["province"],
-            district=r["district"] or "",
-            incidents=int(r["incidents"]),
-            terror_attacks=int(r["terror_attacks"]),
-            security_operations=int(r["security_operations"]),
-            killed=int(r["killed"]),
-            injured=int(r["injured"]),
-        )
+        DistrictRow(province=r["province"], district=r["district"] or "", **_counts(r))
         for r in _rows(client, DISTRICTS_SQL, q=q)
     )
     deadliest = _deadliest(client, q)
+    months = tuple(
+        MonthRow(month=_as_date(r["month"]), **_counts(r)) for r in _rows(client, MONTHS_SQL, q=q)
+    )
+    perpetrators = tuple(
+        PerpetratorRow(
+            category=r["category"],
+            group=r["perpetrator"] if r["group_key"] else UNNAMED,
+            incidents=int(r["incidents"]),
+            killed=int(r["killed"]),
+            injured=int(r["injured"]),
+            disputed=int(r["disputed"]),
+        )
+        for r in _rows(client, PERPETRATORS_SQL, q=q)
+    )
+    newest = _rows(client, NEWEST_REPORT_SQL)
+    newest_at = newest[0]["newest"] if newest and int(newest[0]["versions"]) else None
     first = _rows(client, FIRST_QUARTER_SQL)[0]["first"]
     trend_rows = _rows(client, TREND_SQL, q=q, n=TREND_QUARTERS)
     trend = tuple(
@@ -599,7 +756,10 @@ def build_report(
     return QuarterlyReport(
         quarter=quarter,
         generated_at=generated_at or datetime.now(UTC),
+        newest_report_at=_utc(newest_at),
         national=national,
+        months=months,
+        perpetrators=perpetrators,
         provinces=provinces,
         districts=districts,
         deadliest=deadliest,
