@@ -461,7 +461,8 @@ quarter_incidents AS (
     WHERE occurred_on >= {{q:Date}} AND occurred_on < addQuarters({{q:Date}}, 1)
 ),
 latest AS (
-    SELECT report_id, argMax(perpetrator, version) AS perpetrator
+    -- ifNull first: argMax skips NULLs, and a latest version that names no one must win
+    SELECT report_id, argMax(ifNull(perpetrator, ''), version) AS perpetrator
     FROM report_versions FINAL
     WHERE report_id IN (SELECT arrayJoin(report_ids) FROM quarter_incidents)
     GROUP BY report_id

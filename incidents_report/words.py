@@ -180,9 +180,10 @@ METHOD_NOTES = (
     "Casualty rule: the default `max_total` (setting `STREAMS_CASUALTY_RULE`); an incident's"
     " `killed_from` and `injured_from` name the reports its figures were taken from.",
     "Groups: for each incident of the quarter, its current reports (`v_incidents.report_ids`)"
-    " are read at their latest version in `report_versions` (`argMax(perpetrator, version)`);"
-    " the group is that of `killed_from` if it names one, else the most frequent name among"
-    " the reports (ties: first in alphabetical order), else unnamed.",
+    " are read at their latest version in `report_versions`"
+    " (`argMax(ifNull(perpetrator, ''), version)`: a latest version naming no one counts as"
+    " no name); the group is that of `killed_from` if it names one, else the most frequent"
+    " name among the reports (ties: first in alphabetical order), else unnamed.",
     "Sources of each incident: `v_incidents.report_ids`, with the source and the url of each"
     " report's latest version in `report_versions`. 'As of': `max(received_at)` of"
     " `report_versions`.",
