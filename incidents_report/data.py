@@ -513,9 +513,9 @@ ORDER BY category DESC, group_key = '', killed DESC, incidents DESC, group_key
 NEWEST_REPORT_SQL = "SELECT max(received_at) AS newest, count() AS versions FROM report_versions"
 
 # Lineage: the reports an incident merges, each with its source and the url of its latest
-# version.
+# version (in a tuple: argMax skips a NULL url, and a latest version without one has none).
 SOURCES_SQL = """
-SELECT report_id, any(source) AS source, argMax(url, version) AS url
+SELECT report_id, any(source) AS source, argMax(tuple(url), version).1 AS url
 FROM report_versions FINAL
 WHERE report_id IN {ids:Array(String)}
 GROUP BY report_id

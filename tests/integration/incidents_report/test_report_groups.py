@@ -52,6 +52,9 @@ INCIDENTS: dict[str, tuple[str, int, int, str, dict[str, list[str | None]]]] = {
     "i6": ("security_operation", 7, 1, "news:6", {"news:6": ["police"]}),
 }
 
+# Addresses by (report, version): news:4's latest version dropped its address.
+URLS = {("news:4", 1): "https://news.example.org/4", ("wire:4", 1): "https://wire.example.org/4"}
+
 
 def test_each_case_of_the_group_rule(writer: Client) -> None:
     killed_sum = sum(c[1] for c in INCIDENTS.values())
@@ -81,14 +84,15 @@ def test_each_case_of_the_group_rule(writer: Client) -> None:
         "incidents.report_versions",
         [
             [rid, iid, rid.split(":")[0], rid.split(":")[1], version, datetime(2024, 2, 11,
-             tzinfo=UTC), 0, DAY, "Balochistan", category, perpetrator]
+             tzinfo=UTC), 0, DAY, "Balochistan", category, perpetrator,
+             URLS.get((rid, version))]
             for iid, (category, _k, _i, _f, reports) in INCIDENTS.items()
             for rid, names in reports.items()
             for version, perpetrator in enumerate(names, 1)
         ],
         column_names=["report_id", "incident_id", "source", "source_event_id", "version",
                       "reported_at", "retracted", "occurred_on", "province", "category",
-                      "perpetrator"],
+                      "perpetrator", "url"],
     )  # fmt: skip
     writer.database = "incidents"
     report = build_report(writer, Quarter(2024, 1))
@@ -105,3 +109,10 @@ def test_each_case_of_the_group_rule(writer: Client) -> None:
     assert sum(p.incidents for p in report.perpetrators) == n.incidents == 6
     assert sum(p.killed for p in report.perpetrators) == n.killed.total == killed_sum
     assert sum(p.injured for p in report.perpetrators) == n.injured.total == injured_sum
+
+    # Sources are read at their latest version too: news:4 has no address any more.
+    (i4,) = [i for i in report.deadliest if i.incident_id == "i4"]
+    assert {s.report_id: s.url for s in i4.sources} == {
+        "news:4": None,
+        "wire:4": "https://wire.example.org/4",
+    }

@@ -671,3 +671,19 @@ def test_map_draws_the_country_outline_from_natural_earth() -> None:
     # The outline is one long path (the old map was dots on lon/lat axes).
     paths = re.findall(r' d="([^"]*)"', made["district-map"].svg)
     assert max(d.count("L") for d in paths) > 500
+
+
+def test_screenshots_into_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "not-a-dir.png"
+    target.write_bytes(b"")
+    done = subprocess.run(
+        [sys.executable, "-m", "incidents", "report", "-q", "2024Q1", "--screenshots", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"INCIDENTS_VAR_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is a file; name a directory" in lines[0], done.stderr
