@@ -532,26 +532,10 @@ def test_build_report_without_incidents_is_no_data() -> None:
 # --- the command ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("quarter", ["2024Q5", "foo"])
-def test_malformed_quarter_is_one_line_and_exit_2(tmp_path: Path, quarter: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "report", "--quarter", quarter],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"INCIDENTS_VAR_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
-    assert done.returncode == 2, done
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert quarter in lines[0] and "2024Q1" in lines[0]
-    assert "Traceback" not in done.stderr
-
-
-def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "report", "--help"],
+def report_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incidents report ARGS` in a subprocess, with an empty var dir."""
+    return subprocess.run(
+        [sys.executable, "-m", "incidents", "report", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -562,8 +546,22 @@ def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
         },
         timeout=60,
     )
+
+
+@pytest.mark.parametrize("quarter", ["2024Q5", "foo"])
+def test_malformed_quarter_is_one_line_and_exit_2(tmp_path: Path, quarter: str) -> None:
+    done = report_command(tmp_path, "--quarter", quarter)
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert quarter in lines[0] and "2024Q1" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
+    done = report_command(tmp_path, "--help")
     assert done.returncode == 0, done
-    for word in ("--quarter", "2024Q1", "--out", ".html", ".md", ".pdf"):
+    for word in ("--quarter", "2024Q1", "--out", ".html", ".md", ".pdf", "--screenshots"):
         assert word in done.stdout
 
 
@@ -676,14 +674,7 @@ def test_map_draws_the_country_outline_from_natural_earth() -> None:
 def test_screenshots_into_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     target = tmp_path / "not-a-dir.png"
     target.write_bytes(b"")
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "report", "-q", "2024Q1", "--screenshots", str(target)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"INCIDENTS_VAR_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
+    done = report_command(tmp_path, "-q", "2024Q1", "--screenshots", str(target))
     assert done.returncode == 2, done
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "is a file; name a directory" in lines[0], done.stderr
