@@ -159,11 +159,11 @@ READER_METHOD = (
     "Revisions and retractions: only the latest version of each report counts; a report its"
     " source withdrew counts for nothing; a revision that changes the day or the place moves"
     " the report to the incident it now describes.",
-    "Casualties: when sources give different tolls, an incident takes the highest death toll"
-    " among its reports, with that report's split by victim group, and, separately, the"
-    " highest number of injured. Tolls are never added across sources, so nobody is counted"
-    " twice. 'Unknown' victims are those the sources did not split into civilians, security"
-    " forces and militants.",
+    "Casualties: when sources give different tolls, an incident takes (by the platform's"
+    " default rule) the highest death toll among its reports, with that report's split by"
+    " victim group, and, separately, the highest number of injured. Tolls are never added"
+    " across sources, so nobody is counted twice. 'Unknown' victims are those the sources"
+    " did not split into civilians, security forces and militants.",
     PERPETRATOR_RULE,
     "Dates are local calendar dates in Pakistan (Asia/Karachi). Changes compare with the"
     " previous quarter and with the same quarter a year before; a dash means that quarter"
@@ -177,8 +177,10 @@ METHOD_NOTES = (
     " `v_national_month` (the months), `v_province_quarter`, `v_district_month` summed over"
     " the quarter's months, and `v_incidents` (the deadliest incidents and the groups)."
     " docs/analysts.md describes them; docs/semantics.md defines the merge rules.",
-    "Casualty rule: the default `max_total` (setting `STREAMS_CASUALTY_RULE`); an incident's"
-    " `killed_from` and `injured_from` name the reports its figures were taken from.",
+    "Casualty rule: 'How the figures are made' describes the default, `max_total`; a"
+    " warehouse built with `STREAMS_CASUALTY_RULE=latest` takes both figures from the most"
+    " recent report instead. An incident's `killed_from` and `injured_from` name the reports"
+    " its figures were taken from.",
     "Groups: for each incident of the quarter, its current reports (`v_incidents.report_ids`)"
     " are read at their latest version in `report_versions`"
     " (`argMax(ifNull(perpetrator, ''), version)`: a latest version naming no one counts as"
