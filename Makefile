@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test test-faults setup check-tools browser prometheus lint unit integration bench bench-peer down clean
+.PHONY: demo test test-faults setup check-tools browser prometheus lint unit integration bench bench-peer report-screenshots down clean
 
 $(BIN)/incidents: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found " + sys.version.split()[0] + ")")'
@@ -23,14 +23,20 @@ check-tools:
 	@command -v java >/dev/null || { echo "error: java not found. Install a JDK >= 17: apt-get install openjdk-17-jdk-headless"; exit 1; }
 	@command -v mvn  >/dev/null || { echo "error: mvn not found. Install Maven: apt-get install maven"; exit 1; }
 
-# Debian's Chromium: the report tests render the HTML report headless (and --out x.pdf
-# prints it). Installed once with apt-get when missing (as root, as on CI).
+# Debian's Chromium and poppler-utils: the report tests render the HTML report headless (and
+# --out x.pdf prints it), and rasterise the PDF with pdftoppm. Installed once with apt-get
+# when missing (as root, as on CI).
 browser:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium (the report tests render HTML headless)..."; \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
 		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		{ echo "error: cannot install chromium; run: apt-get install chromium"; exit 1; }; }
+	@command -v pdftoppm >/dev/null || { \
+		echo "installing Debian's poppler-utils (the report tests rasterise its PDF)..."; \
+		apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null; } || \
+		{ echo "error: cannot install poppler-utils; run: apt-get install poppler-utils"; exit 1; }; }
 
 # Debian's Prometheus and Alertmanager: tests/unit/infra/test_prometheus.py runs promtool on
 # infra/prometheus/, tests/integration/streams/test_prometheus.py runs prometheus against a
@@ -87,6 +93,11 @@ bench-peer: setup
 		"jsonschema>=4.3" "jsonlines>=4,<5" "jsonpath-ng>=1.7,<2" "httpx>=0.28.1"
 	$(BIN)/pip install --quiet --no-deps "quixstreams==3.28.1"
 	$(BIN)/python -c "import quixstreams" || { echo "error: quixstreams does not import; see above"; exit 1; }
+
+# The pictures of docs/analysts.md: the Q1 2024 report's first two pages and its map, from
+# the demo's warehouse (run `make demo` first).
+report-screenshots: setup browser
+	$(BIN)/incidents report --quarter 2024Q1 --screenshots docs/img
 
 down: $(BIN)/incidents
 	$(BIN)/incidents down

@@ -3,7 +3,10 @@
 Every number in the report comes from ClickHouse (the views of docs/analysts.md, the
 lineage in report_versions, the dead letters in rejected_reports, the data-quality runs in
 v_dq_latest); Python only parses the quarter, names things and moves values into the
-model. Rendering is one module per output beside it: charts, html, markdown, pdf, terminal.
+model. The SQL is in incidents_report/sql.py, one query per section; here one small
+function per section runs its query with the quarter's first day and builds its part of the
+model, so a later filter (an as-of time) has one obvious home per section. Rendering is one
+module per output beside it: charts, html, markdown, pdf, terminal.
 """
 
 from __future__ import annotations
@@ -16,6 +19,23 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from incidents_report.exceptions import NoData, QuarterError
+from incidents_report.sql import (
+    DEAD_LETTER_REASONS_SQL,
+    DEAD_LETTERS_SQL,
+    DEADLIEST_SQL,
+    DISTRICTS_SQL,
+    DQ_EXISTS_SQL,
+    DQ_SQL,
+    FIRST_QUARTER_SQL,
+    MONTHS_SQL,
+    NATIONAL_SQL,
+    NEWEST_REPORT_SQL,
+    PERPETRATORS_SQL,
+    PROVINCES_SQL,
+    SOURCES_SQL,
+    TREND_NATIONAL_SQL,
+    TREND_SQL,
+)
 
 TOP_DISTRICTS = 10
 DEADLIEST_INCIDENTS = 10
@@ -218,6 +238,42 @@ class IncidentRow:
 
 
 @dataclass(frozen=True)
+class MonthRow:
+    """One month of the quarter, nationally (v_national_month; zeros for a month without
+    incidents)."""
+
+    month: date  # its first day
+    incidents: int
+    terror_attacks: int
+    security_operations: int
+    killed: int
+    injured: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.month:%B %Y}"
+
+
+UNNAMED = ""  # the perpetrator of an incident whose reports name no group
+
+
+@dataclass(frozen=True)
+class PerpetratorRow:
+    """Incidents of one category attributed to one group (UNNAMED: no report names one)."""
+
+    category: str  # terror_attack | security_operation
+    group: str
+    incidents: int
+    killed: int
+    injured: int
+    disputed: int  # of these incidents, those whose reports named more than one group
+
+    @property
+    def named(self) -> bool:
+        return self.group != UNNAMED
+
+
+@dataclass(frozen=True)
 class TrendPoint:
     quarter: str  # 2024-Q1
     province: str
@@ -254,7 +310,10 @@ class DeadLetters:
 class QuarterlyReport:
     quarter: Quarter
     generated_at: datetime
+    newest_report_at: datetime | None  # the newest report the warehouse received (UTC)
     national: National
+    months: tuple[MonthRow, ...]  # the quarter's three months, oldest first
+    perpetrators: tuple[PerpetratorRow, ...]  # by category, then named groups worst first
     provinces: tuple[ProvinceRow, ...]
     districts: tuple[DistrictRow, ...]  # every district of the quarter, worst first
     deadliest: tuple[IncidentRow, ...]
@@ -268,6 +327,11 @@ class QuarterlyReport:
     @property
     def top_districts(self) -> tuple[DistrictRow, ...]:
         return self.districts[:TOP_DISTRICTS]
+
+    @property
+    def has_trend(self) -> bool:
+        """More than one quarter recorded: a trend across quarters means something."""
+        return len(self.trend_quarters) > 1
 
     def headline(self) -> str:
         """The CRSS-style sentence: totals and the two largest shares of the fatalities."""
@@ -286,187 +350,6 @@ class QuarterlyReport:
 def percent(value: float) -> str:
     """A share in whole percent, rounding halves up (50.5 -> 51%), as reports print them."""
     return f"{Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)}%"
-
-
-# --- the queries ---------------------------------------------------------------------
-
-_VICTIM_COLUMNS = """
-    c.killed_civilians AS killed_civilians, c.killed_security AS killed_security,
-    c.killed_militants AS killed_militants, c.killed_unknown AS killed_unknown,
-    c.killed_total AS killed_total,
-    c.injured_civilians AS injured_civilians, c.injured_security AS injured_security,
-    c.injured_militants AS injured_militants, c.injured_unknown AS injured_unknown,
-    c.injured_total AS injured_total"""
-
-
-def _change(column: str, other: str) -> str:
-    return (
-        f"if({other}.{column} > 0, round((toInt64(c.{column}) - {other}.{column}) * 100"
-        f" / {other}.{column}, 1), NULL)"
-    )
-
-
-def _other_quarter(alias: str, shift: str) -> str:
-    return f"""
-LEFT JOIN
-(
-    SELECT quarter, quarter_label,
-           toNullable(toInt64(incidents)) AS incidents,
-           toNullable(toInt64(killed_total)) AS killed_total,
-           toNullable(toInt64(injured_total)) AS injured_total
-    FROM v_national_quarter
-    WHERE quarter = {shift.format(q="{q:Date}")}
-) AS {alias} ON {alias}.quarter = {shift.format(q="c.quarter")}"""
-
-
-# The quarter against the previous one and the same quarter a year before: v_national_quarter
-# joined to itself (a missing row is a quarter without incidents: NULL, not 0).
-NATIONAL_SQL = f"""
-SELECT
-    c.incidents AS incidents, c.terror_attacks AS terror_attacks,
-    c.security_operations AS security_operations,{_VICTIM_COLUMNS},
-    p.incidents AS prev_incidents, p.killed_total AS prev_killed,
-    p.injured_total AS prev_injured,
-    {_change("incidents", "p")} AS prev_incidents_change_pct,
-    {_change("killed_total", "p")} AS prev_killed_change_pct,
-    {_change("injured_total", "p")} AS prev_injured_change_pct,
-    y.incidents AS yoy_incidents, y.killed_total AS yoy_killed, y.injured_total AS yoy_injured,
-    {_change("incidents", "y")} AS yoy_incidents_change_pct,
-    {_change("killed_total", "y")} AS yoy_killed_change_pct,
-    {_change("injured_total", "y")} AS yoy_injured_change_pct
-FROM (SELECT * FROM v_national_quarter WHERE quarter = {{q:Date}}) AS c
-{_other_quarter("p", "addQuarters({q}, -1)")}
-{_other_quarter("y", "addYears({q}, -1)")}
-"""
-
-PROVINCES_SQL = """
-SELECT
-    province, incidents, terror_attacks, security_operations,
-    killed_total AS killed, injured_total AS injured,
-    killed_civilians, killed_security, killed_militants, killed_unknown,
-    fatality_share_pct,
-    round(incidents * 100 / sum(incidents) OVER (), 1) AS incident_share_pct,
-    killed_change_pct, incidents_change_pct
-FROM v_province_quarter
-WHERE quarter = {q:Date}
-ORDER BY killed DESC, incidents DESC, province
-"""
-
-DISTRICTS_SQL = """
-SELECT
-    province, district,
-    sum(incidents) AS incidents,
-    sum(terror_attacks) AS terror_attacks,
-    sum(security_operations) AS security_operations,
-    sum(killed_total) AS killed,
-    sum(injured_total) AS injured
-FROM v_district_month
-WHERE month >= {q:Date} AND month < addQuarters({q:Date}, 1)
-GROUP BY province, district
-ORDER BY killed DESC, incidents DESC, injured DESC, province, district
-"""
-
-DEADLIEST_SQL = """
-SELECT
-    incident_id, occurred_on, province, district, location_display, category, subtype,
-    killed_total AS killed, injured_total AS injured, report_ids
-FROM v_incidents
-WHERE occurred_on >= {q:Date} AND occurred_on < addQuarters({q:Date}, 1)
-ORDER BY killed DESC, injured DESC, occurred_on, incident_id
-LIMIT {n:UInt32}
-"""
-
-# Lineage: the reports an incident merges, each with its source and the url of its latest
-# version.
-SOURCES_SQL = """
-SELECT report_id, any(source) AS source, argMax(url, version) AS url
-FROM report_versions FINAL
-WHERE report_id IN {ids:Array(String)}
-GROUP BY report_id
-ORDER BY report_id
-"""
-
-# Per province and quarter over the last eight quarters, but not before the warehouse's
-# first recorded incident: a quarter before it is unknown, not zero. Within that range a
-# province without a row had no incidents (0).
-# The last {n} quarters up to {q}, from the first quarter the warehouse has on.
-_QUARTERS = """(
-    SELECT addQuarters({q:Date}, -toInt32(number)) AS quarter
-    FROM numbers({n:UInt32})
-    WHERE quarter >= (SELECT min(quarter) FROM v_national_quarter)
-) AS quarters"""
-_QUARTER_LABEL = (
-    "concat(toString(toYear(quarters.quarter)), '-Q', toString(toQuarter(quarters.quarter)))"
-    " AS quarter_label"
-)
-
-TREND_SQL = f"""
-SELECT
-    quarters.quarter AS quarter,
-    {_QUARTER_LABEL},
-    provinces.province AS province,
-    toUInt64(v.incidents) AS incidents,
-    toUInt64(v.killed_total) AS killed
-FROM {_QUARTERS}
-CROSS JOIN
-(
-    SELECT DISTINCT province
-    FROM v_province_quarter
-    WHERE quarter > addQuarters({{q:Date}}, -{{n:UInt32}}) AND quarter <= {{q:Date}}
-) AS provinces
-LEFT JOIN v_province_quarter AS v
-    ON v.quarter = quarters.quarter AND v.province = provinces.province
-ORDER BY quarter, province
-"""
-
-# The national totals of the same quarters (the numbers on top of the trend chart's bars).
-TREND_NATIONAL_SQL = f"""
-SELECT
-    {_QUARTER_LABEL},
-    toUInt64(v.incidents) AS incidents,
-    toUInt64(v.killed_total) AS killed
-FROM {_QUARTERS}
-LEFT JOIN v_national_quarter AS v ON v.quarter = quarters.quarter
-ORDER BY quarters.quarter
-"""
-
-FIRST_QUARTER_SQL = "SELECT min(quarter) AS first FROM v_national_quarter"
-
-DQ_EXISTS_SQL = "EXISTS TABLE v_dq_latest"
-DQ_SQL = """
-SELECT run_id, started_at, finished_at, success, expectations, failed, suites, trigger
-FROM v_dq_latest
-ORDER BY finished_at DESC
-LIMIT 1
-"""
-
-# A dead letter belongs to the quarter when its raw text names an occurred_on in it (read
-# with a pattern, so a malformed JSON line counts too) or when it was received during it.
-_DEAD_LETTER_FILTER = """
-    toDate32OrNull(extract(raw,
-        '"occurred_on"[[:space:]]*:[[:space:]]*"([0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9])"'))
-        AS named_day,
-    toDate(received_at, 'Asia/Karachi') AS received_day,
-    ifNull(named_day >= {q:Date} AND named_day < addQuarters({q:Date}, 1), 0) AS named_in,
-    received_day >= {q:Date} AND received_day < addQuarters({q:Date}, 1) AS received_in"""
-
-DEAD_LETTERS_SQL = f"""
-WITH{_DEAD_LETTER_FILTER}
-SELECT
-    countIf(named_in OR received_in) AS total,
-    countIf(named_in) AS named_in_quarter,
-    countIf(received_in) AS received_in_quarter
-FROM rejected_reports FINAL
-"""
-
-DEAD_LETTER_REASONS_SQL = f"""
-WITH{_DEAD_LETTER_FILTER}
-SELECT if(reason = '', 'unspecified', reason) AS why, count() AS letters
-FROM rejected_reports FINAL
-WHERE named_in OR received_in
-GROUP BY why
-ORDER BY letters DESC, why
-"""
 
 
 class ReadClient(Protocol):
@@ -519,22 +402,61 @@ def _as_date(value: Any) -> date:
     return date.fromisoformat(str(value))
 
 
+def _counts(row: Mapping[str, Any]) -> dict[str, int]:
+    """The counts a district's and a month's rows share."""
+    names = ("incidents", "terror_attacks", "security_operations", "killed", "injured")
+    return {name: int(row[name]) for name in names}
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def build_report(
     client: ReadClient,
     quarter: Quarter,
     *,
     generated_at: datetime | None = None,
 ) -> QuarterlyReport:
-    """Read the quarter's report from the warehouse; NoData when it has no incident."""
+    """Read the quarter's report from the warehouse; NoData when it has no incident.
+
+    Each section is read by one function below from the quarter's first day `q`: the one
+    place where a section's period (or a later as-of filter) enters its SQL."""
     q = quarter.start
-    national_rows = _rows(client, NATIONAL_SQL, q=q)
-    if not national_rows or not national_rows[0]["incidents"]:
+    national = _national(client, quarter)
+    trend, trend_national = _trend(client, q)
+    return QuarterlyReport(
+        quarter=quarter,
+        generated_at=generated_at or datetime.now(UTC),
+        newest_report_at=_newest_report(client),
+        national=national,
+        months=_months(client, q),
+        perpetrators=_perpetrators(client, q),
+        provinces=_provinces(client, q),
+        districts=_districts(client, q),
+        deadliest=_deadliest(client, q),
+        trend_quarters=tuple(p.quarter for p in trend_national),
+        trend=trend,
+        trend_national=trend_national,
+        first_quarter=Quarter.of(_as_date(_rows(client, FIRST_QUARTER_SQL)[0]["first"])).label,
+        data_quality=_data_quality(client),
+        dead_letters=_dead_letters(client, q),
+    )
+
+
+def _national(client: ReadClient, quarter: Quarter) -> National:
+    rows = _rows(client, NATIONAL_SQL, q=quarter.start)
+    if not rows or not rows[0]["incidents"]:
         raise NoData(
             f"no incidents recorded in {quarter.code} ({quarter.start} to {quarter.end}) "
             "in the warehouse"
         )
-    row = national_rows[0]
-    national = National(
+    row = rows[0]
+    return National(
         incidents=int(row["incidents"]),
         terror_attacks=int(row["terror_attacks"]),
         security_operations=int(row["security_operations"]),
@@ -543,7 +465,10 @@ def build_report(
         previous=_comparison(row, "prev", quarter.shifted(-1).title),
         year_before=_comparison(row, "yoy", quarter.shifted(-4).title),
     )
-    provinces = tuple(
+
+
+def _provinces(client: ReadClient, q: date) -> tuple[ProvinceRow, ...]:
+    return tuple(
         ProvinceRow(
             province=r["province"],
             incidents=int(r["incidents"]),
@@ -562,31 +487,52 @@ def build_report(
         )
         for r in _rows(client, PROVINCES_SQL, q=q)
     )
-    districts = tuple(
-        DistrictRow(
-            province=r["province"],
-            district=r["district"] or "",
-            incidents=int(r["incidents"]),
-            terror_attacks=int(r["terror_attacks"]),
-            security_operations=int(r["security_operations"]),
-            killed=int(r["killed"]),
-            injured=int(r["injured"]),
-        )
+
+
+def _districts(client: ReadClient, q: date) -> tuple[DistrictRow, ...]:
+    return tuple(
+        DistrictRow(province=r["province"], district=r["district"] or "", **_counts(r))
         for r in _rows(client, DISTRICTS_SQL, q=q)
     )
-    deadliest = _deadliest(client, q)
-    first = _rows(client, FIRST_QUARTER_SQL)[0]["first"]
-    trend_rows = _rows(client, TREND_SQL, q=q, n=TREND_QUARTERS)
-    trend = tuple(
+
+
+def _months(client: ReadClient, q: date) -> tuple[MonthRow, ...]:
+    return tuple(
+        MonthRow(month=_as_date(r["month"]), **_counts(r)) for r in _rows(client, MONTHS_SQL, q=q)
+    )
+
+
+def _perpetrators(client: ReadClient, q: date) -> tuple[PerpetratorRow, ...]:
+    return tuple(
+        PerpetratorRow(
+            category=r["category"],
+            group=r["perpetrator"] if r["group_key"] else UNNAMED,
+            incidents=int(r["incidents"]),
+            killed=int(r["killed"]),
+            injured=int(r["injured"]),
+            disputed=int(r["disputed"]),
+        )
+        for r in _rows(client, PERPETRATORS_SQL, q=q)
+    )
+
+
+def _newest_report(client: ReadClient) -> datetime | None:
+    rows = _rows(client, NEWEST_REPORT_SQL)
+    return _utc(rows[0]["newest"]) if rows and int(rows[0]["versions"]) else None
+
+
+def _trend(client: ReadClient, q: date) -> tuple[tuple[TrendPoint, ...], tuple[TrendPoint, ...]]:
+    """Per province, and national, over the last TREND_QUARTERS quarters."""
+    by_province = tuple(
         TrendPoint(
             quarter=r["quarter_label"],
             province=r["province"],
             incidents=int(r["incidents"]),
             killed=int(r["killed"]),
         )
-        for r in trend_rows
+        for r in _rows(client, TREND_SQL, q=q, n=TREND_QUARTERS)
     )
-    trend_national = tuple(
+    national = tuple(
         TrendPoint(
             quarter=r["quarter_label"],
             province="Pakistan",
@@ -595,21 +541,7 @@ def build_report(
         )
         for r in _rows(client, TREND_NATIONAL_SQL, q=q, n=TREND_QUARTERS)
     )
-    trend_quarters = tuple(p.quarter for p in trend_national)
-    return QuarterlyReport(
-        quarter=quarter,
-        generated_at=generated_at or datetime.now(UTC),
-        national=national,
-        provinces=provinces,
-        districts=districts,
-        deadliest=deadliest,
-        trend_quarters=trend_quarters,
-        trend=trend,
-        trend_national=trend_national,
-        first_quarter=Quarter.of(_as_date(first)).label,
-        data_quality=_data_quality(client),
-        dead_letters=_dead_letters(client, q),
-    )
+    return by_province, national
 
 
 def _deadliest(client: ReadClient, q: date) -> tuple[IncidentRow, ...]:

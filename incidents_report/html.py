@@ -14,15 +14,26 @@ from markupsafe import Markup, escape
 
 from incidents_report.charts import Chart, charts
 from incidents_report.data import QuarterlyReport, percent
+from incidents_report.geo import credit
 from incidents_report.words import (
     METHOD_NOTES,
+    PERPETRATOR_RULE,
+    READER_METHOD,
+    as_of,
     change,
     comparison_note,
     dead_letter_note,
+    dead_letter_reader_note,
     dq_note,
+    dq_reader_note,
+    fatality_share,
     generated,
+    link,
     number,
     period,
+    perpetrator_blocks,
+    perpetrator_name,
+    single_quarter_note,
     source_text,
     title,
     victim_rows,
@@ -35,7 +46,8 @@ def code_html(text: str) -> Markup:
 
 
 def render_html(report: QuarterlyReport, made: Sequence[Chart] | None = None) -> str:
-    """One self-contained HTML page: inline CSS and SVG, no external resource."""
+    """One self-contained HTML page: inline CSS and SVG, no external resource (source
+    addresses are links, <a href>, which load nothing)."""
     env = Environment(
         loader=PackageLoader("incidents_report", "templates"),
         autoescape=True,
@@ -44,8 +56,17 @@ def render_html(report: QuarterlyReport, made: Sequence[Chart] | None = None) ->
         lstrip_blocks=True,
     )
     env.filters.update(
-        number=number, change=change, percent=percent, source_text=source_text, code=code_html
+        number=number,
+        change=change,
+        percent=percent,
+        source_text=source_text,
+        code=code_html,
+        link=link,
     )
+
+    def share(value: int) -> str:
+        return fatality_share(report, value)
+
     by_name = {
         c.name: {"title": c.title, "caption": c.caption, "svg": Markup(c.inline())}
         for c in (charts(report) if made is None else made)
@@ -64,6 +85,16 @@ def render_html(report: QuarterlyReport, made: Sequence[Chart] | None = None) ->
         dead_letter_note=dead_letter_note(report),
         method_notes=METHOD_NOTES,
         victim_rows=victim_rows(report),
+        as_of=as_of(report),
+        reader_method=READER_METHOD,
+        perpetrator_rule=PERPETRATOR_RULE,
+        perpetrator_blocks=perpetrator_blocks(report),
+        perpetrator_name=perpetrator_name,
+        share=share,
+        single_quarter_note=single_quarter_note(report),
+        dq_reader_note=dq_reader_note(report),
+        dead_letter_reader_note=dead_letter_reader_note(report),
+        map_credit=credit(),
     )
 
 

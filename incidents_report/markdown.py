@@ -7,16 +7,30 @@ from pathlib import Path
 
 from incidents_report.charts import Chart, charts
 from incidents_report.data import QuarterlyReport
+from incidents_report.geo import credit
 from incidents_report.words import (
     METHOD_NOTES,
+    MONTH_HEAD,
+    PERPETRATOR_RULE,
+    READER_METHOD,
+    as_of,
     change,
     comparison_note,
     dead_letter_note,
+    dead_letter_reader_note,
     dq_note,
+    dq_reader_note,
+    fatality_share,
     generated,
+    link,
+    month_rows,
     national_rows,
     number,
     period,
+    perpetrator_blocks,
+    perpetrator_name,
+    single_quarter_note,
+    source_text,
     title,
 )
 
@@ -32,6 +46,13 @@ def _md_table(head: Sequence[str], rows: Iterable[Sequence[object]], right: set[
     )
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _source(report_id: str, url: str | None) -> str:
+    target = link(url)
+    if target:
+        return f"{report_id} [{source_text(url)}]({target})"
+    return report_id + (f" {source_text(url)}" if url else "")
 
 
 def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Chart]) -> str:
@@ -50,6 +71,8 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
         f"# {title(report)}",
         "",
         f"*Quarterly security report · {period(report)} · generated {generated(report)}*",
+        "",
+        f"*{as_of(report)}*",
         "",
         f"**{report.headline()}**",
         "",
@@ -76,6 +99,56 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
         ),
         "",
         *image("victims-by-group"),
+        "## Month by month",
+        "",
+        _md_table(MONTH_HEAD, month_rows(report), right={1, 2, 3, 4, 5}),
+        "",
+        *image("months"),
+        *([single_quarter_note(report), ""] if single_quarter_note(report) else []),
+        *image("trend-by-province"),
+        "## Who was behind the violence",
+        "",
+        _md_table(
+            ["Group", "Incidents", "Killed", "Injured", "% of fatalities"],
+            [
+                row
+                for heading, rows, totals in perpetrator_blocks(report)
+                for row in [
+                    [f"*{heading}*", "", "", "", ""],
+                    *(
+                        [
+                            perpetrator_name(p),
+                            number(p.incidents),
+                            number(p.killed),
+                            number(p.injured),
+                            fatality_share(report, p.killed),
+                        ]
+                        for p in rows
+                    ),
+                    [
+                        f"**All {heading.split(',')[0].lower()}**",
+                        f"**{number(totals[0])}**",
+                        f"**{number(totals[1])}**",
+                        f"**{number(totals[2])}**",
+                        f"**{fatality_share(report, totals[1])}**",
+                    ],
+                ]
+            ]
+            + [
+                [
+                    "**Pakistan**",
+                    f"**{number(n.incidents)}**",
+                    f"**{number(n.killed.total)}**",
+                    f"**{number(n.injured.total)}**",
+                    "**100%**",
+                ]
+            ],
+            right={1, 2, 3, 4},
+        ),
+        "",
+        PERPETRATOR_RULE,
+        "",
+        *image("perpetrators"),
         "## Provinces and territories",
         "",
         _md_table(
@@ -118,9 +191,6 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
         ),
         "",
         *image("fatalities-by-province"),
-        "## Trend",
-        "",
-        *image("trend-by-province"),
         "## The ten worst-hit districts",
         "",
         _md_table(
@@ -144,20 +214,26 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
                     i.kind,
                     number(i.killed),
                     number(i.injured),
-                    "; ".join(
-                        f"{s.report_id}" + (f" <{s.url}>" if s.url else "") for s in i.sources
-                    ),
+                    "; ".join(_source(s.report_id, s.url) for s in i.sources),
                 ]
                 for i in report.deadliest
             ],
             right={3, 4},
         ),
         "",
-        "## Sources and method",
+        "## How the figures are made",
+        "",
+        *[f"- {note}" for note in READER_METHOD],
+        f"- {as_of(report)} Later reports and revisions can change them.",
+        f"- {dq_reader_note(report)}",
+        f"- {dead_letter_reader_note(report)}",
+        "",
+        "## Appendix: technical notes",
         "",
         *[f"- {note}" for note in METHOD_NOTES],
         f"- {dq_note(report)}",
         f"- {dead_letter_note(report)}",
+        f"- {credit()}.",
         "",
         f"*Generated by `incidents report --quarter {report.quarter.code}`"
         f" on {generated(report)}.*",

@@ -7,14 +7,21 @@ from rich.table import Table
 
 from incidents_report.data import QuarterlyReport
 from incidents_report.words import (
+    MONTH_HEAD,
+    as_of,
     change,
     comparison_note,
     dead_letter_note,
     dq_note,
+    fatality_share,
     generated,
+    month_rows,
     national_rows,
     number,
     period,
+    perpetrator_blocks,
+    perpetrator_name,
+    single_quarter_note,
     title,
 )
 
@@ -26,7 +33,8 @@ def print_terminal(report: QuarterlyReport, console: Console) -> None:
     console.print(
         f"[bold]{title(report)}[/bold]  ({period(report)}; generated {generated(report)})"
     )
-    console.print(f"[bold]{report.headline()}[/bold]\n")
+    console.print(f"[bold]{report.headline()}[/bold]")
+    console.print(f"[dim]{as_of(report)}[/dim]\n", highlight=False)
 
     totals = Table(title="National totals", title_justify="left")
     totals.add_column("")
@@ -46,6 +54,38 @@ def print_terminal(report: QuarterlyReport, console: Console) -> None:
         victims.add_row(g, number(k), number(i))
     victims.add_row("[bold]total[/bold]", number(n.killed.total), number(n.injured.total))
     console.print(victims)
+
+    months = Table(title="Month by month", title_justify="left")
+    for i, head in enumerate(MONTH_HEAD):
+        months.add_column(head, justify="right" if i else "left")
+    for row in month_rows(report):
+        months.add_row(*row)
+    console.print(months)
+    if single_quarter_note(report):
+        console.print(f"[dim]{single_quarter_note(report)}[/dim]", highlight=False)
+
+    groups = Table(title="Who was behind the violence", title_justify="left")
+    groups.add_column("group")
+    for head in ("incidents", "killed", "injured", "% fatalities"):
+        groups.add_column(head, justify="right")
+    for heading, rows, sums in perpetrator_blocks(report):
+        groups.add_row(f"[bold]{heading}[/bold]")
+        for grp in rows:
+            groups.add_row(
+                "  " + perpetrator_name(grp),
+                number(grp.incidents),
+                number(grp.killed),
+                number(grp.injured),
+                fatality_share(report, grp.killed),
+            )
+        groups.add_row(
+            "  all",
+            number(sums[0]),
+            number(sums[1]),
+            number(sums[2]),
+            fatality_share(report, sums[1]),
+        )
+    console.print(groups)
 
     provinces = Table(title="Provinces and territories", title_justify="left")
     provinces.add_column("province / territory")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from incidents_report.data import TREND_QUARTERS, QuarterlyReport
+from incidents_report.data import TREND_QUARTERS, PerpetratorRow, QuarterlyReport
 
 
 def number(value: int | None) -> str:
@@ -57,6 +57,47 @@ def comparison_note(report: QuarterlyReport) -> str:
     )
 
 
+def as_of(report: QuarterlyReport) -> str:
+    """The time the figures are as of: the newest report received, and the generation."""
+    newest = report.newest_report_at
+    received = (
+        f"the newest report the platform had received, {newest:%Y-%m-%d %H:%M} UTC"
+        if newest is not None
+        else "no report received"
+    )
+    return f"Figures as of {received}; report generated {generated(report)}."
+
+
+def dq_reader_note(report: QuarterlyReport) -> str:
+    """The data-quality result in a reader's words (the suites are in the appendix)."""
+    dq = report.data_quality
+    if dq is None:
+        return (
+            "Data-quality checks: none recorded for this warehouse yet, so the figures have not"
+            " been cross-checked."
+        )
+    when = f"{dq.finished_at:%Y-%m-%d %H:%M} UTC"
+    if dq.success and not dq.failed:
+        return (
+            f"Data-quality checks: all {dq.expectations:,} checks passed ({when}), including a"
+            " recount of every published total from the individual incidents."
+        )
+    return (
+        f"Data-quality checks: {dq.failed:,} of {dq.expectations:,} checks failed ({when});"
+        " read the figures with care (the appendix names the checks' run)."
+    )
+
+
+def dead_letter_reader_note(report: QuarterlyReport) -> str:
+    dl = report.dead_letters
+    if not dl.total:
+        return "Unreadable reports: none for this quarter."
+    return (
+        f"Unreadable reports: {dl.total:,} report(s) for this quarter could not be read"
+        " (malformed or incomplete) and are not counted; they are kept for review."
+    )
+
+
 def dq_note(report: QuarterlyReport) -> str:
     dq = report.data_quality
     if dq is None:
@@ -97,26 +138,151 @@ def dead_letter_note(report: QuarterlyReport) -> str:
     )
 
 
+PERPETRATOR_RULE = (
+    "Who is named: each report may name the group that claimed or is held responsible for"
+    " an attack (for a security operation, the force that carried it out). When the sources"
+    " of one incident disagree, the incident takes the group named by the report its death"
+    " toll was taken from; if that report names none, the group named by most of its"
+    " reports (a tie goes to the name first in alphabetical order); if no report names one,"
+    " it is counted as unclaimed. Names are compared ignoring case and spacing; ACLED's"
+    " 'TTP: Tehreek-i-Taliban Pakistan' counts as 'TTP', and 'unidentified armed group' as"
+    " unclaimed. Each incident counts once, so the groups add up to the national totals."
+)
+
+READER_METHOD = (
+    "What counts: an incident is one event on one day in one place: a terror attack (by a"
+    " non-state armed group) or a security operation (by the police, the army, the Frontier"
+    " Corps or a counter-terrorism department). Incidents are counted, not news reports.",
+    "Several sources, one incident: reports from different sources that give the same day,"
+    " province, district, type and place are merged into one incident (different spellings"
+    " of one place are recognised), which is counted once.",
+    "Revisions and retractions: only the latest version of each report counts; a report its"
+    " source withdrew counts for nothing; a revision that changes the day or the place moves"
+    " the report to the incident it now describes.",
+    "Casualties: when sources give different tolls, an incident takes (by the platform's"
+    " default rule) the highest death toll among its reports, with that report's split by"
+    " victim group, and, separately, the highest number of injured. Tolls are never added"
+    " across sources, so nobody is counted twice. 'Unknown' victims are those the sources"
+    " did not split into civilians, security forces and militants.",
+    PERPETRATOR_RULE,
+    "Dates are local calendar dates in Pakistan (Asia/Karachi). Changes compare with the"
+    " previous quarter and with the same quarter a year before; a dash means that quarter"
+    " recorded nothing to compare with.",
+)
+
+# The appendix: where each figure is read (for analysts who recompute them).
 METHOD_NOTES = (
-    "Incidents, not reports, are counted: reports of the same incident from several sources"
-    " are merged; an incident takes its killed split from its report with the highest death"
-    " toll and its injured split from the report with the most injured, so nobody is counted"
-    " twice; retracted and superseded reports count for nothing (docs/semantics.md).",
-    "Dates are local calendar dates in Asia/Karachi. 'Unknown' victims are those the sources"
-    " did not split into civilians, security forces and militants (ACLED gives totals only).",
-    "Changes compare with the previous quarter and with the same quarter a year before; a"
-    " dash means the other quarter recorded no incidents (or no casualties) to compare with.",
-    "Every figure is read with SQL from the warehouse's analyst views (v_national_quarter,"
-    " v_province_quarter, v_district_month, v_incidents); sources of each incident come from"
-    " report_versions.",
+    "Every figure is read with SQL (query parameters only) from the warehouse's analyst"
+    " views: `v_national_quarter` (totals, and joined to itself for the comparisons),"
+    " `v_national_month` (the months), `v_province_quarter`, `v_district_month` summed over"
+    " the quarter's months, and `v_incidents` (the deadliest incidents and the groups)."
+    " docs/analysts.md describes them; docs/semantics.md defines the merge rules.",
+    "Casualty rule: 'How the figures are made' describes the default, `max_total`; a"
+    " warehouse built with `STREAMS_CASUALTY_RULE=latest` takes both figures from the most"
+    " recent report instead. An incident's `killed_from` and `injured_from` name the reports"
+    " its figures were taken from.",
+    "Groups: for each incident of the quarter, its current reports (`v_incidents.report_ids`)"
+    " are read at their latest version in `report_versions`"
+    " (`argMax(ifNull(perpetrator, ''), version)`: a latest version naming no one counts as"
+    " no name); the group is that of `killed_from` if it names one, else the most frequent"
+    " name among the reports (ties: first in alphabetical order), else unnamed.",
+    "Sources of each incident: `v_incidents.report_ids`, with the source and the url of each"
+    " report's latest version in `report_versions`. 'As of': `max(received_at)` of"
+    " `report_versions`.",
 )
 
 
 def source_text(url: str | None) -> str:
-    """A source address as plain text, without its scheme (nothing in the HTML links out)."""
+    """A source address as text to show, without its scheme."""
     if not url:
         return ""
     return re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", url).rstrip("/")
+
+
+def link(url: str | None) -> str | None:
+    """The address to link to: http(s) only (never javascript: or file:), else None."""
+    if url and re.match(r"^https?://[^\s/]", url, re.IGNORECASE):
+        return url
+    return None
+
+
+CATEGORY_BLOCKS = (
+    ("terror_attack", "Terror attacks, by group claiming or held responsible", "Unclaimed"),
+    ("security_operation", "Security operations, by the force reports name", "Force not named"),
+)
+
+
+def perpetrator_name(row: PerpetratorRow) -> str:
+    """The group as the reports name it ("police" -> "Police"), or what its absence means."""
+    if row.named:
+        return row.group[:1].upper() + row.group[1:] if row.group.islower() else row.group
+    return {c: unnamed for c, _, unnamed in CATEGORY_BLOCKS}.get(row.category, "Not named")
+
+
+def perpetrator_blocks(
+    report: QuarterlyReport,
+) -> list[tuple[str, list[PerpetratorRow], tuple[int, int, int]]]:
+    """(heading, rows, (incidents, killed, injured)) per category with incidents; a category
+    this report does not name comes last under its own name."""
+    known = {c for c, _, _ in CATEGORY_BLOCKS}
+    headings = [(c, h) for c, h, _ in CATEGORY_BLOCKS] + [
+        (c, c.replace("_", " ").capitalize())
+        for c in sorted({p.category for p in report.perpetrators} - known)
+    ]
+    blocks = []
+    for category, heading in headings:
+        rows = [p for p in report.perpetrators if p.category == category]
+        if rows:
+            totals = (
+                sum(p.incidents for p in rows),
+                sum(p.killed for p in rows),
+                sum(p.injured for p in rows),
+            )
+            blocks.append((heading, rows, totals))
+    return blocks
+
+
+def month_rows(report: QuarterlyReport) -> list[list[str]]:
+    """The months table's rows, then the quarter's total."""
+    n = report.national
+    return [
+        [
+            m.name,
+            number(m.incidents),
+            number(m.terror_attacks),
+            number(m.security_operations),
+            number(m.killed),
+            number(m.injured),
+        ]
+        for m in report.months
+    ] + [
+        [
+            report.quarter.title,
+            number(n.incidents),
+            number(n.terror_attacks),
+            number(n.security_operations),
+            number(n.killed.total),
+            number(n.injured.total),
+        ]
+    ]
+
+
+MONTH_HEAD = ("Month", "Incidents", "Terror attacks", "Security operations", "Killed", "Injured")
+
+
+def fatality_share(report: QuarterlyReport, killed: int) -> str:
+    total = report.national.killed.total
+    return f"{killed * 100 / total:.1f}%" if total else "—"
+
+
+def single_quarter_note(report: QuarterlyReport) -> str:
+    """Why there is no trend across quarters, or ''."""
+    if report.has_trend:
+        return ""
+    return (
+        f"No trend across quarters yet: the warehouse records incidents from"
+        f" {report.first_quarter} on, so {report.quarter.title} is the only quarter to show."
+    )
 
 
 def trend_note(report: QuarterlyReport) -> str:

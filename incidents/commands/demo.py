@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 
+from incidents.commands.dq import check
 from incidents.commands.report import load, write
 from incidents.commands.stack import up
 from incidents.common import CliError, err, out, print_result, query, settings_of
+from incidents_config.settings import Settings
 from incidents_ops.stack import wait_caught_up
 from incidents_report.data import Quarter
 from producers.acled import publish_acled
@@ -87,6 +90,14 @@ def demo(
             " history, so nobody was paged; `incidents alerts list` shows them)"
         )
         print_result(alerts.column_names, alerts.result_rows, "table")
+    # The report states the data-quality result: check before writing it.
+    out.print("\n[bold]Data quality[/bold] (incidents dq; the report quotes it)")
+    run = check(settings, [], store=True, trigger="demo", detail=False)
+    if not wait_stored(settings, run.run_id, timeout):
+        err.print(
+            f"[yellow]warning:[/yellow] the sink has not stored data-quality run {run.run_id}"
+            f" within {timeout:.0f} s; the report may not quote it"
+        )
     page = (settings.paths.var_dir / "reports" / "2024Q1.html").resolve()
     write(load(settings, Quarter(2024, 1)), page, "html")
     out.print(
@@ -97,3 +108,17 @@ def demo(
         "The stack keeps running. Try `.venv/bin/incidents status`, `.venv/bin/incidents dq`"
         " and docs/analysts.md; stop it with `.venv/bin/incidents down`."
     )
+
+
+def wait_stored(settings: Settings, run_id: str, timeout_s: float) -> bool:
+    """Wait until the sink has stored the data-quality run `run_id` (it goes by Kafka)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stored = query(
+            settings, "SELECT count() FROM dq_runs WHERE run_id = {r:String}", {"r": run_id}
+        )
+        if stored.result_rows and stored.result_rows[0][0]:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)

@@ -59,12 +59,16 @@ def dq(
     if every > 0:
         _schedule(settings, every)
         return
-    if not check(settings, suite or [], store=store, trigger="cli"):
+    if not check(settings, suite or [], store=store, trigger="cli").success:
         raise typer.Exit(1)
 
 
-def check(settings: Settings, names: list[str], *, store: bool, trigger: str) -> bool:
-    """Run the suites once, print and store the results; True when everything passed."""
+def check(
+    settings: Settings, names: list[str], *, store: bool, trigger: str, detail: bool = True
+) -> DqRunMessage:
+    """Run the suites once, print and store the results; return what the run found.
+
+    `detail=False` prints only the verdict (the demo's one line), not every expectation."""
     # lazy: Great Expectations takes seconds to import; only a run needs it
     from incidents_quality.run import UnknownSuite, run_suites, select_suites
 
@@ -86,10 +90,11 @@ def check(settings: Settings, names: list[str], *, store: bool, trigger: str) ->
         raise CliError(clickhouse_message(e)) from e
     finally:
         client.close()
-    _print(run.message)
-    out.print(f"Data Docs: {run.data_docs}", highlight=False)
-    for failing in (s for s in run.message.suites if not s.success and s.data_docs):
-        out.print(f"  {failing.suite}: {failing.data_docs}", highlight=False)
+    if detail:
+        _print(run.message)
+        out.print(f"Data Docs: {run.data_docs}", highlight=False)
+        for failing in (s for s in run.message.suites if not s.success and s.data_docs):
+            out.print(f"  {failing.suite}: {failing.data_docs}", highlight=False)
     if store:
         _store(settings, run.message)
     failed = sum(s.failed for s in run.message.suites)
@@ -98,7 +103,7 @@ def check(settings: Settings, names: list[str], *, store: bool, trigger: str) ->
         err.print(f"[red]data quality: {failed} of {total} expectations failed[/red]")
     else:
         out.print(f"[green]data quality: all {total} expectations passed[/green]")
-    return run.success
+    return run.message
 
 
 def _print(message: DqRunMessage) -> None:

@@ -18,6 +18,7 @@ from incidents_report.exceptions import NoData, QuarterError, RenderError
 from incidents_report.html import write_html
 from incidents_report.markdown import write_markdown
 from incidents_report.pdf import write_pdf
+from incidents_report.screenshots import write_screenshots
 from incidents_report.terminal import print_terminal
 from sinks.clickhouse import open_read_client
 
@@ -52,6 +53,15 @@ def report(
             " .pdf (needs Chromium). Without it: a summary on the terminal.",
         ),
     ] = None,
+    screenshots: Annotated[
+        Path | None,
+        typer.Option(
+            "--screenshots",
+            metavar="DIR",
+            help="Also write PNGs of the report's first two printed pages and of its map"
+            " into DIR (the pictures of docs/analysts.md; needs Chromium and pdftoppm).",
+        ),
+    ] = None,
 ) -> None:
     """The quarterly security report: national totals, provinces, districts, the deadliest
     incidents with their sources, charts, and a data-quality note.
@@ -70,7 +80,20 @@ def report(
             raise usage_error(f"--out {out_file}: is a directory; name a file (report.html)")
         if kind is None:
             raise usage_error(f"--out {out_file}: the name must end in .html, .md or .pdf")
+    if screenshots is not None and screenshots.exists() and not screenshots.is_dir():
+        raise usage_error(f"--screenshots {screenshots}: is a file; name a directory")
     data = load(settings_of(ctx), q)
+    if screenshots is not None:
+        try:
+            shots = write_screenshots(data, screenshots)
+        except RenderError as e:
+            raise CliError(str(e)) from e
+        except OSError as e:
+            raise CliError(f"cannot write {screenshots}: {e.strerror or e}") from e
+        for shot in shots:
+            out.print(f"screenshot written to {shot}", highlight=False)
+        if out_file is None:
+            return
     if out_file is None:
         print_terminal(data, out)
         return

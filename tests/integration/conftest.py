@@ -44,6 +44,30 @@ def settings_factory(
     return factory
 
 
+def stack_settings(kafka_broker: str, root: Path, name: str) -> Settings:
+    """Settings of a whole stack of its own in `root` on the session's broker: own topics,
+    any free ports, no scheduled data-quality run."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}-{name}"
+    return load_settings(
+        env_file=root / "no-incidents.env",
+        paths={"var_dir": root / "var"},
+        kafka={"bootstrap_servers": kafka_broker, "topic_prefix": prefix, "partitions": 4},
+        local_kafka={"enabled": False},
+        clickhouse={"sql_port": 0},  # any free port; the sink records it
+        sink={"group_id": f"{prefix}-sink", "flush_interval_s": 0.3},
+        streams={"batch_timeout_s": 0.2},
+        metrics={"sink_port": 0, "push_port": 0, "worker_port": 0},
+        push={"port": 0},
+        dq={"interval_s": 0},
+    )
+
+
+@pytest.fixture
+def own_stack(kafka_broker: str, tmp_path: Path) -> Settings:
+    """The settings of a stack of the test's own (not started)."""
+    return stack_settings(kafka_broker, tmp_path, "stack")
+
+
 @pytest.fixture(scope="session")
 def sample_warehouse(
     kafka_broker: str, tmp_path_factory: pytest.TempPathFactory
@@ -59,20 +83,7 @@ def sample_warehouse(
     from producers.jsonl import publish_jsonl
     from producers.samples.q1_2024 import ACLED_FILE, NEWS_FILE
 
-    root = tmp_path_factory.mktemp("sample-warehouse")
-    prefix = f"test-{uuid.uuid4().hex[:10]}-sample"
-    settings = load_settings(
-        env_file=root / "no-incidents.env",
-        paths={"var_dir": root / "var"},
-        kafka={"bootstrap_servers": kafka_broker, "topic_prefix": prefix, "partitions": 4},
-        local_kafka={"enabled": False},
-        clickhouse={"sql_port": 0},  # any free port; the sink records it
-        sink={"group_id": f"{prefix}-sink", "flush_interval_s": 0.3},
-        streams={"batch_timeout_s": 0.2},
-        metrics={"sink_port": 0, "push_port": 0, "worker_port": 0},
-        push={"port": 0},
-        dq={"interval_s": 0},
-    )
+    settings = stack_settings(kafka_broker, tmp_path_factory.mktemp("sample-warehouse"), "sample")
     stack.up(settings, workers=1, push=False, say=lambda _m: None)
     try:
         publish_jsonl(NEWS_FILE, settings, validate=False)  # its malformed lines: dead letters

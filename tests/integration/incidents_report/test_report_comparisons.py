@@ -69,6 +69,14 @@ def test_changes_from_the_previous_quarter_and_a_year_before(writer: Client) -> 
     assert by_province["Balochistan"].fatality_share_pct == 80.0
     assert by_province["Punjab"].incident_share_pct == 50.0
 
+    # The quarter's months: a month without incidents is a row of zeros, not a gap.
+    assert [(m.incidents, m.killed, m.injured) for m in report.months] == [
+        (3, 12, 6),
+        (0, 0, 0),
+        (3, 3, 3),
+    ]
+    assert report.has_trend  # five quarters recorded, from Q1 2023
+
     # A year before with no incidents: nothing to compare, not a 100 % rise.
     first = build_report(writer, Quarter(2023, 4))
     assert not first.national.year_before.recorded

@@ -25,8 +25,10 @@ from incidents_report.data import (
     DeadLetters,
     DistrictRow,
     IncidentRow,
+    MonthRow,
     National,
     NoData,
+    PerpetratorRow,
     ProvinceRow,
     Quarter,
     QuarterError,
@@ -40,7 +42,13 @@ from incidents_report.exceptions import RenderError
 from incidents_report.html import render_html
 from incidents_report.markdown import write_markdown
 from incidents_report.terminal import print_terminal
-from incidents_report.words import trend_note
+from incidents_report.words import (
+    link,
+    perpetrator_blocks,
+    perpetrator_name,
+    single_quarter_note,
+    trend_note,
+)
 
 EXTERNAL = re.compile(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
 
@@ -168,10 +176,25 @@ def make_report(**changes: Any) -> QuarterlyReport:
     national_trend = tuple(
         TrendPoint(q, "Pakistan", 20 * i, 130 * i) for i, q in enumerate(quarters, 1)
     )
+    months = (
+        MonthRow(date(2024, 1, 1), 86, 49, 37, 136, 103),
+        MonthRow(date(2024, 2, 1), 85, 66, 19, 151, 172),
+        MonthRow(date(2024, 3, 1), 74, 45, 29, 145, 95),
+    )
+    perpetrators = (
+        PerpetratorRow("terror_attack", "TTP", 90, 200, 200, 3),
+        PerpetratorRow("terror_attack", "BLA", 40, 60, 80, 0),
+        PerpetratorRow("terror_attack", "", 30, 27, 52, 0),
+        PerpetratorRow("security_operation", "military", 60, 100, 30, 0),
+        PerpetratorRow("security_operation", "", 25, 45, 8, 0),
+    )
     report = QuarterlyReport(
         quarter=Quarter(2024, 1),
         generated_at=datetime(2024, 4, 2, 9, 30, tzinfo=UTC),
+        newest_report_at=datetime(2024, 4, 1, 23, 5, tzinfo=UTC),
         national=national,
+        months=months,
+        perpetrators=perpetrators,
         provinces=provinces,
         districts=districts,
         deadliest=deadliest,
@@ -214,12 +237,16 @@ def test_html_is_a_publication_page(html: str) -> None:
     assert "1 January – 31 March 2024" in html
     for heading in (
         "National totals",
+        "Month by month",
+        "Who was behind the violence",
         "Provinces and territories",
         "worst-hit districts",
         "deadliest incidents",
-        "Sources and method",
+        "How the figures are made",
+        "Appendix: technical notes",
     ):
         assert heading in html
+    assert "Figures as of the newest report the platform had received, 2024-04-01 23:05 UTC" in html
     # Numbers right-aligned, changes signed, missing comparisons a dash.
     assert '<td class="n">432</td>' in html
     assert "−10.0%" in html and "+12.5%" in html and "—" in html
@@ -228,12 +255,20 @@ def test_html_is_a_publication_page(html: str) -> None:
     assert "Kachhi" not in html.split('id="districts"')[1].split("</table>")[0]
 
 
+def without_links(html: str) -> str:
+    """The page without its <a href="..."> links (which load nothing), checking each is one."""
+    links = re.findall(r"""<a href="([^"]*)" rel="noopener noreferrer">""", html)
+    assert all(re.match(r"https?://", target) for target in links), links
+    return re.sub(r"""<a href="[^"]*" rel="noopener noreferrer">""", "<a>", html)
+
+
 def test_html_inlines_every_chart_and_loads_nothing(html: str) -> None:
-    assert html.count("<svg") == 4
+    assert html.count("<svg") == 6
     assert "<?xml" not in html and "<!DOCTYPE svg" not in html
-    assert EXTERNAL.search(html) is None, EXTERNAL.search(html)
-    assert not re.search(r"<(script|link|iframe|img|object|embed)\b", html)
-    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", html)
+    page = without_links(html)
+    assert EXTERNAL.search(page) is None, EXTERNAL.search(page)
+    assert not re.search(r"<(script|link|iframe|img|object|embed)\b", page)
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)""", page)
     assert not re.search(r"url\((?!#)", html)
     assert "@import" not in html
     # Several SVGs on one page: their ids must not collide.
@@ -243,9 +278,13 @@ def test_html_inlines_every_chart_and_loads_nothing(html: str) -> None:
         assert ref in ids, ref
 
 
-def test_html_escapes_data_and_prints_sources_as_text(html: str) -> None:
-    assert "news.example.org/nm-24-0103" in html
-    assert "news.example.org/a?b=&lt;c&gt;" in html
+def test_html_escapes_data_and_links_sources(html: str) -> None:
+    assert (
+        '<a href="https://news.example.org/nm-24-0103" rel="noopener noreferrer">'
+        "news.example.org/nm-24-0103</a>"
+    ) in html
+    assert '<a href="http://news.example.org/a?b=&lt;c&gt;"' in html
+    assert ">news.example.org/a?b=&lt;c&gt;</a>" in html
     assert "acled:PAK35000" in html
     assert "Terror attack: IED" in html
     assert "Security operation: intelligence-based operation" in html
@@ -263,8 +302,10 @@ def test_html_footnotes_data_quality_and_dead_letters(html: str) -> None:
 def test_charts_are_valid_svg_with_titles() -> None:
     made = charts(make_report())
     assert [c.name for c in made] == [
+        "months",
         "fatalities-by-province",
         "victims-by-group",
+        "perpetrators",
         "trend-by-province",
         "district-map",
     ]
@@ -295,6 +336,8 @@ def test_markdown_writes_the_charts_beside_it(tmp_path: Path) -> None:
     assert svgs == [
         "district-map.svg",
         "fatalities-by-province.svg",
+        "months.svg",
+        "perpetrators.svg",
         "trend-by-province.svg",
         "victims-by-group.svg",
     ]
@@ -305,6 +348,9 @@ def test_markdown_writes_the_charts_beside_it(tmp_path: Path) -> None:
     assert "| Khyber Pakhtunkhwa | 140 | 220 | 190 | 50.9% | 57.1% | +12.5% | — |" in text
     assert "| ---: |" in text
     assert "Khyber Pakhtunkhwa 51% and Balochistan 41% of all fatalities" in text
+    assert "| February 2024 | 85 | 66 | 19 | 151 | 172 |" in text
+    assert "| TTP | 90 | 200 | 200 | 46.3% |" in text
+    assert "[news.example.org/nm-24-0103](https://news.example.org/nm-24-0103)" in text
 
 
 def test_terminal_summary() -> None:
@@ -318,6 +364,9 @@ def test_terminal_summary() -> None:
         "North Waziristan",
         "newsmonitor:NM-24-0103",
         "2 of 40 expectations failed",
+        "March 2024",
+        "Who was behind the violence",
+        "Unclaimed",
     ):
         assert part in text
 
@@ -408,6 +457,38 @@ def test_build_report_maps_rows_and_lineage() -> None:
                     "url": "https://news.example.org/1",
                 },
             ],
+            rep.MONTHS_SQL: [
+                {
+                    "month": date(2024, m, 1),
+                    "incidents": 80 + m,
+                    "terror_attacks": 50,
+                    "security_operations": 30 + m,
+                    "killed": 144,
+                    "injured": 100 + m,
+                }
+                for m in (1, 2, 3)
+            ],
+            rep.PERPETRATORS_SQL: [
+                {
+                    "category": "terror_attack",
+                    "group_key": "ttp",
+                    "perpetrator": "TTP",
+                    "incidents": 200,
+                    "killed": 400,
+                    "injured": 300,
+                    "disputed": 2,
+                },
+                {
+                    "category": "terror_attack",
+                    "group_key": "",
+                    "perpetrator": "",
+                    "incidents": 45,
+                    "killed": 32,
+                    "injured": 70,
+                    "disputed": 0,
+                },
+            ],
+            rep.NEWEST_REPORT_SQL: [{"newest": datetime(2024, 4, 1, 10, 0), "versions": 9}],
             rep.FIRST_QUARTER_SQL: [{"first": date(2024, 1, 1)}],
             rep.TREND_SQL: [],
             rep.TREND_NATIONAL_SQL: [{"quarter_label": "2024-Q1", "incidents": 245, "killed": 432}],
@@ -430,6 +511,11 @@ def test_build_report_maps_rows_and_lineage() -> None:
     assert report.dead_letters == DeadLetters(3, 2, 1, (("contract", 3),))
     assert report.trend_quarters == ("2024-Q1",)
     assert report.first_quarter == "2024-Q1"
+    assert not report.has_trend
+    assert [m.name for m in report.months] == ["January 2024", "February 2024", "March 2024"]
+    assert report.perpetrators[0] == PerpetratorRow("terror_attack", "TTP", 200, 400, 300, 2)
+    assert not report.perpetrators[1].named
+    assert report.newest_report_at == datetime(2024, 4, 1, 10, 0, tzinfo=UTC)
     # Every query is parameterised; the quarter is passed as a date, never pasted in.
     for sql, params in client.calls:
         assert "2024-01-01" not in sql
@@ -446,26 +532,10 @@ def test_build_report_without_incidents_is_no_data() -> None:
 # --- the command ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("quarter", ["2024Q5", "foo"])
-def test_malformed_quarter_is_one_line_and_exit_2(tmp_path: Path, quarter: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "report", "--quarter", quarter],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"INCIDENTS_VAR_DIR": str(tmp_path / "var"), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
-    assert done.returncode == 2, done
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert quarter in lines[0] and "2024Q1" in lines[0]
-    assert "Traceback" not in done.stderr
-
-
-def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "incidents", "report", "--help"],
+def report_command(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`incidents report ARGS` in a subprocess, with an empty var dir."""
+    return subprocess.run(
+        [sys.executable, "-m", "incidents", "report", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -476,6 +546,135 @@ def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
         },
         timeout=60,
     )
+
+
+@pytest.mark.parametrize("quarter", ["2024Q5", "foo"])
+def test_malformed_quarter_is_one_line_and_exit_2(tmp_path: Path, quarter: str) -> None:
+    done = report_command(tmp_path, "--quarter", quarter)
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert quarter in lines[0] and "2024Q1" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_help_explains_quarter_and_formats(tmp_path: Path) -> None:
+    done = report_command(tmp_path, "--help")
     assert done.returncode == 0, done
-    for word in ("--quarter", "2024Q1", "--out", ".html", ".md", ".pdf"):
+    for word in ("--quarter", "2024Q1", "--out", ".html", ".md", ".pdf", "--screenshots"):
         assert word in done.stdout
+
+
+# --- months, groups, links, the method ------------------------------------------------
+
+
+def test_one_quarter_has_no_trend_chart_but_says_so_in_one_line() -> None:
+    one = make_report(trend_quarters=("2024-Q1",), first_quarter="2024-Q1")
+    assert "trend-by-province" not in [c.name for c in charts(one)]
+    note = single_quarter_note(one)
+    assert note == (
+        "No trend across quarters yet: the warehouse records incidents from 2024-Q1 on, so"
+        " Q1 2024 is the only quarter to show."
+    )
+    page = render_html(one)
+    assert page.count(note) == 1
+    assert single_quarter_note(make_report()) == ""
+
+
+def test_month_table_lists_the_three_months_and_the_total(html: str) -> None:
+    section = html.split('id="months"')[1].split("</section>")[0]
+    for month in ("January 2024", "February 2024", "March 2024"):
+        assert f"<td>{month}</td>" in section
+    assert '<td class="n">151</td><td class="n">172</td>' in section
+    assert '<figure id="chart-months">' in section
+
+
+def test_perpetrator_blocks_add_up_to_the_quarter() -> None:
+    report = make_report()
+    blocks = perpetrator_blocks(report)
+    assert [heading.split(",")[0] for heading, _, _ in blocks] == [
+        "Terror attacks",
+        "Security operations",
+    ]
+    assert [totals for _, _, totals in blocks] == [(160, 287, 332), (85, 145, 38)]
+    n = report.national
+    assert tuple(map(sum, zip(*(t for _, _, t in blocks), strict=True))) == (
+        n.incidents,
+        n.killed.total,
+        n.injured.total,
+    )
+    names = [perpetrator_name(p) for _, rows, _ in blocks for p in rows]
+    assert names == ["TTP", "BLA", "Unclaimed", "Military", "Force not named"]
+
+
+def test_perpetrator_section_states_the_rule(html: str) -> None:
+    section = html.split('id="perpetrators"')[1].split("</section>")[0]
+    assert "the group named by the report its death toll was taken from" in section
+    assert "(3 with sources naming another group)" in section
+    assert "<td>Unclaimed</td>" in section and "<td>Force not named</td>" in section
+    assert '<td class="n">46.3%</td>' in section  # TTP: 200 of 432 killed
+
+
+def test_method_speaks_to_readers_and_the_appendix_to_analysts(html: str) -> None:
+    method = html.split('id="method"')[1].split("</section>")[0]
+    for technical in ("v_", "rejected_reports", "report_versions", "contract 6", "dq-2024"):
+        assert technical not in method, technical
+    for reader in (
+        "What counts",
+        "Several sources, one incident",
+        "Revisions and retractions",
+        "highest death toll",
+        "Figures as of",
+        "2 of 40 checks failed",
+        "7 report(s) for this quarter could not be read",
+    ):
+        assert reader in method, reader
+    appendix = html.split('id="appendix"')[1].split("</section>")[0]
+    for technical in ("v_national_month", "contract 6, invalid_json 1", "dq-20240402"):
+        assert technical in appendix, technical
+    assert "Natural Earth" in appendix and "public domain" in appendix
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://news.example.org/x", "https://news.example.org/x"),
+        ("HTTP://a.example/b", "HTTP://a.example/b"),
+        ("javascript:alert(1)", None),
+        ("file:///etc/passwd", None),
+        ("//evil.example/x", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_only_http_addresses_become_links(url: str | None, expected: str | None) -> None:
+    assert link(url) == expected
+
+
+def test_map_draws_the_country_outline_from_natural_earth() -> None:
+    from incidents_report import geo
+
+    shapes = {o.code: o for o in geo.outlines()}
+    pakistan = shapes["PAK"]
+    points = [pt for ring in pakistan.rings for pt in ring]
+    assert len(points) > 500  # an outline, not a box
+    lons, lats = [x for x, _ in points], [y for _, y in points]
+    # Pakistan spans about 60.9-77.8 E and 23.7-37.1 N.
+    assert 60.5 < min(lons) < 61.5 and 76.5 < max(lons) < 78.0
+    assert 23.5 < min(lats) < 24.0 and 36.5 < max(lats) < 37.2
+    assert {"AFG", "IRN", "IND"} <= set(shapes)
+    assert geo.ne_version()[:1].isdigit()
+    made = {c.name: c for c in charts(make_report())}
+    assert "Natural Earth" in made["district-map"].caption
+    # The outline is one long path (the old map was dots on lon/lat axes).
+    paths = re.findall(r' d="([^"]*)"', made["district-map"].svg)
+    assert max(d.count("L") for d in paths) > 500
+
+
+def test_screenshots_into_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "not-a-dir.png"
+    target.write_bytes(b"")
+    done = report_command(tmp_path, "-q", "2024Q1", "--screenshots", str(target))
+    assert done.returncode == 2, done
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is a file; name a directory" in lines[0], done.stderr
