@@ -131,6 +131,16 @@ def query(
         client.close()
 
 
+def moment_of(as_of: str | None) -> datetime | None:
+    """The moment an `--as-of TIME` option names (None without it); a one-line CliError."""
+    if as_of is None:
+        return None
+    try:
+        return as_of_module.parse_moment(as_of)
+    except as_of_module.AsOfRefused as e:
+        raise CliError(str(e)) from e
+
+
 def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
     """Print rows as a table (numbers right-aligned), CSV or JSON."""
     if fmt == "json":

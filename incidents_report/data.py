@@ -1,12 +1,14 @@
 """The quarterly report's data: SQL over the analyst views -> a typed, immutable model.
 
 Every number in the report comes from ClickHouse (the views of docs/analysts.md, the
-lineage in report_versions, the dead letters in rejected_reports, the data-quality runs in
-v_dq_latest); Python only parses the quarter, names things and moves values into the
-model. The SQL is in incidents_report/sql.py, one query per section; here one small
+current version of each report in v_reports, the dead letters in rejected_reports, the
+data-quality runs in v_dq_latest); Python only parses the quarter, names things and moves
+values into the model. The SQL is in incidents_report/sql.py, one query per section; here one small
 function per section runs its query with the quarter's first day and builds its part of the
-model, so a later filter (an as-of time) has one obvious home per section. Rendering is one
-module per output beside it: charts, html, markdown, pdf, terminal.
+model. As of a moment (`incidents report --as-of`), the same SQL reads every view through
+its as-of twin (:class:`AsOfClient`), and the report adds what was revised since
+(incidents_report/revisions.py). Rendering is one module per output beside it: charts,
+html, markdown, pdf, terminal.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from incidents_report.exceptions import NoData, QuarterError
+from incidents_report.revisions import Revisions, revisions_since
 from incidents_report.sql import (
     DEAD_LETTER_REASONS_SQL,
     DEAD_LETTERS_SQL,
@@ -36,6 +39,7 @@ from incidents_report.sql import (
     TREND_NATIONAL_SQL,
     TREND_SQL,
 )
+from sinks import as_of
 
 TOP_DISTRICTS = 10
 DEADLIEST_INCIDENTS = 10
@@ -197,7 +201,7 @@ class DistrictRow:
 
 @dataclass(frozen=True)
 class Source:
-    """One report an incident merges: report_versions' source and url (latest version)."""
+    """One report an incident merges: its source and url (current version, v_reports)."""
 
     report_id: str
     source: str
@@ -323,6 +327,8 @@ class QuarterlyReport:
     first_quarter: str  # the first quarter the warehouse records an incident in
     data_quality: DataQuality | None
     dead_letters: DeadLetters
+    known_at: datetime | None = None  # the figures as known then (--as-of); None: now
+    revised: Revisions | None = None  # what changed between known_at and generated_at
 
     @property
     def top_districts(self) -> tuple[DistrictRow, ...]:
@@ -416,23 +422,47 @@ def _utc(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class AsOfClient:
+    """A ReadClient that answers as known at ``moment``: each query's views are read
+    through their as-of twins (sinks.as_of.rewrite), the moment passed as a parameter.
+    Queries of tables without a twin (data quality, dead letters) answer as of now."""
+
+    def __init__(self, client: ReadClient, moment: datetime) -> None:
+        self._client = client
+        self._moment = moment
+
+    def query(self, query: str, parameters: Any = None) -> Any:
+        return self._client.query(
+            as_of.rewrite(query, ""), parameters=as_of.parameters(self._moment, parameters)
+        )
+
+
 def build_report(
     client: ReadClient,
     quarter: Quarter,
     *,
     generated_at: datetime | None = None,
+    known_at: datetime | None = None,
 ) -> QuarterlyReport:
     """Read the quarter's report from the warehouse; NoData when it has no incident.
 
-    Each section is read by one function below from the quarter's first day `q`: the one
-    place where a section's period (or a later as-of filter) enters its SQL."""
+    ``known_at``: the figures as known at that moment (check it with
+    sinks.as_of.check_answerable first), with what changed since. Each section is read by
+    one function below from the quarter's first day `q`."""
+    now = generated_at or datetime.now(UTC)
+    revised = None
+    if known_at is not None:
+        revised = revisions_since(client, quarter.start, quarter.end, known_at, now)
+        client = AsOfClient(client, known_at)
     q = quarter.start
     national = _national(client, quarter)
     trend, trend_national = _trend(client, q)
     return QuarterlyReport(
         quarter=quarter,
-        generated_at=generated_at or datetime.now(UTC),
+        generated_at=now,
         newest_report_at=_newest_report(client),
+        known_at=known_at,
+        revised=revised,
         national=national,
         months=_months(client, q),
         perpetrators=_perpetrators(client, q),

@@ -33,6 +33,10 @@ from incidents_report.words import (
     period,
     perpetrator_blocks,
     perpetrator_name,
+    revised_note,
+    revised_report_rows,
+    revised_rows,
+    revised_title,
     single_quarter_note,
     source_text,
     title,
@@ -95,6 +99,10 @@ def render_html(report: QuarterlyReport, made: Sequence[Chart] | None = None) ->
         dq_reader_note=dq_reader_note(report),
         dead_letter_reader_note=dead_letter_reader_note(report),
         map_credit=credit(),
+        revised_title=revised_title(report),
+        revised_note=revised_note(report),
+        revised_rows=revised_rows(report),
+        revised_reports=revised_report_rows(report),
     )
 
 

@@ -13,6 +13,8 @@ from incidents_report.words import (
     MONTH_HEAD,
     PERPETRATOR_RULE,
     READER_METHOD,
+    REVISED_HEAD,
+    REVISED_REPORT_HEAD,
     as_of,
     change,
     comparison_note,
@@ -29,6 +31,10 @@ from incidents_report.words import (
     period,
     perpetrator_blocks,
     perpetrator_name,
+    revised_note,
+    revised_report_rows,
+    revised_rows,
+    revised_title,
     single_quarter_note,
     source_text,
     title,
@@ -221,6 +227,7 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
             right={3, 4},
         ),
         "",
+        *_revised(report),
         "## How the figures are made",
         "",
         *[f"- {note}" for note in READER_METHOD],
@@ -240,6 +247,20 @@ def render_markdown(report: QuarterlyReport, files_dir: str, made: Sequence[Char
         "",
     ]
     return "\n".join(out)
+
+
+def _revised(report: QuarterlyReport) -> list[str]:
+    """The 'Revised since' section of an as-of report (nothing otherwise)."""
+    if report.revised is None:
+        return []
+    out = [f"## {revised_title(report)}", "", revised_note(report), ""]
+    if report.revised.changes:
+        out += [_md_table(REVISED_HEAD, revised_rows(report), right={2, 3, 4}), ""]
+    reports = revised_report_rows(report)
+    if reports:
+        rows = [[_source(r.report_id, r.url), *cells[1:]] for r, cells in reports]
+        out += [_md_table(REVISED_REPORT_HEAD, rows, right=set()), ""]
+    return out
 
 
 def write_markdown(report: QuarterlyReport, out: Path) -> tuple[Path, Path]:

@@ -11,15 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from incidents_report.data import Quarter, ReadClient
 from sinks.as_of import moment_text
 
 MEASURES = ("incidents", "killed_total", "injured_total")
 NATIONAL = "Pakistan"
 # Reports listed at most; the count of all is given.
 MAX_REPORTS = 50
+
+
+class ReadClient(Protocol):
+    """What this module needs of a clickhouse-connect client."""
+
+    def query(self, query: str, parameters: Any = ...) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -111,17 +116,18 @@ ORDER BY published_at DESC, report_id
 
 
 def revisions_since(
-    client: ReadClient, quarter: Quarter, as_of: datetime, now: datetime
+    client: ReadClient, start: date, end: date, as_of: datetime, now: datetime
 ) -> Revisions:
-    """The quarter's figures and reports as known at ``as_of`` against ``now``."""
-    changes = _changes(_provinces(client, quarter, as_of), _provinces(client, quarter, now))
+    """The quarter's (``start`` to ``end``) figures and reports as known at ``as_of``
+    against ``now``."""
+    changes = _changes(_provinces(client, start, as_of), _provinces(client, start, now))
     result = client.query(
         _CHANGED_REPORTS,
         parameters={
             "as_of": moment_text(as_of),
             "now": moment_text(now),
-            "start": quarter.start,
-            "end": quarter.end,
+            "start": start,
+            "end": end,
         },
     )
     rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
@@ -129,9 +135,9 @@ def revisions_since(
     return Revisions(as_of, now, changes, reports, len(rows))
 
 
-def _provinces(client: ReadClient, quarter: Quarter, moment: datetime) -> dict[str, dict[str, int]]:
+def _provinces(client: ReadClient, start: date, moment: datetime) -> dict[str, dict[str, int]]:
     """The quarter's measures per province as known at ``moment``, the country's first."""
-    result = client.query(_PROVINCES, parameters={"q": quarter.start, "as_of": moment_text(moment)})
+    result = client.query(_PROVINCES, parameters={"q": start, "as_of": moment_text(moment)})
     out: dict[str, dict[str, int]] = {}
     for row in result.result_rows:
         values = dict(zip(result.column_names, row, strict=True))

@@ -1,6 +1,9 @@
 """The quarterly report's SQL: one query per section, over the analyst views
-(docs/analysts.md), the lineage in report_versions, the dead letters in rejected_reports
-and the data-quality runs in v_dq_latest.
+(docs/analysts.md), the current version of each report (v_reports), the dead letters in
+rejected_reports and the data-quality runs in v_dq_latest.
+
+`incidents report --as-of` runs the same SQL with every view that has an as-of twin read
+through it (sinks.as_of.rewrite): name views here, not the tables under them.
 
 Every query takes the quarter as the parameter `{q:Date}` (its first day) and filters its
 own period in one visible WHERE; incidents_report/data.py runs them and builds the model.
@@ -131,11 +134,9 @@ quarter_incidents AS (
     WHERE occurred_on >= {{q:Date}} AND occurred_on < addQuarters({{q:Date}}, 1)
 ),
 latest AS (
-    -- ifNull first: argMax skips NULLs, and a latest version that names no one must win
-    SELECT report_id, argMax(ifNull(perpetrator, ''), version) AS perpetrator
-    FROM report_versions FINAL
+    SELECT report_id, ifNull(perpetrator, '') AS perpetrator
+    FROM v_reports
     WHERE report_id IN (SELECT arrayJoin(report_ids) FROM quarter_incidents)
-    GROUP BY report_id
 ),
 named AS (
     SELECT report_id,{_NAMED}
@@ -179,16 +180,21 @@ GROUP BY category, group_key
 ORDER BY category DESC, group_key = '', killed DESC, incidents DESC, group_key
 """
 
-# The newest report the warehouse has received: what the figures are "as of".
-NEWEST_REPORT_SQL = "SELECT max(received_at) AS newest, count() AS versions FROM report_versions"
+# The newest report the warehouse has received: what the figures are "as of" (when each
+# current version arrived; before migration 13, when the sink received it).
+NEWEST_REPORT_SQL = """
+SELECT
+    max(if(published_at = toDateTime64(0, 3, 'UTC'), received_at, published_at)) AS newest,
+    count() AS versions
+FROM v_reports
+"""
 
-# Lineage: the reports an incident merges, each with its source and the url of its latest
-# version (in a tuple: argMax skips a NULL url, and a latest version without one has none).
+# Lineage: the reports an incident merges, each with its source and the url of its current
+# version (v_reports: the version order of docs/semantics.md).
 SOURCES_SQL = """
-SELECT report_id, any(source) AS source, argMax(tuple(url), version).1 AS url
-FROM report_versions FINAL
+SELECT report_id, source, url
+FROM v_reports
 WHERE report_id IN {ids:Array(String)}
-GROUP BY report_id
 ORDER BY report_id
 """
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from incidents_report.data import QuarterlyReport
 from incidents_report.words import (
     MONTH_HEAD,
+    REVISED_HEAD,
+    REVISED_REPORT_HEAD,
     as_of,
     change,
     comparison_note,
@@ -21,6 +24,10 @@ from incidents_report.words import (
     period,
     perpetrator_blocks,
     perpetrator_name,
+    revised_note,
+    revised_report_rows,
+    revised_rows,
+    revised_title,
     single_quarter_note,
     title,
 )
@@ -141,5 +148,23 @@ def print_terminal(report: QuarterlyReport, console: Console) -> None:
             "\n".join(s.report_id + (f" {s.url}" if s.url else "") for s in inc.sources),
         )
     console.print(deadliest)
+    if report.revised is not None:
+        console.print(f"[bold]{revised_title(report)}[/bold]")
+        console.print(escape(revised_note(report)), highlight=False)
+        if report.revised.changes:
+            changes = Table(title_justify="left")
+            for i, head in enumerate(REVISED_HEAD):
+                changes.add_column(head, justify="right" if i > 1 else "left")
+            for row in revised_rows(report):
+                changes.add_row(*row)
+            console.print(changes)
+        reports = revised_report_rows(report)
+        if reports:
+            table = Table(title_justify="left")
+            for head in REVISED_REPORT_HEAD:
+                table.add_column(head)
+            for _, cells in reports:
+                table.add_row(*(escape(c) for c in cells))
+            console.print(table)
     console.print(f"[dim]{dq_note(report)}[/dim]")
     console.print(f"[dim]{dead_letter_note(report)}[/dim]")

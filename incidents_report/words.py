@@ -12,6 +12,7 @@ import re
 from datetime import date
 
 from incidents_report.data import TREND_QUARTERS, PerpetratorRow, QuarterlyReport
+from incidents_report.revisions import ChangedReport
 
 
 def number(value: int | None) -> str:
@@ -60,6 +61,14 @@ def comparison_note(report: QuarterlyReport) -> str:
 def as_of(report: QuarterlyReport) -> str:
     """The time the figures are as of: the newest report received, and the generation."""
     newest = report.newest_report_at
+    if report.known_at is not None:
+        known = f"{report.known_at:%Y-%m-%d %H:%M} UTC"
+        last = f", the newest of them {newest:%Y-%m-%d %H:%M} UTC" if newest else ""
+        return (
+            f"Figures as known on {known}: the reports that had arrived by then{last}."
+            f" Report generated {generated(report)}; what changed since is in"
+            " 'Revised since'. Data quality and rejected reports are as of generation."
+        )
     received = (
         f"the newest report the platform had received, {newest:%Y-%m-%d %H:%M} UTC"
         if newest is not None
@@ -182,13 +191,13 @@ METHOD_NOTES = (
     " recent report instead. An incident's `killed_from` and `injured_from` name the reports"
     " its figures were taken from.",
     "Groups: for each incident of the quarter, its current reports (`v_incidents.report_ids`)"
-    " are read at their latest version in `report_versions`"
-    " (`argMax(ifNull(perpetrator, ''), version)`: a latest version naming no one counts as"
-    " no name); the group is that of `killed_from` if it names one, else the most frequent"
-    " name among the reports (ties: first in alphabetical order), else unnamed.",
+    " are read at their current version (`v_reports`: the version order of"
+    " docs/semantics.md; a current version naming no one counts as no name); the group is"
+    " that of `killed_from` if it names one, else the most frequent name among the reports"
+    " (ties: first in alphabetical order), else unnamed.",
     "Sources of each incident: `v_incidents.report_ids`, with the source and the url of each"
-    " report's latest version in `report_versions`. 'As of': `max(received_at)` of"
-    " `report_versions`.",
+    " report's current version (`v_reports`). 'As of': when the newest current version"
+    " arrived (`published_at`).",
 )
 
 
@@ -341,3 +350,95 @@ def national_rows(report: QuarterlyReport, sub: str) -> list[list[str]]:
             year.injured_change_pct,
         ),
     ]
+
+
+# --- revised since (incidents report --as-of) ----------------------------------------
+
+REVISED_MEASURES = {"incidents": "incidents", "killed_total": "killed", "injured_total": "injured"}
+REVISED_HEAD = ("area", "measure", "then", "now", "change")
+REVISED_REPORT_HEAD = (
+    "report",
+    "source",
+    "date",
+    "province",
+    "what",
+    "version",
+    "killed",
+    "injured",
+    "arrived",
+)
+
+
+def revised_title(report: QuarterlyReport) -> str:
+    known = report.known_at
+    return f"Revised since {known:%Y-%m-%d %H:%M} UTC" if known else "Revised since"
+
+
+def revised_note(report: QuarterlyReport) -> str:
+    """One sentence on what changed between the as-of moment and the generation."""
+    revised = report.revised
+    if revised is None:
+        return ""
+    if revised.unchanged:
+        return (
+            f"Nothing changed in {report.quarter.title} between then and"
+            f" {generated(report)}: no report of the quarter arrived, was revised or retracted."
+        )
+    shown = len(revised.reports)
+    more = f" (the {shown} latest shown)" if revised.reports_total > shown else ""
+    return (
+        f"Between then and {generated(report)}, {revised.reports_total} report(s) of the"
+        f" quarter arrived, were revised or retracted{more}; the figures above are as they"
+        " were known then, the table below gives them now."
+    )
+
+
+def revised_rows(report: QuarterlyReport) -> list[list[str]]:
+    """Per area (the country first) and measure that changed: then, now, change."""
+    if report.revised is None:
+        return []
+    return [
+        [
+            c.province,
+            REVISED_MEASURES[c.measure],
+            number(c.then),
+            number(c.now),
+            f"{c.delta:+,}",
+        ]
+        for c in report.revised.changes
+    ]
+
+
+def _then_now(then: int | None, now: int) -> str:
+    return f"{number(now)}" if then is None or then == now else f"{number(then)} → {number(now)}"
+
+
+def revised_report_rows(report: QuarterlyReport) -> list[tuple[ChangedReport, list[str]]]:
+    """The reports behind the changes, latest arrival first, with their cells."""
+    if report.revised is None:
+        return []
+    rows = []
+    for r in report.revised.reports:
+        version = (
+            f"v{r.now_version}"
+            if r.then_version is None
+            else (f"v{r.then_version} → v{r.now_version}")
+        )
+        known = r.then_version is not None
+        rows.append(
+            (
+                r,
+                [
+                    r.report_id,
+                    r.source,
+                    r.occurred_on.isoformat(),
+                    r.province,
+                    r.what,
+                    version,
+                    _then_now(r.then_killed if known else None, r.now_killed),
+                    _then_now(r.then_injured if known else None, r.now_injured),
+                    f"{r.published_at:%Y-%m-%d %H:%M}",
+                ],
+            )
+        )
+    return rows

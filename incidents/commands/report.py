@@ -5,13 +5,21 @@ has its rendering module in incidents_report/.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from incidents.common import CliError, clickhouse_message, out, settings_of, usage_error
+from incidents.common import (
+    CliError,
+    clickhouse_message,
+    moment_of,
+    out,
+    settings_of,
+    usage_error,
+)
 from incidents_config.settings import Settings
 from incidents_report.data import Quarter, QuarterlyReport, build_report
 from incidents_report.exceptions import NoData, QuarterError, RenderError
@@ -20,6 +28,7 @@ from incidents_report.markdown import write_markdown
 from incidents_report.pdf import write_pdf
 from incidents_report.screenshots import write_screenshots
 from incidents_report.terminal import print_terminal
+from sinks.as_of import AsOfRefused, check_answerable
 from sinks.clickhouse import open_read_client
 
 FORMATS = {
@@ -53,6 +62,17 @@ def report(
             " .pdf (needs Chromium). Without it: a summary on the terminal.",
         ),
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="TIME",
+            help="The report as the platform knew it then: the reports that had arrived by"
+            " TIME (2024-04-05 = midnight UTC; 2024-04-05 17:30 UTC; or"
+            " 2024-04-05T17:30+05:00), with a 'Revised since' section on what changed"
+            " between then and now.",
+        ),
+    ] = None,
     screenshots: Annotated[
         Path | None,
         typer.Option(
@@ -82,7 +102,7 @@ def report(
             raise usage_error(f"--out {out_file}: the name must end in .html, .md or .pdf")
     if screenshots is not None and screenshots.exists() and not screenshots.is_dir():
         raise usage_error(f"--screenshots {screenshots}: is a file; name a directory")
-    data = load(settings_of(ctx), q)
+    data = load(settings_of(ctx), q, moment_of(as_of))
     if screenshots is not None:
         try:
             shots = write_screenshots(data, screenshots)
@@ -101,12 +121,15 @@ def report(
     out.print(f"{kind} report for {q.title} written to {out_file}", highlight=False)
 
 
-def load(settings: Settings, quarter: Quarter) -> QuarterlyReport:
-    """Read the quarter's report (a one-line CliError when the warehouse can't say)."""
+def load(settings: Settings, quarter: Quarter, known_at: datetime | None = None) -> QuarterlyReport:
+    """Read the quarter's report, as known at ``known_at`` if given (a one-line CliError
+    when the warehouse can't say)."""
     client = open_read_client(settings)
     try:
-        return build_report(client, quarter)
-    except NoData as e:
+        if known_at is not None:
+            check_answerable(client, settings, known_at)
+        return build_report(client, quarter, known_at=known_at)
+    except (NoData, AsOfRefused) as e:
         raise CliError(str(e)) from e
     except ClickHouseError as e:
         raise CliError(clickhouse_message(e)) from e

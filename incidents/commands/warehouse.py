@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from incidents.common import CliError, out, print_result, query, settings_of
+from incidents.common import moment_of, out, print_result, query, settings_of
 from incidents_config.settings import SECTIONS
-from sinks.as_of import AsOfRefused, parse_moment
 from sinks.clickhouse import connect
 from sinks.migrate import migrate as run_migrations
 
@@ -30,13 +29,7 @@ def sql(
     ] = None,
 ) -> None:
     """Run a read-only SQL query against the warehouse and print the result."""
-    moment = None
-    if as_of is not None:
-        try:
-            moment = parse_moment(as_of)
-        except AsOfRefused as e:
-            raise CliError(str(e)) from e
-    result = query(settings_of(ctx), text, as_of=moment)
+    result = query(settings_of(ctx), text, as_of=moment_of(as_of))
     print_result(result.column_names, result.result_rows, fmt)
 
 

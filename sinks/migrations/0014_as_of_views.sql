@@ -8,6 +8,15 @@
 -- agg_district_day (sinks/migrate.py, as_of_statements).
 -- Exact for the max_total casualty rule only (`incidents sql --as-of` refuses another).
 
+-- The current version of every report, by the version order of docs/semantics.md (the
+-- highest version, then the later reported_at, then the larger fingerprint); retracted
+-- ones included (retracted = 1).
+CREATE OR REPLACE VIEW $database.v_reports $on_cluster AS
+SELECT *
+FROM $database.report_versions
+ORDER BY report_id, version DESC, reported_at DESC, fingerprint DESC
+LIMIT 1 BY report_id;
+
 -- The current version of every report as known at `as_of`: the highest (version,
 -- reported_at, fingerprint) among the versions that had arrived by then, retracted or not.
 -- A version arrived when it was published to the raw topic (before migration 13, when the
