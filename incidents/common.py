@@ -27,6 +27,7 @@ from incidents_config.var_dir import VarDir
 from sinks import as_of as as_of_module
 from sinks.clickhouse import database_name, open_read_client
 from sinks.sql_client import SqlParser
+from sinks.sql_policy import QueryRefused
 
 
 def _width(stream: TextIO) -> int | None:
@@ -116,12 +117,7 @@ def query(
     client = open_read_client(settings)
     try:
         if as_of is not None:
-            as_of_module.check_answerable(client, settings, as_of)
-            sql = as_of_module.rewrite(sql, database_name(settings))
-            tree = SqlParser(client.raw_query).parse(sql)
-            if tree is not None:
-                as_of_module.check_reads_as_of(tree, database_name(settings))
-            parameters = as_of_module.parameters(as_of, parameters)
+            sql, parameters = _as_of_query(client, settings, sql, parameters, as_of)
         return client.query(sql, parameters=parameters)
     except as_of_module.AsOfRefused as e:
         raise CliError(str(e)) from e
@@ -139,6 +135,32 @@ def moment_of(as_of: str | None) -> datetime | None:
         return as_of_module.parse_moment(as_of)
     except as_of_module.AsOfRefused as e:
         raise CliError(str(e)) from e
+
+
+def _as_of_query(
+    client: Any,
+    settings: Settings,
+    sql: str,
+    parameters: dict[str, Any] | None,
+    moment: datetime,
+) -> tuple[str, dict[str, Any] | None]:
+    """The query and parameters that answer ``sql`` as known at ``moment``; AsOfRefused
+    when that answer would not be exact."""
+    as_of_module.check_answerable(client, settings, moment)
+    database = database_name(settings)
+    rewritten = as_of_module.rewrite(sql, database)
+    try:
+        tree = SqlParser(client.raw_query).parse(rewritten)
+    except QueryRefused as e:
+        if e.reason != "syntax":
+            raise
+        tree = None  # running it reports the syntax error as the engine words it
+    if tree is not None:
+        warehouse = [str(row[0]) for row in client.query("SHOW TABLES").result_rows]
+        as_of_module.check_reads_as_of(tree, database, warehouse, sql)
+    if "{as_of:" not in rewritten:  # nothing to bind: leave clickhouse-connect's % alone
+        return rewritten, parameters
+    return rewritten, as_of_module.parameters(moment, parameters)
 
 
 def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:

@@ -115,6 +115,8 @@ CLIENT_ONLY_PARAMS = frozenset(
         "readonly",
     }
 )
+# A body ClickHouse reads as fields; any other body (curl -d's urlencoded too) is the query.
+_FORM_TYPES = frozenset({"multipart/form-data"})
 _STREAMED = frozenset({"SelectWithUnionQuery", "SelectIntersectExceptQuery", "SelectQuery"})
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -152,6 +154,12 @@ _STATUS_BY_CODE = {
     53: 400,  # TYPE_MISMATCH
     43: 400,  # ILLEGAL_TYPE_OF_ARGUMENT
     46: 404,  # UNKNOWN_FUNCTION
+    # The client's query is at fault (too deep, no columns): 400, not a server error.
+    167: 400,  # TOO_DEEP_AST
+    168: 400,  # TOO_BIG_AST
+    306: 400,  # TOO_DEEP_RECURSION (the parser's maximum depth)
+    51: 400,  # EMPTY_LIST_OF_COLUMNS_QUERIED (an as-of view named without its parameter)
+    90: 400,  # EMPTY_LIST_OF_COLUMNS_PASSED
 }
 # Request outcomes (SQL_REQUESTS) of engine errors, by code; anything else is "error".
 _OUTCOME_BY_CODE = {
@@ -401,10 +409,11 @@ class SqlEndpoint:
         return response
 
     async def _answer(self, request: web.Request, query_id: str) -> web.Response:
-        query = "\n".join(part for part in await self._read_query(request) if part.strip())
+        url_query, body_query, form = await self._read_query(request)
+        query = "\n".join(part for part in (url_query, body_query) if part.strip())
         if not query.strip():
             return web.Response(text="Ok.\n")
-        params = request_params(request.query, request.headers)
+        params = request_params({**request.query, **form}, request.headers)
         settings, raw_params = split_params(params)
         tighter = self._check_request(params.get("database"), settings, raw_params)
         default_format = params.get("default_format") or "TabSeparated"
@@ -495,11 +504,30 @@ class SqlEndpoint:
             return None if e.reason == "syntax" else e
         return None
 
-    async def _read_query(self, request: web.Request) -> tuple[str, str]:
-        """Return the `query` URL parameter and the (decompressed) body as text."""
+    async def _read_query(self, request: web.Request) -> tuple[str, str, dict[str, str]]:
+        """Return the `query` URL parameter, the (decompressed) body as text, and the
+        fields of a form body.
+
+        A multipart/form-data body (as clickhouse-connect sends a query whose parameters are
+        large) carries `query` and `param_<name>` fields, as over ClickHouse's HTTP
+        interface; other fields are ignored.
+        """
         too_large = BodyTooLarge(
             "bad_request", BAD_ARGUMENTS, f"request body over {self._limits.max_body_bytes} bytes"
         )
+        if request.method == "POST" and request.content_type in _FORM_TYPES:
+            try:
+                form = await request.post()
+            except web.HTTPRequestEntityTooLarge as e:
+                raise too_large from e
+            except ValueError as e:
+                raise QueryRefused("bad_request", BAD_ARGUMENTS, "cannot read the form body") from e
+            fields = {
+                name: value
+                for name, value in form.items()
+                if isinstance(value, str) and (name == "query" or name.startswith("param_"))
+            }
+            return request.query.get("query", ""), fields.pop("query", ""), fields
         try:
             body = await request.read() if request.method == "POST" else b""
         except web.HTTPRequestEntityTooLarge as e:
@@ -515,7 +543,7 @@ class SqlEndpoint:
                 ) from e
             if not decompressor.eof:
                 raise too_large
-        return request.query.get("query", ""), body.decode("utf-8", errors="replace")
+        return request.query.get("query", ""), body.decode("utf-8", errors="replace"), {}
 
     def _check_request(
         self, database: str | None, settings: Mapping[str, str], params: Mapping[str, RawParam]

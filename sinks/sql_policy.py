@@ -101,7 +101,7 @@ FORBIDDEN_FUNCTIONS = frozenset(
 )
 _FORBIDDEN_PREFIXES = ("dict",)
 # `x IN db.table` reads a table named by a plain identifier.
-_IN_FUNCTIONS = frozenset(
+IN_FUNCTIONS = frozenset(
     {
         "in",
         "notin",
@@ -379,7 +379,7 @@ def _check_function(node: Mapping[str, Any], policy: ReadPolicy, params: Mapping
         raise QueryRefused(
             "forbidden_function", ACCESS_DENIED, f"function {name}() is not allowed here"
         )
-    if lower in _IN_FUNCTIONS:
+    if lower in IN_FUNCTIONS:
         arguments = node.get("arguments")
         args = arguments.get("children", []) if isinstance(arguments, dict) else []
         if len(args) >= 2 and isinstance(args[1], dict) and args[1].get("type") == "Identifier":

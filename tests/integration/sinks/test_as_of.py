@@ -294,6 +294,18 @@ def test_sql_as_of_answers_the_figure_published_before_a_revision(
         ("2000-01-01", "SELECT 1", "before the first report arrived"),
         ("2024-12-31", "SELECT count() FROM report_versions", "report_versions has no as-of form"),
         ("2024-12-31", "SELEC 1", "Syntax error"),
+        (
+            "2024-12-31",
+            "SELECT * FROM (WITH report_versions AS (SELECT 1) SELECT * FROM report_versions),"
+            " (SELECT count() FROM report_versions)",
+            "report_versions has no as-of form",
+        ),
+        (
+            "2024-12-31",
+            "SELECT count() FROM v_reports WHERE tuple(*) IN report_versions",
+            "report_versions has no as-of form",
+        ),
+        ("2024-12-31", 'SELECT count() FROM "v_incidents"', "v_incidents is quoted"),
     ],
 )
 def test_sql_as_of_refuses_in_one_line(
@@ -306,6 +318,24 @@ def test_sql_as_of_refuses_in_one_line(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sql_as_of_answers_what_analysts_write(revised_sample: tuple[Settings, str]) -> None:
+    settings, between = revised_sample
+    queries = {
+        "SELECT '100%' AS s": "100%",
+        f"SELECT length('{'x' * 5000}') FROM v_national_quarter LIMIT 1": "5000",
+        "SELECT v_incidents.killed_total FROM v_incidents ORDER BY killed_total DESC LIMIT 1": (
+            "18"
+        ),
+        "WITH q AS (SELECT sum(killed_total) AS k FROM v_national_quarter) SELECT k FROM q": (
+            "432"
+        ),
+    }
+    for query, expected in queries.items():
+        result = run_incidents(settings, "sql", "--format", "csv", "--as-of", between, query)
+        assert result.returncode == 0, (query, result.stderr)
+        assert result.stdout.splitlines()[1] == expected, query
 
 
 def test_sql_as_of_refuses_while_an_accepted_alias_awaits_its_replay(

@@ -25,6 +25,7 @@ import clickhouse_connect
 import lz4.block
 import lz4.frame
 import pytest
+import urllib3
 from clickhouse_cityhash.cityhash import CityHash128
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
@@ -158,6 +159,32 @@ def test_clickhouse_connect_reads_through_the_endpoint(endpoint: SqlEndpoint) ->
     assert client.query("SELECT count() FROM incidents.v_district_day").result_rows == [(0,)]
     frame = client.query_df("SELECT number AS n FROM numbers(3) ORDER BY n")
     assert frame["n"].tolist() == [0, 1, 2]
+    # Large parameters: clickhouse-connect sends the query and them as a multipart form.
+    big = "x" * 20_000
+    assert client.query("SELECT length({s:String})", parameters={"s": big}).result_rows == [
+        (20_000,)
+    ]
+
+
+def test_form_bodies_carry_the_query_and_its_parameters(endpoint: SqlEndpoint) -> None:
+    form, content_type = urllib3.encode_multipart_formdata(
+        {"query": "SELECT {n:UInt8} + 1", "param_n": "41", "other": "ignored"}
+    )
+    status, body, _ = http(endpoint, body=form, headers={"Content-Type": content_type})
+    assert (status, body) == (200, b"42\n")
+    # The guard judges what a form carries like any query.
+    form, content_type = urllib3.encode_multipart_formdata(
+        {"query": "SELECT * FROM system.processes"}
+    )
+    status, body, headers = http(endpoint, body=form, headers={"Content-Type": content_type})
+    assert status == 403 and headers["X-ClickHouse-Exception-Code"] == str(ACCESS_DENIED)
+    # An urlencoded body (curl -d) is the query itself, as ClickHouse reads it.
+    status, body, _ = http(
+        endpoint,
+        body=b"SELECT 6 * 7",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (status, body) == (200, b"42\n")
     with_db = clickhouse_connect.get_client(
         host="127.0.0.1", port=endpoint.port, database="incidents", compress="lz4"
     )
@@ -707,6 +734,26 @@ def test_a_missing_or_ill_typed_parameter_is_a_clickhouse_error(endpoint: SqlEnd
     assert 400 <= status < 500, body
     assert headers["X-ClickHouse-Exception-Code"] in {"27", "72", "457"}, body
     assert http(endpoint, "SELECT {x:UInt32}", param_x="7")[:2] == (200, b"7\n")
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("SELECT count() FROM v_national_quarter_as_of(as_of = 'garbage')", "41"),
+        ("SELECT count() FROM v_national_quarter_as_of()", "456"),
+        ("SELECT count() FROM v_national_quarter_as_of", "90"),
+        ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "306"),
+    ],
+)
+def test_the_as_of_views_answer_a_bad_call_with_a_client_error(
+    endpoint: SqlEndpoint, query: str, code: str
+) -> None:
+    status, body, headers = http(endpoint, body=query.encode())
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (400, code), body[:300]
+    assert http(endpoint, "SELECT count() FROM v_national_quarter_as_of(as_of = now())")[:2] == (
+        200,
+        b"0\n",
+    )
 
 
 def test_the_cli_reports_a_syntax_error_in_the_users_text(

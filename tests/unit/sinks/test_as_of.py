@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sinks.as_of import AsOfRefused, check_reads_as_of, parse_moment, rewrite, tables_read
+from sinks.as_of import (
+    AsOfRefused,
+    check_reads_as_of,
+    moment_text,
+    parse_moment,
+    rewrite,
+    tables_read,
+)
 from sinks.exceptions import MigrationError
 from sinks.migrate import as_of_statements, as_of_views
 from sinks.sql_policy import ReadPolicy
@@ -21,17 +28,42 @@ CALL = "_as_of(as_of = {as_of:DateTime64(3, 'UTC')})"
         ("2024-04-05 17:30", datetime(2024, 4, 5, 17, 30, tzinfo=UTC)),
         ("2024-04-05T17:30:00+05:00", datetime(2024, 4, 5, 12, 30, tzinfo=UTC)),
         (" 2024-04-05 17:30:00.123456 ", datetime(2024, 4, 5, 17, 30, 0, 123000, tzinfo=UTC)),
+        ("2024-04-05T17:30Z", datetime(2024, 4, 5, 17, 30, tzinfo=UTC)),
     ],
 )
 def test_moments_are_read_in_utc_to_the_millisecond(text: str, expected: datetime) -> None:
     assert parse_moment(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "5 April", "2024-13-01", "2024-04-05T25:00", "\x00"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "5 April",
+        "2024-13-01",
+        "2024-02-30",
+        "2024-04-05T25:00",
+        "\x00",
+        "2026-12-05 " + "1" * 1000,
+        "20261205",
+        "2024-W05-3",
+        "2024-04-05 17:30 UTC",
+        "\uff12\uff10\uff12\uff14-04-05",
+        "0001-01-01T00:00+01:00",
+        "9999-12-31T23:59-01:00",
+    ],
+)
 def test_unreadable_moments_are_refused_in_one_line(text: str) -> None:
     with pytest.raises(AsOfRefused, match="cannot read --as-of") as caught:
         parse_moment(text)
     assert "\n" not in str(caught.value)
+
+
+def test_moment_text_is_what_the_views_read() -> None:
+    assert moment_text(datetime(1, 1, 1, tzinfo=UTC)) == "0001-01-01 00:00:00.000"
+    assert moment_text(datetime(2024, 4, 5, 1, 2, 3, 45000, tzinfo=UTC)) == (
+        "2024-04-05 01:02:03.045"
+    )
 
 
 def test_every_live_period_view_has_an_as_of_twin() -> None:
@@ -49,9 +81,12 @@ def test_rewrite_reads_views_as_of_and_leaves_strings_and_comments() -> None:
     )
     rewritten = rewrite(text, "incidents")
     assert f"FROM v_province_quarter{CALL} AS p" in rewritten
-    assert f"JOIN incidents.v_national_quarter{CALL} USING" in rewritten
+    assert f"JOIN incidents.v_national_quarter{CALL} AS v_national_quarter USING" in rewritten
     assert rewritten.count("_as_of(") == 2  # not in strings, comments or another database
     assert "'it''s v_incidents'" in rewritten and "other.v_incidents" in rewritten
+
+
+WAREHOUSE = ("report_versions", "incidents", "v_incidents", "v_province_quarter")
 
 
 def test_a_query_still_reading_live_tables_is_refused() -> None:
@@ -66,13 +101,76 @@ def test_a_query_still_reading_live_tables_is_refused() -> None:
         ],
     }
     assert tables_read(tree) == [
+        "cte",
         "v_province_quarter_as_of",
         "system.one",
         "incidents.report_versions",
     ]
     with pytest.raises(AsOfRefused, match=r"incidents\.report_versions has no as-of form"):
-        check_reads_as_of(tree, "incidents")
-    check_reads_as_of({"tables": tree["tables"][:3], "with": tree["with"]}, "incidents")
+        check_reads_as_of(tree, "incidents", WAREHOUSE)
+    check_reads_as_of({"tables": tree["tables"][:3]}, "incidents", WAREHOUSE)
+    # A CTE named like a table does not hide it (scopes are not followed): refused.
+    shadow = {
+        "with": [{"type": "WithElement", "name": "incidents"}],
+        "tables": [{"type": "TableIdentifier", "name": "incidents"}],
+    }
+    with pytest.raises(AsOfRefused, match="incidents has no as-of form"):
+        check_reads_as_of(shadow, "incidents", WAREHOUSE)
+
+
+def test_a_table_read_by_in_is_a_table_read() -> None:
+    tree = {
+        "type": "Function",
+        "name": "in",
+        "arguments": {
+            "children": [
+                {"type": "Identifier", "name": "x"},
+                {"type": "Identifier", "name": "report_versions"},
+            ]
+        },
+    }
+    assert tables_read(tree) == ["report_versions"]
+    with pytest.raises(AsOfRefused, match="report_versions has no as-of form"):
+        check_reads_as_of(tree, "incidents", WAREHOUSE)
+
+
+def test_a_quoted_view_name_is_named_as_the_reason() -> None:
+    tree = {"tables": [{"type": "TableIdentifier", "name": "v_incidents"}]}
+    with pytest.raises(AsOfRefused, match="v_incidents is quoted"):
+        check_reads_as_of(tree, "incidents", WAREHOUSE, 'SELECT * FROM "v_incidents"')
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "SELECT v_incidents.killed_total FROM v_incidents LIMIT 1",
+            f"SELECT v_incidents.killed_total FROM v_incidents{CALL} AS v_incidents LIMIT 1",
+        ),
+        (
+            "SELECT count() AS v_incidents FROM v_incidents",
+            f"SELECT count() AS v_incidents FROM v_incidents{CALL} AS v_incidents",
+        ),
+        (
+            "WITH v_incidents AS (SELECT 1 AS x) SELECT * FROM v_incidents",
+            "WITH v_incidents AS (SELECT 1 AS x) SELECT * FROM v_incidents",
+        ),
+        (
+            "SELECT $$v_incidents$$, $a$v_reports$a$ FROM v_incidents i",
+            f"SELECT $$v_incidents$$, $a$v_reports$a$ FROM v_incidents{CALL} i",
+        ),
+        (
+            "SELECT * FROM v_incidents_as_of(as_of = now())",
+            "SELECT * FROM v_incidents_as_of(as_of = now())",
+        ),
+        (
+            "SELECT * FROM incidents . v_incidents WHERE 1",
+            f"SELECT * FROM incidents.v_incidents{CALL} AS v_incidents WHERE 1",
+        ),
+    ],
+)
+def test_rewrite_keeps_aliases_ctes_and_strings(text: str, expected: str) -> None:
+    assert rewrite(text, "incidents") == expected
 
 
 def test_as_of_twins_need_exactly_one_read_of_the_day_table() -> None:
