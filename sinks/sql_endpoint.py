@@ -160,6 +160,9 @@ _STATUS_BY_CODE = {
     306: 400,  # TOO_DEEP_RECURSION (the parser's maximum depth)
     51: 400,  # EMPTY_LIST_OF_COLUMNS_QUERIED (an as-of view named without its parameter)
     90: 400,  # EMPTY_LIST_OF_COLUMNS_PASSED
+    181: 400,  # ILLEGAL_FINAL
+    73: 404,  # UNKNOWN_FORMAT
+    50: 404,  # UNKNOWN_TYPE
 }
 # Request outcomes (SQL_REQUESTS) of engine errors, by code; anything else is "error".
 _OUTCOME_BY_CODE = {
@@ -186,6 +189,24 @@ def output_format(query: str) -> str:
     """Return the query's trailing FORMAT, or TabSeparated, the HTTP interface's default."""
     match = _TRAILING_FORMAT.search(query)
     return match.group(1) if match else "TabSeparated"
+
+
+_WRAPPED = re.compile(r"Code: (\d+)\. DB::Exception: (?=Code: \1\. DB::Exception: )")
+_VERSION_TAIL = re.compile(
+    r" \(version [^)]*\)\.?(?: \([A-Z][A-Z0-9_]*\)(?: \(version [^)]*\)\.?)?)*\s*$"
+)
+
+
+def unwrap_error(text: str) -> str:
+    """One `Code: N. DB::Exception: <message> (NAME)`, where the engine wrapped its own
+    exception in itself (chdb's streamed queries repeat the prefix and the tail)."""
+    wrapped = _WRAPPED.match(text)
+    if wrapped is None:
+        return text
+    while wrapped is not None:
+        text = text[wrapped.end() :]
+        wrapped = _WRAPPED.match(text)
+    return _VERSION_TAIL.sub("", text)
 
 
 def error_status(code: int | None) -> int:
@@ -515,34 +536,51 @@ class SqlEndpoint:
         too_large = BodyTooLarge(
             "bad_request", BAD_ARGUMENTS, f"request body over {self._limits.max_body_bytes} bytes"
         )
-        if request.method == "POST" and request.content_type in _FORM_TYPES:
-            try:
-                form = await request.post()
-            except web.HTTPRequestEntityTooLarge as e:
-                raise too_large from e
-            except ValueError as e:
-                raise QueryRefused("bad_request", BAD_ARGUMENTS, "cannot read the form body") from e
+        form: Any = None
+        body = b""
+        try:
+            # A body that trickles in holds a connection: it must arrive within the time a
+            # query may run.
+            async with asyncio.timeout(self._limits.max_execution_s):
+                if request.method == "POST" and request.content_type in _FORM_TYPES:
+                    form = await request.post()
+                elif request.method == "POST":
+                    body = await request.read()
+        except web.HTTPRequestEntityTooLarge as e:
+            raise too_large from e
+        except TimeoutError:
+            raise QueryRefused(
+                "bad_request",
+                BAD_ARGUMENTS,
+                f"the request body did not arrive within {self._limits.max_execution_s:g} s",
+            ) from None
+        except Exception as e:  # aiohttp's decoders raise many kinds on bad bytes
+            raise QueryRefused(
+                "bad_request", BAD_ARGUMENTS, f"cannot read the request body ({type(e).__name__})"
+            ) from e
+        if form is not None:
             fields = {
                 name: value
                 for name, value in form.items()
                 if isinstance(value, str) and (name == "query" or name.startswith("param_"))
             }
             return request.query.get("query", ""), fields.pop("query", ""), fields
-        try:
-            body = await request.read() if request.method == "POST" else b""
-        except web.HTTPRequestEntityTooLarge as e:
-            raise too_large from e
         if request.headers.get("Content-Encoding", "").lower() == "lz4":
             # aiohttp decodes gzip, deflate, br and zstd itself; clickhouse-connect also uses lz4.
             decompressor = lz4.frame.LZ4FrameDecompressor()
+            unreadable = QueryRefused(
+                "bad_request", BAD_ARGUMENTS, "cannot decompress the lz4 body (one whole frame)"
+            )
             try:
                 body = decompressor.decompress(body, max_length=self._limits.max_body_bytes)
             except RuntimeError as e:
-                raise QueryRefused(
-                    "bad_request", BAD_ARGUMENTS, "cannot decompress the lz4 body"
-                ) from e
+                raise unreadable from e
             if not decompressor.eof:
-                raise too_large
+                if len(body) >= self._limits.max_body_bytes:
+                    raise too_large
+                raise unreadable  # truncated, or empty
+            if decompressor.unused_data:
+                raise unreadable  # a second frame or trailing bytes: not what was checked
         return request.query.get("query", ""), body.decode("utf-8", errors="replace"), {}
 
     def _check_request(
@@ -708,6 +746,7 @@ class SqlEndpoint:
         self, code: int, message: str, query_id: str, status: int | None = None
     ) -> web.Response:
         text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}"
+        text = unwrap_error(text)
         logger.debug("query refused or failed: %s", text)
         return web.Response(
             status=status or error_status(code),

@@ -47,6 +47,7 @@ _CODE_NAMES = {
     UNKNOWN_QUERY_PARAMETER: "UNKNOWN_QUERY_PARAMETER",
     BAD_QUERY_PARAMETER: "BAD_QUERY_PARAMETER",
     ACCESS_DENIED: "ACCESS_DENIED",
+    48: "NOT_IMPLEMENTED",
 }
 
 # Table functions that only generate rows; every other one reads files, URLs, other

@@ -8,6 +8,7 @@ Pure functions; :mod:`sinks.sql_endpoint` applies them.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Mapping
 
@@ -80,21 +81,38 @@ def tightened(requested: Mapping[str, str], session: Mapping[str, str]) -> dict[
                 "setting", READONLY, f"Cannot modify '{name}' setting in readonly mode"
             )
         wanted, limit = _number(name, value), _number(name, current)
-        if wanted <= 0 or (limit > 0 and wanted > limit):
-            allowed = f"(0, {current}]" if limit > 0 else "above 0"
+        seconds = name in _SECONDS
+        # The engine reads seconds to the microsecond and counts as integers: a value it
+        # would round to 0 (no limit) is no tightening. What runs is the normalized number.
+        smallest = _SMALLEST_SECONDS if seconds else 1
+        if (
+            wanted < smallest
+            or (not seconds and not wanted.is_integer())
+            or wanted > _LARGEST
+            or (limit > 0 and wanted > limit)
+        ):
+            allowed = f"[{smallest:g}, {current}]" if limit > 0 else f"from {smallest:g}"
+            kind = "seconds" if seconds else "whole numbers"
             raise QueryRefused(
                 "setting",
                 READONLY,
-                f"Cannot modify '{name}' setting in readonly mode: only values {allowed} "
+                f"Cannot modify '{name}' setting in readonly mode: only {kind} {allowed} "
                 "tighten this endpoint's limit",
             )
-        changes[name] = value.strip()
+        changes[name] = f"{wanted:.6f}".rstrip("0").rstrip(".") if seconds else str(int(wanted))
     return changes
 
 
+_SECONDS = frozenset({"max_execution_time"})
+_SMALLEST_SECONDS = 0.001
+_LARGEST = float(2**63 - 1)
+_ASCII_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?\Z")
+
+
 def _number(name: str, text: str) -> float:
+    raw = text.strip()
     try:
-        value = float(text.strip())
+        value = float(raw) if _ASCII_NUMBER.match(raw) else math.nan
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value < 0:

@@ -166,6 +166,54 @@ def test_clickhouse_connect_reads_through_the_endpoint(endpoint: SqlEndpoint) ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"hello", {"Content-Encoding": "gzip"}),
+        (b"hello", {"Content-Encoding": "lz4"}),
+        (b"", {"Content-Encoding": "lz4"}),
+        (
+            lz4.frame.compress(b"SELECT 5") + lz4.frame.compress(b" + 1"),
+            {"Content-Encoding": "lz4"},
+        ),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=query\r\n"
+            b"Content-Type: text/plain; charset=nope-xx\r\n\r\nSELECT 1\r\n--b--\r\n",
+            {"Content-Type": "multipart/form-data; boundary=b"},
+        ),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=query\r\n"
+            b"Content-Transfer-Encoding: x-foo\r\n\r\nSELECT 1\r\n--b--\r\n",
+            {"Content-Type": "multipart/form-data; boundary=b"},
+        ),
+        (b"x" * 600_000, {"Content-Type": "multipart/form-data; boundary=b"}),
+    ],
+)
+def test_a_body_that_cannot_be_read_is_a_client_error(
+    endpoint: SqlEndpoint, body: bytes, headers: dict[str, str]
+) -> None:
+    status, answer, answer_headers = http(endpoint, body=body, headers=headers)
+    assert status == 400, answer[:300]
+    assert answer_headers["X-ClickHouse-Exception-Code"] == "36", answer[:300]
+    assert http(endpoint, "SELECT 1")[:2] == (200, b"1\n")
+
+
+def test_a_body_that_never_arrives_is_answered_and_the_connection_closed(
+    endpoint_factory: Callable[..., SqlEndpoint],
+) -> None:
+    endpoint = endpoint_factory(sql_max_execution_s=1.0)
+    sock = socket.create_connection(("127.0.0.1", endpoint.port), timeout=60)
+    try:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nSELECT")
+        answer = b""
+        while chunk := sock.recv(65536):  # waits for the answer, then the close
+            answer += chunk
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"did not arrive within 1 s" in answer
+
+
 def test_form_bodies_carry_the_query_and_its_parameters(endpoint: SqlEndpoint) -> None:
     form, content_type = urllib3.encode_multipart_formdata(
         {"query": "SELECT {n:UInt8} + 1", "param_n": "41", "other": "ignored"}
@@ -742,6 +790,7 @@ def test_a_missing_or_ill_typed_parameter_is_a_clickhouse_error(endpoint: SqlEnd
         ("SELECT count() FROM v_national_quarter_as_of(as_of = 'garbage')", "41"),
         ("SELECT count() FROM v_national_quarter_as_of()", "456"),
         ("SELECT count() FROM v_national_quarter_as_of", "90"),
+        ("SELECT count() FROM system.tables FINAL", "181"),
         ("SELECT " + "(" * 5000 + "1" + ")" * 5000, "306"),
     ],
 )
@@ -793,3 +842,19 @@ def test_native_for_a_client_revision_walks_what_the_engine_writes(writer: Clien
     columns = 21
     converted = native_for_revision(data, 54460)
     assert len(converted) == len(data) + blocks * (8 + columns)
+
+
+@pytest.mark.parametrize(
+    ("query", "params", "code"),
+    [
+        ("SELECT 1 FORMAT Nope", {}, "73"),
+        ("SELECT 1", {"default_format": "Nope"}, "73"),
+        ("SELECT CAST(1 AS Nope)", {}, "50"),
+    ],
+)
+def test_an_unknown_format_or_type_is_not_found(
+    endpoint: SqlEndpoint, query: str, params: dict[str, str], code: str
+) -> None:
+    status, body, headers = http(endpoint, query, **params)
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (404, code), body[:300]
+    assert body.count(b"Code:") == 1, body[:300]

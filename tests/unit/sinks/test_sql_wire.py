@@ -30,10 +30,31 @@ def test_only_tighter_limits_pass() -> None:
     with pytest.raises(QueryRefused) as refused:
         tightened({"no_such": "1"}, SESSION)
     assert refused.value.code == 115
-    for bad in ("-1", "nan", "inf", "lots"):
+    for bad in ("-1", "nan", "inf", "lots", "\uff15", "0x10"):
         with pytest.raises(QueryRefused) as refused:
             tightened({"max_execution_time": bad}, SESSION)
         assert refused.value.code == 36
+
+
+@pytest.mark.parametrize(
+    "looser",
+    [
+        {"max_execution_time": "0.0000001"},  # the engine would read 0: no limit
+        {"max_execution_time": "1e-7"},
+        {"max_rows_to_read": "0.5"},  # counts are whole numbers
+        {"max_rows_to_read": "99999999999999999999999"},  # would wrap around
+    ],
+)
+def test_values_the_engine_would_read_as_no_limit_are_refused(looser: dict[str, str]) -> None:
+    with pytest.raises(QueryRefused) as refused:
+        tightened(looser, SESSION)
+    assert refused.value.code == 164
+
+
+def test_what_runs_is_the_normalized_number() -> None:
+    assert tightened({"max_execution_time": " 2.50 "}, SESSION) == {"max_execution_time": "2.5"}
+    assert tightened({"max_execution_time": "1e-3"}, SESSION) == {"max_execution_time": "0.001"}
+    assert tightened({"max_rows_to_read": "1e3"}, SESSION) == {"max_rows_to_read": "1000"}
 
 
 def test_compressed_blocks_carry_their_sizes() -> None:
