@@ -148,7 +148,7 @@ def _as_of_query(
     when that answer would not be exact."""
     as_of_module.check_answerable(client, settings, moment)
     database = database_name(settings)
-    rewritten = as_of_module.rewrite(sql, database)
+    rewritten, bound = as_of_module.bind(sql, database, moment, parameters)
     try:
         tree = SqlParser(client.raw_query).parse(rewritten)
     except QueryRefused as e:
@@ -158,9 +158,7 @@ def _as_of_query(
     if tree is not None:
         warehouse = [str(row[0]) for row in client.query("SHOW TABLES").result_rows]
         as_of_module.check_reads_as_of(tree, database, warehouse, sql)
-    if "{as_of:" not in rewritten:  # nothing to bind: leave clickhouse-connect's % alone
-        return rewritten, parameters
-    return rewritten, as_of_module.parameters(moment, parameters)
+    return rewritten, bound
 
 
 def print_result(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:

@@ -424,7 +424,7 @@ def _utc(value: Any) -> datetime | None:
 
 class AsOfClient:
     """A ReadClient that answers as known at ``moment``: each query's views are read
-    through their as-of twins (sinks.as_of.rewrite), the moment passed as a parameter.
+    through their as-of twins (sinks.as_of.bind), the moment passed as a parameter.
     Queries of tables without a twin (data quality, dead letters) answer as of now."""
 
     def __init__(self, client: ReadClient, moment: datetime) -> None:
@@ -432,9 +432,8 @@ class AsOfClient:
         self._moment = moment
 
     def query(self, query: str, parameters: Any = None) -> Any:
-        return self._client.query(
-            as_of.rewrite(query, ""), parameters=as_of.parameters(self._moment, parameters)
-        )
+        text, bound = as_of.bind(query, "", self._moment, parameters)
+        return self._client.query(text, parameters=bound)
 
 
 def build_report(

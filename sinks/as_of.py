@@ -6,7 +6,8 @@ current. This module is what the commands share:
 
 - :func:`parse_moment` reads the moment an analyst types;
 - :func:`rewrite` turns a query over the live views into the same query over their as-of
-  twins, with the moment as a server-side query parameter (never spliced into the text);
+  twins, and :func:`bind` adds the moment as a server-side query parameter (never spliced
+  into the text);
 - :func:`check_answerable` refuses, in one sentence, the moments and warehouses for which
   the as-of views would not be exact: a moment in the future or before the first report,
   a casualty rule other than max_total (the only one written in SQL), versions stored
@@ -137,7 +138,7 @@ def rewrite(text: str, database: str, views: Iterable[str] | None = None) -> str
     (the alias keeps `v_province_quarter.column` working; an alias of the query's own is
     kept instead). Left alone: words inside strings, quoted identifiers and comments, a
     name after AS (an alias), CTE names, and names qualified by another database. Pass
-    the moment as the query parameter ``as_of`` (:func:`parameters`).
+    the moment as the query parameter ``as_of`` (:func:`bind` does both).
     """
     names = frozenset(views if views is not None else as_of_views())
     tokens = [(m.lastgroup or "other", m.group(0)) for m in _TOKENS.finditer(text)]
@@ -249,9 +250,18 @@ def check_reads_as_of(tree: Any, database: str, warehouse: Iterable[str], text: 
     )
 
 
-def parameters(moment: datetime, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The query parameters of a rewritten query."""
-    return {**(extra or {}), AS_OF: moment_text(moment)}
+def bind(
+    text: str, database: str, moment: datetime, parameters: dict[str, Any] | None = None
+) -> tuple[str, dict[str, Any] | None]:
+    """Return ``text`` rewritten (:func:`rewrite`) and its parameters with the moment.
+
+    The moment is added only when the rewritten text has a placeholder for it: with
+    parameters but no placeholder, clickhouse-connect would %-format the text itself.
+    """
+    rewritten = rewrite(text, database)
+    if "{" + AS_OF + ":" not in rewritten:
+        return rewritten, parameters
+    return rewritten, {**(parameters or {}), AS_OF: moment_text(moment)}
 
 
 def check_answerable(client: Client, settings: Settings, moment: datetime) -> None:

@@ -30,6 +30,7 @@ interrupted half-way can simply run again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -220,8 +221,10 @@ def as_of_statements(statements: list[str], database: str) -> list[str]:
     return twins
 
 
+@functools.cache
 def as_of_views(directory: Path = MIGRATIONS_DIR) -> frozenset[str]:
-    """Names of the views that have an as-of twin `<name>_as_of` once every migration ran."""
+    """Names of the views that have an as-of twin `<name>_as_of` once every migration ran
+    (read and rendered once a process: every as-of query rewrite asks)."""
     migrations = load_migrations(directory)
     by_version = {m.version: m for m in migrations}
     values = template_values("db")

@@ -180,7 +180,8 @@ def test_two_bodies_of_one_version_are_both_kept_and_the_tie_rule_picks(writer: 
         "SELECT toUnixTimestamp64Micro(reported_at) FROM "
         "incidents.v_reports_as_of(as_of = '2030-01-01 00:00:00')"
     )
-    assert int(chosen) == int(late.reported_at.timestamp() * 1_000_000)
+    unix_epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert int(chosen) == (late.reported_at - unix_epoch) // timedelta(microseconds=1)
 
 
 def test_a_report_sent_again_keeps_its_first_arrival(writer: Client) -> None:
