@@ -25,6 +25,7 @@ from typing import Literal
 
 from incidents_config.settings import PathsSettings
 
+_MAX_RECORD_BYTES = 4096  # longest recorded path read (PATH_MAX on Linux)
 # The file `incidents up` leaves in each var dir it runs a stack in.
 MARKER = ".incidents-var-dir"
 
@@ -93,7 +94,10 @@ def record(paths: PathsSettings, var_dir: VarDir, *, code: Path) -> None:
 
 def _recorded(pointer: Path) -> Path | None:
     try:
-        text = pointer.read_text(encoding="utf-8").strip()
+        with pointer.open("rb") as f:  # a path; a file grown larger is not one
+            text = f.read(_MAX_RECORD_BYTES + 1).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError):
+        return None
+    if len(text) > _MAX_RECORD_BYTES:
         return None
     return Path(text) if text and Path(text).is_absolute() else None

@@ -98,6 +98,13 @@ def test_an_unreadable_record_is_ignored(tmp_path: Path) -> None:
     assert locate(paths, cwd=folder(tmp_path / "x"), code=code).how == "default"
     pointer.write_bytes(b"\xff\xfe")
     assert locate(paths, cwd=tmp_path / "x", code=code).how == "default"
+    target = folder(tmp_path / "stack" / "var")
+    pointer.write_bytes(f"{target}\x00\n".encode())  # a NUL: no such path
+    assert locate(paths, cwd=tmp_path / "x", code=code).how == "default"
+    pointer.write_bytes(f"{target}/{'a' * 5000}\n".encode())  # longer than any path: not read
+    assert locate(paths, cwd=tmp_path / "x", code=code).how == "default"
+    pointer.write_bytes(f"{target}\n".encode())  # the same file, readable again
+    assert locate(paths, cwd=tmp_path / "x", code=code).how == "recorded"
 
 
 def test_the_checkout_is_this_repository() -> None:
