@@ -43,6 +43,9 @@ LOCAL_TZ = ZoneInfo("Asia/Karachi")
 RECOVERY_DAYS = 7  # a restarted sink resends undelivered changes this recent
 SEND_CHECK_S = 1.0  # how often the outbox is checked (each check reads Kafka's offsets)
 RELOAD_CHECK_S = 5.0  # how often the rules file's modification time is looked at
+# After an evaluation, the sink writes for at least this many times as long before the
+# next (ALERTS_EVALUATE_S at the least): evaluation takes at most 1/(1 + this) of its time.
+EVALUATION_PAUSE = 4.0
 
 
 class AlertEngine:
@@ -86,6 +89,8 @@ class AlertEngine:
         self._last_reload_check = clock()
         self._rules_mtime = self._mtime()
         self._pending: set[DistrictDay] = set()
+        self._unevaluated = False  # noted since the last evaluation
+        self._next_evaluation = -float("inf")
         self._quality: dict[str, SuiteRun] = {}  # suite -> its latest run
         self._last_tick = 0.0
 
@@ -126,15 +131,31 @@ class AlertEngine:
         return self._settings.alerts.today or datetime.now(LOCAL_TZ).date()
 
     def written(self, batch: Written) -> None:
-        """Evaluate what a written batch changed (the sink calls it before committing)."""
+        """Note what a written batch changed (the sink calls it before committing), and
+        evaluate what was noted once the next evaluation is due: ``ALERTS_EVALUATE_S``
+        after the last one ended, or four times as long as it took if that is longer, so
+        that evaluating takes at most a fifth of the sink's time while it writes. Until
+        then :meth:`holding` holds the sink's commit back.
+
+        During a catch-up the sink writes a batch every fraction of a second, each touching
+        most areas, and an evaluation of every area costs more as history grows; evaluating
+        every few seconds instead of after every batch gives the same alerts (they are
+        computed from the warehouse's state, not from the batches) for a fraction of the
+        CPU. The outbox pages only on settled input anyway.
+        """
         self.note(batch.district_days)
         self.note_quality(batch.suite_runs)
-        self.evaluate_pending()
+        if self._clock() >= self._next_evaluation:
+            self.evaluate_pending()
         self.send_settled()
 
+    def holding(self) -> bool:
+        """Whether written batches are noted and not evaluated yet (the sink's commit waits)."""
+        return self._unevaluated
+
     def idle(self) -> None:
-        """Reload a changed rules file, retry what failed, run the periodic tick, and send
-        what has settled (the sink calls it when idle)."""
+        """Reload a changed rules file, evaluate what was noted (and retry what failed), run
+        the periodic tick, and send what has settled (the sink calls it when idle)."""
         self.reload_rules()
         self.evaluate_pending()
         self.send_settled()
@@ -192,18 +213,32 @@ class AlertEngine:
 
     def note(self, district_days: Iterable[DistrictDay]) -> None:
         """Remember district-days to evaluate."""
+        before = len(self._pending)
         self._pending.update(district_days)
+        self._unevaluated |= len(self._pending) != before
 
     def note_quality(self, runs: Iterable[SuiteRun]) -> None:
         """Remember data-quality results to evaluate, the latest per suite."""
         for run in runs:
+            self._unevaluated = True
             old = self._quality.get(run.suite)
             if old is None or run.finished_at >= old.finished_at:
                 self._quality[run.suite] = run
 
     def evaluate_pending(self) -> None:
         """Evaluate what was noted. Never raises: a failure is logged and the district-days
-        stay pending for the next write or tick."""
+        stay pending for the next write or tick (in memory: the sink's commit does not wait
+        for a retry)."""
+        started = self._clock()
+        try:
+            self._evaluate_noted()
+        finally:
+            self._unevaluated = False  # a failure is retried later; the commit does not wait
+            ended = self._clock()
+            pause = max(self._settings.alerts.evaluate_s, EVALUATION_PAUSE * (ended - started))
+            self._next_evaluation = ended + pause
+
+    def _evaluate_noted(self) -> None:
         if self._quality:
             runs, self._quality = self._quality, {}
             try:

@@ -354,6 +354,16 @@ class AlertsSettings(BaseSettings):
     tick_s: float = Field(
         default=300.0, gt=0, description="How often firing alerts are checked for resolution."
     )
+    evaluate_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description=(
+            "The least time between two evaluations of the alert rules while the sink writes"
+            " (longer when an evaluation is slow: at most a fifth of the sink's time); the"
+            " offsets of what it wrote meanwhile are committed after the next one."
+        ),
+    )
     alertmanager_url: SecretStr | None = Field(
         default=None,
         description=(

@@ -45,10 +45,17 @@ class SinkObserver(Protocol):
 
     def written(self, batch: Written) -> None:
         """`batch` is written and its offsets are not committed yet (a crash re-delivers
-        it, so the observer sees it again). Must not raise."""
+        it, so the observer sees it again). The observer may only note it, and act on it
+        at a later call (see :meth:`holding`). Must not raise."""
+
+    def holding(self) -> bool:
+        """True while the observer has noted written batches it has not acted on yet: the
+        sink does not commit their offsets until it has (so a crash re-delivers them, and
+        the observer is told again). Batches keep being written meanwhile."""
 
     def idle(self) -> None:
-        """Nothing is buffered: a moment for periodic work. Must not raise."""
+        """Nothing is buffered: a moment for periodic work, and to act on what was noted.
+        Must not raise."""
 
     def stop(self) -> None:
         """The sink is stopping."""

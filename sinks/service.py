@@ -302,6 +302,7 @@ class _Batcher:
         self._messages = 0  # messages added since the last flush
         self._oldest: float | None = None  # when the oldest unflushed message was added
         self._commit_failing_since: float | None = None  # written, not yet committed
+        self._held = False  # written, not committed: an observer has not acted on it yet
         self._last_commit_try = 0.0
         self._last_lag = 0.0
         # (table, when published) of each buffered message that makes a report queryable
@@ -333,8 +334,12 @@ class _Batcher:
             elif not self._messages:
                 for observer in self._observers:
                     observer.idle()  # e.g. the periodic check of firing alerts
+                if self._held and not self._holding():
+                    self._commit()  # the observers have acted on what was written
             if (
                 self._commit_failing_since is not None
+                and not self._messages  # nothing polled that is not written yet
+                and not self._holding()
                 and time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
             ):
                 self._commit()  # written rows whose offsets are still uncommitted
@@ -457,8 +462,16 @@ class _Batcher:
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._oldest = 0, None
-        self._commit()
+        if self._holding():
+            # Written, but an observer has not acted on it yet (alert evaluation runs every
+            # ALERTS_EVALUATE_S): its offsets wait, so a crash now re-delivers the batch.
+            self._held = True
+        else:
+            self._commit()
         self._report_lag()
+
+    def _holding(self) -> bool:
+        return any(observer.holding() for observer in self._observers)
 
     def _observe_latency(self) -> None:
         """The buffered rows are written: each report they carry is queryable now."""
@@ -469,6 +482,7 @@ class _Batcher:
 
     def _commit(self) -> None:
         """Commit what was polled (and written); remember a failure to try again."""
+        self._held = False
         self._last_commit_try = time.monotonic()
         try:
             self.consumer.commit()

@@ -235,3 +235,57 @@ def test_publish_to_queryable_is_observed_once_the_rows_are_written(
         assert new_count - count == observed
         if live:
             assert 2.0 <= new_total - total < 60.0
+
+
+# --- an observer that acts later holds the commit back -------------------------------------
+
+
+class LaterObserver:
+    """Notes written batches; acts on them only when idle (like alerting between
+    evaluations)."""
+
+    def __init__(self) -> None:
+        self.noted = 0
+        self.acted = 0
+
+    def start(self) -> None: ...
+
+    def written(self, batch: Any) -> None:
+        self.noted += 1
+
+    def holding(self) -> bool:
+        return self.acted < self.noted
+
+    def idle(self) -> None:
+        self.acted = self.noted
+
+    def stop(self) -> None: ...
+
+
+def test_written_batches_are_committed_only_once_every_observer_has_acted_on_them(
+    settings_factory: Any,
+) -> None:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 60.0, "batch_size": 1000})
+    names = Topics.of(settings, 0)
+    value = samples.report().model_dump_json().encode()
+    observer = LaterObserver()
+    stop = threading.Event()
+    consumer = FetchingConsumer({}, stop_after_polls=1, stop=stop)
+    batcher = service._Batcher(
+        lambda: consumer,
+        NullSink(),
+        settings,
+        stop,
+        [observer],
+        kinds=service.topic_kinds(settings, 0),
+        group="g-test",
+    )
+    assert batcher.connect()
+    for offset in (1, 2):
+        batcher.add([Record(names.valid, 0, offset, 0, value, [])])
+        batcher.flush_and_commit(retry=True)
+    assert observer.noted == 2 and consumer.commits == 0  # written, held back
+    batcher.run()  # one idle poll: the observer acts, the batcher commits; then it stops
+    assert observer.acted == 2
+    assert consumer.commits == 2  # once after the observer acted, once on the way out
+    assert not batcher._held
