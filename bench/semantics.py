@@ -31,14 +31,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine
 from bench.synth import jsonl_bytes, synthetic_reports
-from schemas.report import Casualties, Category, Report, parse_report
-from schemas.warehouse import IncidentKey, Membership, MembershipBundle, ReportEntry
+from schemas.report import Category, Report, parse_report
+from schemas.warehouse import (
+    Counts,
+    IncidentKey,
+    Membership,
+    MembershipBundle,
+    ReportEntry,
+    decode,
+    encode,
+)
 from streams.semantics import (
     DistrictDayState,
-    ReportState,
     apply_membership,
     dedupe,
+    dump_state,
     fold,
+    load_district_day,
+    load_report_state,
     run,
     snapshot,
 )
@@ -65,18 +75,18 @@ def run_with_json(lines: list[bytes], batch: int) -> None:
             report_json = report.model_dump_json().encode()  # ... for reports.valid
             key = report.report_id.encode()
             known = states.get(key)
-            state = ReportState.model_validate_json(known) if known else None
+            state = load_report_state(known) if known else None
             new, memberships = dedupe(state, report, report_json=report_json)
             if new is not None and new is not state:
-                states[key] = new.model_dump_json().encode()
-            joined = b",".join(m.model_dump_json().encode() for m in memberships)
+                states[key] = dump_state(new)
+            joined = b",".join(encode(m) for m in memberships)
             origins = b",".join(b'["raw",0,%d]' % i for i in range(len(memberships)))
             bundle = b'{"memberships":[' + joined + b'],"origins":[' + origins + b"]}"
-            for m in MembershipBundle.model_validate_json(bundle).memberships:  # rollup reads it
+            for m in decode(bundle, MembershipBundle).memberships:  # rollup reads it
                 updates.setdefault(m.incident.district_day.key.encode(), []).append(m)
         for key, items in updates.items():
             known = days.get(key)
-            dd = DistrictDayState.model_validate_json(known) if known else None
+            dd = load_district_day(known) if known else None
             result = fold(dd, items)
             if result.changed:
                 days[key] = result.state_json
@@ -102,8 +112,8 @@ def membership(i: int, source: str) -> Membership:
         fingerprint=f"{i:064x}",
         subtype="ied",
         location=f"Town {i}",
-        killed=Casualties(civilians=i % 5, security=1),
-        injured=Casualties(civilians=i % 3),
+        killed=Counts(civilians=i % 5, security=1),
+        injured=Counts(civilians=i % 3),
     )
     return Membership(incident=key, entry=entry)
 
@@ -134,13 +144,13 @@ def growth(sizes: list[int], repeat: int) -> None:
     for k in sizes:
         state = district_day(k)
         new = membership(k, "news")
-        state_json = state.model_dump_json().encode()
-        snap_json = snapshot(state).model_dump_json().encode()
+        state_json = dump_state(state)
+        snap_json = encode(snapshot(state))
 
         def step(state_json: bytes = state_json, new: Membership = new) -> None:
-            s, _ = apply_membership(DistrictDayState.model_validate_json(state_json), new)
-            s.model_dump_json()
-            snapshot(s).model_dump_json()
+            s, _ = apply_membership(load_district_day(state_json), new)
+            dump_state(s)
+            encode(snapshot(s))
 
         t_apply = best_of(functools.partial(apply_membership, state, new), repeat)
         t_snap = best_of(functools.partial(snapshot, state), repeat)

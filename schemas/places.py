@@ -40,7 +40,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -511,6 +511,22 @@ def place_key(
     longitude: float | None = None,
 ) -> str:
     """The location part of the incident key: ``@<place id>`` when the location resolves,
-    else the normalized text (which never starts with ``@``: normalization drops it)."""
-    place = load_places().resolve(location, province, district, latitude, longitude).place
+    else the normalized text (which never starts with ``@``: normalization drops it).
+
+    Remembered per gazetteer (a pure function of it and the arguments): the worker and the
+    sink ask again for every report, and feeds repeat their spellings.
+    """
+    return _place_key(load_places(), location, province, district, latitude, longitude)
+
+
+@lru_cache(maxsize=65_536)
+def _place_key(
+    places: Places,
+    location: str | None,
+    province: str,
+    district: str | None,
+    latitude: float | None,
+    longitude: float | None,
+) -> str:
+    place = places.resolve(location, province, district, latitude, longitude).place
     return f"@{place.id}" if place is not None else normalize_location(location)

@@ -8,28 +8,84 @@ The path of a report:
   -> dedupe   -> ``incidents.updates`` (:class:`Membership`, keyed by district-day)
   -> rollup   -> ``warehouse.snapshots`` (:class:`DistrictDaySnapshot`, keyed by district-day)
   -> sink     -> ClickHouse
+
+The messages and table values the pipeline writes and reads itself (everything from
+:class:`Counts` to :class:`DistrictDaySnapshot`, and :class:`ValidReport`) are frozen
+``msgspec`` structs, built by keyword, refusing unknown fields as the contract does.
+Decoding them checks their types, in C; nothing re-runs the contract's validators on
+bytes the pipeline wrote after validating them once at the edge
+(:func:`schemas.report.parse_report`). :func:`encode` and :func:`decode` are their JSON.
+The messages from outside or from the CLI (dead letters, silences, data-quality runs)
+stay pydantic models.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.errors import FieldError
 from schemas.places import place_key
-from schemas.report import Casualties, Category, Report
+from schemas.report import Category, DatePrecision, Report, Subtype
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 GROUPS = ("civilians", "security", "militants", "unknown")
 
+_S = TypeVar("_S", bound=msgspec.Struct)
+_ENCODER = msgspec.json.Encoder()
+_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
-class DistrictDay(BaseModel):
+# What a message or table value that does not decode raises (a subclass of ValueError;
+# msgspec.ValidationError, for the wrong shape, is one).
+DecodeError = msgspec.DecodeError
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    """The JSON of one of the pipeline's own structs."""
+    return _ENCODER.encode(value)
+
+
+def decode(data: bytes | str, kind: type[_S]) -> _S:
+    """Decode JSON into `kind`, checking types only; raises :data:`DecodeError` with the
+    path of what is wrong."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    result: _S = decoder.decode(data)
+    return result
+
+
+class Counts(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """People killed or injured, split by victim group (the contract's
+    :class:`schemas.report.Casualties`, as the pipeline carries it)."""
+
+    civilians: int = 0
+    security: int = 0
+    militants: int = 0
+    unknown: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.civilians + self.security + self.militants + self.unknown
+
+    @classmethod
+    def of(cls, casualties: Any) -> Counts:
+        """The counts of a contract Casualties (or anything with the four groups)."""
+        return cls(
+            civilians=casualties.civilians,
+            security=casualties.security,
+            militants=casualties.militants,
+            unknown=casualties.unknown,
+        )
+
+
+class DistrictDay(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The partition key of everything after dedupe: one district on one local day."""
-
-    model_config = _FROZEN
 
     occurred_on: date
     province: str
@@ -40,10 +96,8 @@ class DistrictDay(BaseModel):
         return f"{self.occurred_on.isoformat()}|{self.province}|{self.district}"
 
 
-class IncidentKey(BaseModel):
+class IncidentKey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Reports with the same incident key describe the same incident."""
-
-    model_config = _FROZEN
 
     occurred_on: date
     province: str
@@ -54,7 +108,7 @@ class IncidentKey(BaseModel):
     location: str = ""
 
     @classmethod
-    def of(cls, report: Report) -> IncidentKey:
+    def of(cls, report: Report | ValidReport) -> IncidentKey:
         """Return the key that decides which incident a report describes."""
         return cls(
             occurred_on=report.occurred_on,
@@ -89,10 +143,8 @@ class IncidentKey(BaseModel):
         )
 
 
-class ReportEntry(BaseModel):
+class ReportEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """What an incident needs to know about one version of one report."""
-
-    model_config = _FROZEN
 
     source: str
     source_event_id: str
@@ -102,24 +154,22 @@ class ReportEntry(BaseModel):
     fingerprint: str  # content hash, breaks ties between two different bodies of one version
     subtype: str = ""
     location: str = ""  # as written (display), the key holds the normalized form
-    killed: Casualties = Field(default_factory=Casualties)
-    injured: Casualties = Field(default_factory=Casualties)
+    killed: Counts = Counts()
+    injured: Counts = Counts()
 
     @property
     def report_id(self) -> str:
         return f"{self.source}:{self.source_event_id}"
 
 
-class Membership(BaseModel):
+class Membership(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """dedupe -> rollup: the state of one report in one incident."""
-
-    model_config = _FROZEN
 
     incident: IncidentKey
     entry: ReportEntry
 
 
-class MembershipBundle(BaseModel):
+class MembershipBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """ingest -> rollup: the memberships of one batch bound for one partition.
 
     ``origins[i]`` is the Kafka message (topic, partition, offset) membership ``i`` came
@@ -127,22 +177,16 @@ class MembershipBundle(BaseModel):
     rows of ``rejected_reports``.
     """
 
-    model_config = _FROZEN
-
     memberships: list[Membership]
     origins: list[tuple[str, int, int]]
 
-    @model_validator(mode="after")
-    def _one_origin_each(self) -> MembershipBundle:
+    def __post_init__(self) -> None:
         if len(self.origins) != len(self.memberships):
             raise ValueError("a bundle needs one origin per membership")
-        return self
 
 
-class IncidentRow(BaseModel):
+class IncidentRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One incident as the warehouse stores it (``incidents`` table)."""
-
-    model_config = _FROZEN
 
     incident_id: str  # stable: derived from the incident key
     occurred_on: date
@@ -152,35 +196,31 @@ class IncidentRow(BaseModel):
     location: str  # normalized
     location_display: str
     subtype: str
-    killed: Casualties
-    injured: Casualties
+    killed: Counts
+    injured: Counts
     killed_from: str  # report id the killed split was taken from
     injured_from: str
     report_ids: list[str]  # current (present) reports, sorted
     deleted: bool  # all its reports retracted or moved
 
 
-class Aggregate(BaseModel):
+class Aggregate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Counts of incidents and casualties; one per district-day in the warehouse."""
-
-    model_config = _FROZEN
 
     incidents: int = 0
     terror_attacks: int = 0
     security_operations: int = 0
-    killed: Casualties = Field(default_factory=Casualties)
-    injured: Casualties = Field(default_factory=Casualties)
+    killed: Counts = Counts()
+    injured: Counts = Counts()
 
 
-class DistrictDaySnapshot(BaseModel):
+class DistrictDaySnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """rollup -> sink: the whole state of one district-day after a change.
 
     ``revision`` grows by one with every change of the district-day, so the warehouse's
     ReplacingMergeTree keeps the newest snapshot whatever order or number of times the
     sink receives them.
     """
-
-    model_config = _FROZEN
 
     district_day: DistrictDay
     revision: int
@@ -189,6 +229,39 @@ class DistrictDaySnapshot(BaseModel):
     # The gazetteer version (schemas.places.Places.version) the incident keys were built
     # with; "" in snapshots older than the field.
     gazetteer: str = ""
+
+
+class ValidReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A report on ``reports.valid``: the contract's :class:`schemas.report.Report` as a
+    worker wrote it after validating it, read back by the sink without running the
+    contract's validators again (types are still checked). Its fields are the contract's
+    (a unit test holds them equal)."""
+
+    schema_version: int = 1
+    source: str
+    source_event_id: str
+    version: int
+    reported_at: datetime
+    retracted: bool = False
+    occurred_on: date
+    date_precision: DatePrecision = DatePrecision.DAY
+    province: str
+    district: str | None = None
+    location: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    category: Category
+    subtype: Subtype = Subtype.OTHER
+    killed: Counts = Counts()
+    injured: Counts = Counts()
+    perpetrator: str | None = None
+    target: str | None = None
+    notes: str | None = None
+    url: str | None = None
+
+    @property
+    def report_id(self) -> str:
+        return f"{self.source}:{self.source_event_id}"
 
 
 class DeadLetter(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -18,15 +19,18 @@ from pydantic import ValidationError
 from schemas.places import load_places
 from schemas.report import Casualties, Report
 from schemas.warehouse import (
+    Counts,
     DeadLetter,
+    DecodeError,
     DistrictDaySnapshot,
     DqRunMessage,
     IncidentKey,
     IncidentRow,
     SilenceMessage,
+    ValidReport,
+    decode,
 )
 from sinks import tables
-from sinks.tables import GROUPS
 
 
 class TableRow(NamedTuple):
@@ -79,19 +83,32 @@ def kafka_timestamp(ms: int | None) -> datetime:
     return datetime.fromtimestamp(max(ms or 0, 0) / 1000, tz=UTC)
 
 
-def casualty_columns(prefix: str, c: Casualties) -> dict[str, int]:
+def casualty_columns(prefix: str, c: Casualties | Counts) -> dict[str, int]:
     """Flatten casualties to `<prefix>_<group>` columns plus `<prefix>_total`."""
-    cols = {f"{prefix}_{g}": int(getattr(c, g)) for g in GROUPS}
-    cols[f"{prefix}_total"] = c.total
-    return cols
+    civilians, security, militants, unknown = c.civilians, c.security, c.militants, c.unknown
+    return {
+        f"{prefix}_civilians": civilians,
+        f"{prefix}_security": security,
+        f"{prefix}_militants": militants,
+        f"{prefix}_unknown": unknown,
+        f"{prefix}_total": civilians + security + militants + unknown,
+    }
 
 
-def report_row(report: Report, at: KafkaCoordinates, report_json: bytes | None = None) -> TableRow:
+def report_row(
+    report: Report | ValidReport, at: KafkaCoordinates, report_json: bytes | None = None
+) -> TableRow:
     """Convert one accepted report version to a `report_versions` row.
 
-    ``report_json``: the message's value, a worker's ``report.model_dump_json()`` (saves
-    dumping it again for the fingerprint).
+    ``report_json``: the message's value, a worker's ``report.model_dump_json()``, whose
+    SHA-256 is the fingerprint (a :class:`ValidReport` needs it).
     """
+    if report_json is not None:
+        fingerprint = hashlib.sha256(report_json).hexdigest()
+    elif isinstance(report, Report):
+        fingerprint = report.fingerprint()
+    else:
+        raise ValueError("the fingerprint of a ValidReport needs its JSON")
     values: dict[str, Any] = {
         "report_id": report.report_id,
         "incident_id": IncidentKey.of(report).incident_id,  # lineage: report -> incident
@@ -119,7 +136,7 @@ def report_row(report: Report, at: KafkaCoordinates, report_json: bytes | None =
         "kafka_partition": at.partition,
         "kafka_offset": at.offset,
         "received_at": utc(at.timestamp),
-        "fingerprint": report.fingerprint(report_json),
+        "fingerprint": fingerprint,
         "published_at": utc(at.published or at.timestamp),
     }
     return TableRow(tables.REPORT_VERSIONS.name, values)
@@ -323,21 +340,43 @@ def validation_errors(e: ValidationError) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in err["loc"]), err["msg"]) for err in e.errors()]
 
 
+def struct_error(e: DecodeError) -> tuple[str, str]:
+    """msgspec's error as (field path, message): "Expected `int`, got `str` - at
+    `$.killed.civilians`" -> ("killed.civilians", "Expected `int`, got `str`")."""
+    message, _, path = str(e).partition(" - at `$")
+    field = path.rstrip("`").lstrip(".")
+    missing = re.fullmatch(r"Object missing required field `(.+)`", message)
+    if missing:
+        field = f"{field}.{missing[1]}" if field else missing[1]
+    return field, message
+
+
 def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[TableRow]:
     """Convert one Kafka message to rows; a message that does not decode becomes a rejected row."""
     if value is None:
         return [undecodable_row(None, at, [("", "empty message (tombstone)")])]
     try:
         if kind is MessageKind.REPORT:
-            return [report_row(Report.model_validate_json(value), at, value)]
+            # Written by a worker after the contract accepted it: types are checked, the
+            # contract's validators are not run again (schemas.warehouse.ValidReport).
+            try:
+                return [report_row(decode(value, ValidReport), at, value)]
+            except DecodeError:
+                # Not what a worker writes: the contract says all that is wrong with it
+                # (or, should it accept it after all, how to read it).
+                return [report_row(Report.model_validate_json(value), at, value)]
+        if kind is MessageKind.SNAPSHOT:
+            return snapshot_rows(decode(value, DistrictDaySnapshot))
         if kind is MessageKind.DEAD_LETTER:
             return [dead_letter_row(DeadLetter.model_validate_json(value))]
         if kind is MessageKind.SILENCE:
             return [silence_row(SilenceMessage.model_validate_json(value), at)]
         if kind is MessageKind.DQ_RUN:
             return dq_rows(DqRunMessage.model_validate_json(value))
-        return snapshot_rows(DistrictDaySnapshot.model_validate_json(value))
+        raise ValueError(f"no rows for messages of kind {kind}")
     except ValidationError as e:
         return [undecodable_row(value, at, validation_errors(e))]
+    except DecodeError as e:  # one of the pipeline's own structs (schemas.warehouse)
+        return [undecodable_row(value, at, [struct_error(e)])]
     except ValueError as e:  # a validator's own error that pydantic did not wrap
         return [undecodable_row(value, at, [("", str(e))])]

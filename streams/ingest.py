@@ -33,6 +33,7 @@ from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from schemas.errors import FieldError
 from schemas.report import Report, ReportValidationError, parse_report
+from schemas.warehouse import encode
 from streams.letters import Reason, contract_reason, dead_letter, internal_error_letter
 from streams.runtime import (
     FatalAgentError,
@@ -51,7 +52,7 @@ from streams.runtime import (
     table_read,
     table_write,
 )
-from streams.semantics import ReportState, dedupe
+from streams.semantics import dedupe, dump_state, load_report_state
 
 logger = logging.getLogger(__name__)
 
@@ -157,14 +158,14 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         sends = [Send(names.valid, key, report_json, event)]
         with current(stream, event):
             known = table_read(table, key)
-            state = ReportState.model_validate_json(known) if known else None
+            state = load_report_state(known) if known else None
             new_state, memberships = dedupe(state, result, report_json=report_json)
             targets = [
                 (partition_of(app, names.updates, m.incident.district_day.key.encode()), m)
                 for m in memberships
             ]
             if new_state is not None and new_state is not state:
-                value = new_state.model_dump_json().encode()
+                value = dump_state(new_state)
                 if len(value) > limit:
                     message = (
                         f"report {result.report_id} has moved between {len(new_state.keys)}"
@@ -182,7 +183,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                     return [*sends, dead_letter_send(letter, event, names.dead_letter)]
                 table_write(table, key, value)
         for partition, m in targets:
-            bundles.add(partition, event, m.model_dump_json().encode())
+            bundles.add(partition, event, encode(m))
         return sends
 
     @app.agent(source, name=AGENT)

@@ -21,7 +21,7 @@ import faust
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from schemas.errors import FieldError
-from schemas.warehouse import Membership, MembershipBundle
+from schemas.warehouse import Membership, MembershipBundle, decode, encode
 from streams.letters import Reason, dead_letter, internal_error_letter
 from streams.runtime import (
     FatalAgentError,
@@ -38,7 +38,7 @@ from streams.runtime import (
     table_read,
     table_write,
 )
-from streams.semantics import DistrictDayState, casualty_rule, fold
+from streams.semantics import casualty_rule, fold, load_district_day
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         last = items[-1][0]
         with current(stream, last):  # one key, so one partition
             known = table_read(table, key)
-            state = DistrictDayState.model_validate_json(known) if known else None
+            state = load_district_day(known) if known else None
             result = fold(state, [m for _, m, _ in items], pick, limit)
             if result.changed:
                 table_write(table, key, result.state_json)
@@ -84,7 +84,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                 f" report would make its state exceed STREAMS_MAX_STATE_BYTES={limit}"
             )
             letter = dead_letter(
-                m.model_dump_json().encode(),
+                encode(m),
                 [FieldError.whole(message)],
                 event,
                 stage=AGENT,
@@ -105,7 +105,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
             sends: list[Send] = []
             for event in events:
                 try:
-                    bundle = MembershipBundle.model_validate_json(event.value)
+                    bundle = decode(event.value, MembershipBundle)
                 except Exception as e:
                     letter = internal_error_letter(AGENT, event, e)
                     sends.append(dead_letter_send(letter, event, names.dead_letter))
@@ -120,7 +120,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                     raise
                 except Exception as e:  # a bug must not stop the stream or lose the update
                     for event, m, origin in items:
-                        raw = m.model_dump_json().encode()
+                        raw = encode(m)
                         letter = internal_error_letter(AGENT, event, e, raw, origin)
                         sends.append(dead_letter_send(letter, event, names.dead_letter))
             await deliver(sends, AGENT, app.producer, names.dead_letter)

@@ -12,19 +12,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
 from incidents_config.settings import CasualtyRule
 from schemas.places import load_places
-from schemas.report import Casualties, Category, Report
+from schemas.report import Category, Report
 from schemas.warehouse import (
     Aggregate,
+    Counts,
     DistrictDay,
     DistrictDaySnapshot,
     IncidentKey,
     IncidentRow,
     Membership,
     ReportEntry,
+    decode,
+    encode,
 )
 
 # --- reports -------------------------------------------------------------------------
@@ -52,8 +55,8 @@ def report_entry(
         fingerprint=fingerprint(report, report_json),
         subtype=str(report.subtype),
         location=report.location or "",
-        killed=report.killed,
-        injured=report.injured,
+        killed=Counts.of(report.killed),
+        injured=Counts.of(report.injured),
     )
 
 
@@ -71,19 +74,17 @@ def entry_order(entry: ReportEntry) -> tuple[int, float, str, bool]:
     return (*_order(entry.version, entry.reported_at, entry.fingerprint), not entry.present)
 
 
-class ReportState(BaseModel):
+class ReportState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """dedupe's table value for one report id: which version is current, and where it was.
 
     Only what ordering versions needs is kept, not the report itself: the state stays
     small, and loading it does not re-run the contract's validation.
     """
 
-    model_config = ConfigDict(frozen=True)
-
     version: int
     reported_at: datetime
     fingerprint: str
-    keys: dict[str, IncidentKey] = Field(default_factory=dict)  # every key ever announced
+    keys: dict[str, IncidentKey] = {}  # every key ever announced
 
     def order(self) -> tuple[int, float, str]:
         return _order(self.version, self.reported_at, self.fingerprint)
@@ -105,7 +106,7 @@ def dedupe(
         return state, []
     key = IncidentKey.of(report)
     keys = {**(state.keys if state else {}), key.key: key}
-    gone = entry.model_copy(update={"present": False})
+    gone = msgspec.structs.replace(entry, present=False)
     out = [Membership(incident=k, entry=gone) for s, k in sorted(keys.items()) if s != key.key]
     out.append(Membership(incident=key, entry=entry))
     new_state = ReportState(
@@ -120,26 +121,37 @@ def dedupe(
 # --- incidents -----------------------------------------------------------------------
 
 
-class IncidentState(BaseModel):
+class IncidentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One incident inside a district-day: the latest entry of every report it has seen."""
 
-    model_config = ConfigDict(frozen=True)
-
     key: IncidentKey
-    entries: dict[str, ReportEntry] = Field(default_factory=dict)
+    entries: dict[str, ReportEntry] = {}
 
     def current(self) -> list[ReportEntry]:
         return [e for e in self.entries.values() if e.present]
 
 
-class DistrictDayState(BaseModel):
+class DistrictDayState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """rollup's table value for one district-day."""
-
-    model_config = ConfigDict(frozen=True)
 
     district_day: DistrictDay
     revision: int = 0
-    incidents: dict[str, IncidentState] = Field(default_factory=dict)
+    incidents: dict[str, IncidentState] = {}
+
+
+def load_report_state(value: bytes) -> ReportState:
+    """dedupe's table value from its JSON (:func:`dump_state`)."""
+    return decode(value, ReportState)
+
+
+def load_district_day(value: bytes) -> DistrictDayState:
+    """rollup's table value from its JSON (:func:`dump_state`)."""
+    return decode(value, DistrictDayState)
+
+
+def dump_state(state: ReportState | DistrictDayState) -> bytes:
+    """A table value's JSON."""
+    return encode(state)
 
 
 def apply_membership(
@@ -160,7 +172,7 @@ def apply_membership(
         return state, False
     entries = {**incident.entries, entry.report_id: entry}
     incidents = {**state.incidents, key.key: IncidentState(key=key, entries=entries)}
-    return state.model_copy(update={"incidents": incidents}), True
+    return msgspec.structs.replace(state, incidents=incidents), True
 
 
 # --- casualties ----------------------------------------------------------------------
@@ -175,7 +187,7 @@ def pick_max_total(entries: list[ReportEntry], field: str) -> ReportEntry:
     """
 
     def rank(e: ReportEntry) -> tuple[int, int, float, str, str]:
-        c: Casualties = getattr(e, field)
+        c: Counts = getattr(e, field)
         return (-c.total, c.unknown, -e.reported_at.timestamp(), e.source, e.source_event_id)
 
     return min(entries, key=rank)
@@ -229,8 +241,8 @@ def incident_row(incident: IncidentState, pick: CasualtyPick = pick_max_total) -
         location=key.location,
         location_display=killed_from.location if killed_from else "",
         subtype=killed_from.subtype if killed_from else "",
-        killed=killed_from.killed if killed_from else Casualties(),
-        injured=injured_from.injured if injured_from else Casualties(),
+        killed=killed_from.killed if killed_from else Counts(),
+        injured=injured_from.injured if injured_from else Counts(),
         killed_from=killed_from.report_id if killed_from else "",
         injured_from=injured_from.report_id if injured_from else "",
         report_ids=sorted(e.report_id for e in current),
@@ -241,7 +253,7 @@ def incident_row(incident: IncidentState, pick: CasualtyPick = pick_max_total) -
 # --- aggregates ----------------------------------------------------------------------
 
 
-def add_casualties(items: Iterable[Casualties]) -> Casualties:
+def add_casualties(items: Iterable[Counts]) -> Counts:
     """Sum casualty splits group by group."""
     c = s = m = u = 0
     for x in items:
@@ -249,7 +261,7 @@ def add_casualties(items: Iterable[Casualties]) -> Casualties:
         s += x.security
         m += x.militants
         u += x.unknown
-    return Casualties.model_construct(civilians=c, security=s, militants=m, unknown=u)
+    return Counts(civilians=c, security=s, militants=m, unknown=u)
 
 
 def aggregate(rows: Iterable[IncidentRow]) -> Aggregate:
@@ -335,12 +347,12 @@ def _apply(
     if items and not changed:
         return Folded(state)
     if items:
-        state = state.model_copy(update={"revision": state.revision + 1})
+        state = msgspec.structs.replace(state, revision=state.revision + 1)
     return Folded(
         state,
         changed=bool(items),
-        state_json=state.model_dump_json().encode(),
-        snapshot_json=snapshot(state, pick).model_dump_json().encode(),
+        state_json=dump_state(state),
+        snapshot_json=encode(snapshot(state, pick)),
     )
 
 
@@ -357,10 +369,8 @@ class Outcome:
 
     def snapshots(self) -> dict[str, DistrictDaySnapshot]:
         """The final snapshot of every district-day, by district-day key."""
-        return {
-            key: DistrictDaySnapshot.model_validate_json(value)
-            for key, value in self.snapshot_json.items()
-        }
+        snapshots = self.snapshot_json.items()
+        return {key: decode(value, DistrictDaySnapshot) for key, value in snapshots}
 
 
 def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Outcome:

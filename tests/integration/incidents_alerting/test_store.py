@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 
 from incidents_alerting.evaluate import Area, Day
 from incidents_alerting.store import AlertStore
-from schemas.report import Casualties
+from schemas.warehouse import Counts
 from sinks import rows
 from sinks.sink import ClickHouseSink
 from tests.unit.sinks.samples import ORIGIN, incident, snapshot
@@ -27,7 +27,7 @@ def write(writer: Client, revision: int, province: str, district: str, killed: l
     items = [
         incident(
             f"{district}-{n}",
-            killed=Casualties(security=abs(k)),
+            killed=Counts(security=abs(k)),
             deleted=k < 0,
             day=DAY,
             province=province,

@@ -10,7 +10,8 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from incidents_config.settings import Settings
-from schemas.report import Casualties, Category
+from schemas.report import Category
+from schemas.warehouse import Counts
 from sinks import rows
 from sinks.clickhouse import connect
 from sinks.migrate import MIGRATIONS_DIR, load_migrations, migrate
@@ -50,8 +51,8 @@ def test_table_specs_match_the_ddl(writer: Client) -> None:
 def test_newest_revision_wins_whatever_the_order(writer: Client) -> None:
     sink = _sink(writer)
     v1 = snapshot(1, [incident("a")])
-    v2 = snapshot(2, [incident("a"), incident("b", killed=Casualties(militants=5))])
-    v3 = snapshot(3, [incident("a", deleted=True), incident("b", killed=Casualties(militants=5))])
+    v2 = snapshot(2, [incident("a"), incident("b", killed=Counts(militants=5))])
+    v3 = snapshot(3, [incident("a", deleted=True), incident("b", killed=Counts(militants=5))])
     # Newest first, duplicates, then older revisions arriving late.
     for snap in (v3, v2, v3, v1, v2):
         sink.add(rows.snapshot_rows(snap), ORIGIN)
@@ -94,7 +95,7 @@ def _day(
     items = [
         incident(
             f"{province}-{d}-{n}",
-            killed=Casualties(civilians=killed if n == 0 else 0),
+            killed=Counts(civilians=killed if n == 0 else 0),
             day=d,
             province=province,
             district="D",

@@ -6,7 +6,14 @@ from datetime import UTC, date, datetime
 
 from schemas.errors import FieldError
 from schemas.report import Casualties, Category, Report
-from schemas.warehouse import Aggregate, DeadLetter, DistrictDay, DistrictDaySnapshot, IncidentRow
+from schemas.warehouse import (
+    Aggregate,
+    Counts,
+    DeadLetter,
+    DistrictDay,
+    DistrictDaySnapshot,
+    IncidentRow,
+)
 from sinks.rows import KafkaCoordinates
 from sinks.sink import Origin
 
@@ -35,7 +42,7 @@ def report(**changes: object) -> Report:
 
 def incident(
     incident_id: str = "inc-1",
-    killed: Casualties | None = None,
+    killed: Counts | None = None,
     deleted: bool = False,
     day: date = date(2025, 2, 28),
     province: str = "Khyber Pakhtunkhwa",
@@ -51,8 +58,8 @@ def incident(
         location="hayatabad",
         location_display="Hayatabad",
         subtype="ied",
-        killed=killed or Casualties(civilians=3, security=1),
-        injured=Casualties(civilians=5),
+        killed=killed or Counts(civilians=3, security=1),
+        injured=Counts(civilians=5),
         killed_from="dawn:e-1",
         injured_from="dawn:e-1",
         report_ids=["dawn:e-1"],
@@ -81,8 +88,8 @@ def snapshot(
             incidents=len(live),
             terror_attacks=sum(i.category == Category.TERROR_ATTACK for i in live),
             security_operations=sum(i.category == Category.SECURITY_OPERATION for i in live),
-            killed=Casualties(**{g: total("killed", g) for g in groups}),
-            injured=Casualties(**{g: total("injured", g) for g in groups}),
+            killed=Counts(**{g: total("killed", g) for g in groups}),
+            injured=Counts(**{g: total("injured", g) for g in groups}),
         ),
         incidents=incidents,
     )

@@ -3,10 +3,13 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from schemas.report import Casualties
-from schemas.warehouse import IncidentKey
+from hypothesis import given, settings
+
+from schemas.report import Casualties, Report
+from schemas.warehouse import IncidentKey, ValidReport, encode
 from sinks import rows, tables
 from sinks.rows import MessageKind, message_rows
+from tests.strategies import valid_reports
 from tests.unit.sinks.samples import AT, dead_letter, incident, report, snapshot
 
 
@@ -98,7 +101,7 @@ def test_message_rows_dispatches_on_kind() -> None:
     assert message_rows(MessageKind.REPORT, report().model_dump_json().encode(), AT)[0].table == (
         "report_versions"
     )
-    snap = snapshot(1, [incident()]).model_dump_json().encode()
+    snap = encode(snapshot(1, [incident()]))
     assert len(message_rows(MessageKind.SNAPSHOT, snap, AT)) == 2
     letter = dead_letter().model_dump_json().encode()
     assert message_rows(MessageKind.DEAD_LETTER, letter, AT)[0].values["offset"] == 7
@@ -161,3 +164,20 @@ def test_a_silence_becomes_a_row_and_a_hostile_one_a_rejection() -> None:
     for hostile in (b"[" * 100_000, b"\xff\x00", b'{"silence_id": ""}', b"{" * 3):
         (bad,) = rows.message_rows(rows.MessageKind.SILENCE, hostile, AT)
         assert bad.table == "rejected_reports" and bad.values["reason"] == "undecodable"
+
+
+# --- reports.valid is read without the contract's validators: the same rows ------------------
+
+
+def test_the_struct_the_sink_reads_reports_into_has_the_contracts_fields() -> None:
+    assert set(ValidReport.__struct_fields__) == set(Report.model_fields)
+
+
+@settings(max_examples=200, deadline=None)
+@given(valid_reports())
+def test_a_valid_report_gives_the_same_row_read_fast_or_through_the_contract(
+    report: Report,
+) -> None:
+    value = report.model_dump_json().encode()
+    (fast,) = message_rows(MessageKind.REPORT, value, AT)
+    assert fast.values == rows.report_row(Report.model_validate_json(value), AT, value).values

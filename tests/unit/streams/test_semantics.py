@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.report import Casualties, Report
-from schemas.warehouse import DistrictDaySnapshot
+from schemas.report import Report
+from schemas.warehouse import Counts, DistrictDaySnapshot
 from streams.semantics import (
     CASUALTY_RULES,
     casualty_rule,
@@ -110,7 +111,7 @@ def test_sources_merge_and_killed_and_injured_are_chosen_independently() -> None
     (snap,) = run_pipeline([news, acled, third]).values()
     (row,) = snap.incidents
     assert snap.aggregate.incidents == 1
-    assert row.killed == Casualties(unknown=7) and row.killed_from == "acled:PAK1"
+    assert row.killed == Counts(unknown=7) and row.killed_from == "acled:PAK1"
     assert row.injured.total == 13 and row.injured_from == "dawn:d9"
     assert row.report_ids == ["acled:PAK1", "dawn:d9", "news:n1"]
 
@@ -149,7 +150,7 @@ def test_missing_location_matches_only_missing_location() -> None:
 
 
 def without_revision(snapshots: dict[str, DistrictDaySnapshot]) -> dict[str, DistrictDaySnapshot]:
-    return {key: snap.model_copy(update={"revision": 0}) for key, snap in snapshots.items()}
+    return {key: msgspec.structs.replace(snap, revision=0) for key, snap in snapshots.items()}
 
 
 @settings(max_examples=150, deadline=None)
