@@ -45,7 +45,7 @@ SEND_CHECK_S = 1.0  # how often the outbox is checked (each check reads Kafka's 
 RELOAD_CHECK_S = 5.0  # how often the rules file's modification time is looked at
 # After an evaluation, the sink writes for at least this many times as long before the
 # next (ALERTS_EVALUATE_S at the least): evaluation takes at most 1/(1 + this) of its time.
-EVALUATION_PAUSE = 4.0
+EVALUATION_PAUSE = 9.0
 
 
 class AlertEngine:
@@ -133,8 +133,8 @@ class AlertEngine:
     def written(self, batch: Written) -> None:
         """Note what a written batch changed (the sink calls it before committing), and
         evaluate what was noted once the next evaluation is due: ``ALERTS_EVALUATE_S``
-        after the last one ended, or four times as long as it took if that is longer, so
-        that evaluating takes at most a fifth of the sink's time while it writes. Until
+        after the last one ended, or nine times as long as it took if that is longer, so
+        that evaluating takes at most a tenth of the sink's time while it writes. Until
         then :meth:`holding` holds the sink's commit back.
 
         During a catch-up the sink writes a batch every fraction of a second, each touching

@@ -360,7 +360,7 @@ class AlertsSettings(BaseSettings):
         le=60,
         description=(
             "The least time between two evaluations of the alert rules while the sink writes"
-            " (longer when an evaluation is slow: at most a fifth of the sink's time); the"
+            " (longer when an evaluation is slow: at most a tenth of the sink's time); the"
             " offsets of what it wrote meanwhile are committed after the next one."
         ),
     )

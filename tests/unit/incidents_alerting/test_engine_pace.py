@@ -1,5 +1,5 @@
 """When the sink's alert engine evaluates: noted batches wait for the next due evaluation,
-which comes ALERTS_EVALUATE_S after the last, or four times its duration if longer."""
+which comes ALERTS_EVALUATE_S after the last, or nine times its duration if longer."""
 
 from __future__ import annotations
 
@@ -65,8 +65,8 @@ def test_batches_written_between_evaluations_wait_and_are_evaluated_together(
     engine, evaluated = make_engine(settings_factory, clock, cost_s=3.0)
     engine.written(Written({day("Bannu")}))  # the first is evaluated at once
     assert evaluated == [{day("Bannu")}] and not engine.holding()
-    # It took 3 s, so the next is due 12 s after it ended (not ALERTS_EVALUATE_S = 2 s).
-    clock.now += 11.0
+    # It took 3 s, so the next is due 27 s after it ended (not ALERTS_EVALUATE_S = 2 s).
+    clock.now += 26.0
     engine.written(Written({day("Tank")}))
     engine.written(Written({day("Swat")}))
     assert len(evaluated) == 1 and engine.holding()  # the sink's commit waits
