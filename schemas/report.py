@@ -39,6 +39,7 @@ import unicodedata
 from contextlib import suppress
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -105,6 +106,12 @@ _SOURCE_PATTERN = r"^[^\s:]([^:]*[^\s:])?$"
 _EVENT_ID_PATTERN = r"^\S([\s\S]*\S)?$"
 _URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"
 _WHITESPACE = re.compile(r"\s")  # str.isspace's characters (Unicode), found in C
+# The common URL shape, which urlsplit is known to accept: http(s)://, a non-empty ASCII
+# host part without brackets, then printable ASCII only (no whitespace, no control
+# characters). Anything else takes the full check (_check_url_slowly).
+_SIMPLE_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9\-._~%!$&'()*+,;=:@]+(?:[/?#][!-~]*)?")
+# Place look-ups are pure: their outcomes are cached (bounded; feeds repeat a few hundred).
+PLACE_CACHE_SIZE = 4096
 
 Count = Annotated[int, Field(ge=0, le=MAX_PER_GROUP, strict=True)]
 
@@ -116,6 +123,8 @@ def _fail(message: str, field: str | None = None) -> PydanticCustomError:
 
 def _iso_string_only(value: Any) -> Any:
     """Refuse numbers and non-ISO strings, which pydantic would read as Unix times."""
+    if type(value) is str and _ISO_DATE_START.match(value):
+        return value  # the common case, first
     if isinstance(value, bool | int | float):
         raise _fail("expected an ISO 8601 string, not a number")
     if isinstance(value, str) and not _ISO_DATE_START.match(value):
@@ -292,8 +301,13 @@ class Report(BaseModel):
         data = {k: v for k, v in data.items() if k != "province"}
         district = data.get("district")
         if isinstance(district, str) and len(district) <= MAX_NAME:
-            with suppress(PlaceError):  # the district validator reports why
-                data["province"] = load_gazetteer().district(district).province
+            province = (
+                _province_of_district(district)
+                if type(district) is str
+                else _find_province_of_district(district)
+            )
+            if province is not None:  # else the district validator reports why
+                data["province"] = province
         return data
 
     @field_validator("source", "source_event_id")
@@ -341,18 +355,10 @@ class Report(BaseModel):
     @field_validator("province")
     @classmethod
     def _canonical_province(cls, value: str) -> str:
-        gazetteer = load_gazetteer()
-        try:
-            return gazetteer.province(value).name
-        except UnknownPlace as e:
-            try:
-                district = gazetteer.district(value)
-            except PlaceError:
-                raise _fail(e.message) from e
-            raise _fail(
-                f"unknown province '{value}' ('{district.name}' is a district of"
-                f" {district.province}: send it as district)"
-            ) from e
+        name, error = _province_name(value) if type(value) is str else _find_province(value)
+        if name is None:
+            raise _fail(str(error))
+        return name
 
     @field_validator("district", "location", "perpetrator", "target", "notes", "url")
     @classmethod
@@ -367,10 +373,14 @@ class Report(BaseModel):
     def _canonical_district(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
-        try:
-            return load_gazetteer().district(value, info.data.get("province")).name
-        except PlaceError as e:
-            raise _fail(e.message) from e
+        province = info.data.get("province")
+        if type(value) is str and (province is None or type(province) is str):
+            name, error = _district_name(value, province)
+        else:
+            name, error = _find_district(value, province)
+        if name is None:
+            raise _fail(str(error))
+        return name
 
     @field_validator("latitude")
     @classmethod
@@ -397,27 +407,78 @@ class Report(BaseModel):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise _fail("must be an http:// or https:// URL with a host")
-        if _WHITESPACE.search(value):
-            raise _fail("must not contain whitespace")
+        return _check_url_value(value)
+
+
+def _check_url_value(value: str) -> str:
+    """Accept an http(s) URL with a host and no whitespace; the common shape at once."""
+    if type(value) is str and _SIMPLE_URL.fullmatch(value):
         return value
+    return _check_url_slowly(value)
+
+
+def _check_url_slowly(value: str) -> str:
+    """The full URL check, with urllib's parser: for anything but the common shape."""
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise _fail("must be an http:// or https:// URL with a host")
+    if _WHITESPACE.search(value):
+        raise _fail("must not contain whitespace")
+    return value
+
+
+# -- place look-ups (pure, so cached): (result, None) or (None, error message) ----------
+
+
+def _find_province(value: str) -> tuple[str | None, str | None]:
+    gazetteer = load_gazetteer()
+    try:
+        return gazetteer.province(value).name, None
+    except UnknownPlace as e:
+        try:
+            district = gazetteer.district(value)
+        except PlaceError:
+            return None, e.message
+        return None, (
+            f"unknown province '{value}' ('{district.name}' is a district of"
+            f" {district.province}: send it as district)"
+        )
+
+
+def _find_district(value: str, province: str | None) -> tuple[str | None, str | None]:
+    try:
+        return load_gazetteer().district(value, province).name, None
+    except PlaceError as e:
+        return None, e.message
+
+
+def _find_province_of_district(district: str) -> str | None:
+    with suppress(PlaceError):
+        return load_gazetteer().district(district).province
+    return None
+
+
+_province_name = lru_cache(maxsize=PLACE_CACHE_SIZE)(_find_province)
+_district_name = lru_cache(maxsize=PLACE_CACHE_SIZE)(_find_district)
+_province_of_district = lru_cache(maxsize=PLACE_CACHE_SIZE)(_find_province_of_district)
+
+
+@lru_cache(maxsize=PLACE_CACHE_SIZE)
+def _bounds(axis: Literal["latitude", "longitude"], province: str | None) -> tuple[float, float]:
+    """Return the axis's range in Pakistan's box (province None) or the province's."""
+    box: BBox = PAKISTAN_BBOX if province is None else load_gazetteer().bbox(province)
+    if axis == "latitude":
+        return box.min_lat, box.max_lat
+    return box.min_lon, box.max_lon
 
 
 def _check_axis(axis: Literal["latitude", "longitude"], value: float, province: str | None) -> None:
     """Check one coordinate against Pakistan's box, then the province's box."""
-
-    def bounds(box: BBox) -> tuple[float, float]:
-        if axis == "latitude":
-            return box.min_lat, box.max_lat
-        return box.min_lon, box.max_lon
-
-    low, high = bounds(PAKISTAN_BBOX)
+    low, high = _bounds(axis, None)
     if not low <= value <= high:  # also refuses NaN
         raise _fail(f"{value} is outside Pakistan ({axis} {low}..{high})")
     if province is not None:
-        low, high = bounds(load_gazetteer().bbox(province))
+        low, high = _bounds(axis, province)  # a canonical name: the province validator's
         if not low <= value <= high:
             raise _fail(
                 f"{value} is outside the bounding box of {province} ({axis} {low}..{high});"
