@@ -80,30 +80,55 @@ def is_permanent(error: BaseException) -> bool:
     return isinstance(error, SIZE_ERRORS)
 
 
+# Guards the creation of a waiter's Event (completing takes no lock; see Delivery.wait).
+_WAITERS_LOCK = threading.Lock()
+
+
 class Delivery:
-    """The outcome of one send: completes when the broker acknowledges the record or gives up."""
+    """The outcome of one send: completes when the broker acknowledges the record or gives up.
+
+    Cheap by design, one per record: no :class:`threading.Event` until :meth:`wait` is
+    called on a delivery still pending (most callers only count outcomes in a callback).
+    """
+
+    __slots__ = ("_done", "_event", "error")
 
     def __init__(self) -> None:
-        self._done = threading.Event()
+        self._done = False
+        self._event: threading.Event | None = None
         self.error: BaseException | None = None
 
     @classmethod
     def completed(cls, error: BaseException | None = None) -> Delivery:
         delivery = cls()
-        delivery.complete(error)
+        delivery.error = error
+        delivery._done = True
         return delivery
 
     def complete(self, error: BaseException | None) -> None:
         self.error = error
-        self._done.set()
+        self._done = True  # then look for a waiter: wait() does the converse
+        event = self._event
+        if event is not None:
+            event.set()
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._done
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the delivery completes; return False on timeout."""
-        return self._done.wait(timeout)
+        if self._done:
+            return True
+        with _WAITERS_LOCK:
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        # complete() sets _done before it reads _event, and this reads _done after setting
+        # _event: one of the two sees the other's write, so no completion goes unnoticed.
+        if self._done:
+            return True
+        return event.wait(timeout)
 
 
 class RecordSink(Protocol):
@@ -216,20 +241,9 @@ class Publisher:
         producer, generation = self._current_producer()
         delivery = Delivery()
         key_bytes = key.encode() if key is not None else None
-        size = len(value) + len(key_bytes or b"")
-
-        def succeeded(_metadata: Any) -> None:
-            self._finish(delivery, None, on_delivery)
-
-        def failed(error: BaseException) -> None:
-            logger.warning("delivery of %.80s to %s failed: %s", key, self.topic, error)
-            self._finish(delivery, error, on_delivery)
-
-        def failed_async(error: BaseException) -> None:
-            failed(self._after_failure(error, generation, size))
-
+        size = len(value) + len(key_bytes) if key_bytes is not None else len(value)
         if size > self.max_record_bytes:
-            failed(self._too_large(size))
+            self._failed(delivery, on_delivery, key, self._too_large(size))
             return delivery
         try:
             future = producer.send(self.topic, value=value, key=key_bytes)
@@ -238,14 +252,44 @@ class Publisher:
                 self.kafka.bootstrap_servers, f"no metadata for topic {self.topic}"
             ) from e
         except kafka_errors.KafkaError as e:  # refused before queueing: the producer is fine
-            failed(e)
+            self._failed(delivery, on_delivery, key, e)
             return delivery
-        future.add_callback(succeeded)
-        future.add_errback(failed_async)
+        # kafka-python calls back on its I/O thread: one bound method per outcome, no closures.
+        future.add_callback(self._succeeded, delivery, on_delivery)
+        future.add_errback(self._failed_async, delivery, on_delivery, key, generation, size)
         return delivery
+
+    def _succeeded(
+        self, delivery: Delivery, on_delivery: DeliveryCallback | None, _metadata: Any
+    ) -> None:
+        self._finish(delivery, None, on_delivery)
+
+    def _failed(
+        self,
+        delivery: Delivery,
+        on_delivery: DeliveryCallback | None,
+        key: str | None,
+        error: BaseException,
+    ) -> None:
+        logger.warning("delivery of %.80s to %s failed: %s", key, self.topic, error)
+        self._finish(delivery, error, on_delivery)
+
+    def _failed_async(
+        self,
+        delivery: Delivery,
+        on_delivery: DeliveryCallback | None,
+        key: str | None,
+        generation: int,
+        size: int,
+        error: BaseException,
+    ) -> None:
+        self._failed(delivery, on_delivery, key, self._after_failure(error, generation, size))
 
     def _current_producer(self) -> tuple[KafkaProducer, int]:
         """Return the producer to send with, first replacing one a failure has broken."""
+        with self._lock:  # the common case: the producer is open and sound
+            if self._open and not self._broken and self._producer is not None:
+                return self._producer, self._generation
         broken: KafkaProducer | None = None
         try:
             with self._lock:
