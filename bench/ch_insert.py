@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.synth import jsonl_bytes, synthetic_reports
 from incidents_config.settings import load_settings
 from schemas.report import parse_report
+from schemas.warehouse import encode
 from sinks.migrate import migrate
 from sinks.rows import KafkaCoordinates, MessageKind, TableRow, message_rows
 from sinks.tables import SINK_TABLES
@@ -49,8 +50,8 @@ def sink_messages(n: int, seed: int) -> list[tuple[MessageKind, bytes]]:
     """The valid reports and final district-day snapshots for the feed, as message bytes."""
     reports = [parse_report(line) for line in jsonl_bytes(synthetic_reports(n, seed=seed))]
     out = [(MessageKind.REPORT, report.model_dump_json().encode()) for report in reports]
-    final = semantics.run(reports, "max_total").snapshot_json
-    out.extend((MessageKind.SNAPSHOT, value) for value in final.values())
+    final = semantics.run(reports, "max_total").snapshots()  # every incident's newest row
+    out.extend((MessageKind.SNAPSHOT, encode(snap)) for snap in final.values())
     return out
 
 

@@ -342,13 +342,15 @@ def producer_bench(
     return out
 
 
-CEILINGS = {  # name -> module; each reads the raw topic and prints RESULT {json}
+CEILINGS = {  # name -> module and flags; each reads the raw topic and prints RESULT {json}
     "faust no-op": "bench.faust_noop",
+    "faust floor": "bench.faust_noop --floor",
     "aiokafka raw": "bench.raw_consume",
 }
 PEER = {"quix peer": "bench.peer_quix"}
 ORDER = (  # how the ratios are printed
     "faust no-op",
+    "faust floor",
     "aiokafka raw",
     "quix peer",
     "producer",
@@ -363,7 +365,7 @@ def side_by_side(
     """Run each consumer benchmark in its own process on the stack's raw topic."""
     out = {}
     for name, module in modules.items():
-        argv = [sys.executable, "-m", module, "--count", str(count)]
+        argv = [sys.executable, "-m", *module.split(), "--count", str(count)]
         out[name] = run_child(argv, child_env(settings), timeout_s, cwd=str(REPO))
     return out
 

@@ -13,6 +13,12 @@ The clock starts when the first batch arrives and stops at the batch holding the
 --count-th event; the first batch is not counted (its events were waiting already), so
 the rate is (events after the first batch) / (time between first and last batch).
 
+With ``--floor`` the agent does the least our design needs per report instead of nothing:
+one write to a table keyed by the message key (``reports``-like, with its changelog; the
+event made current as ``streams.runtime.current`` does) and one send of the value to an
+output topic, awaited per batch as ``streams.runtime.deliver`` awaits it. The difference
+to the no-op is what Faust costs per table write and send.
+
 Settings come from the environment like a worker's (``bench.e2e`` passes its stack's
 ``child_env``). The last line printed is ``RESULT {json}``.
 
@@ -23,6 +29,7 @@ Settings come from the environment like a worker's (``bench.e2e`` passes its sta
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -44,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from incidents_config.settings import Settings, load_settings
 from streams.app import app_options
+from streams.runtime import current, partitions_ready
 
 
 def build_noop_app(settings: Settings, app_id: str, worker_id: int) -> faust.App:
@@ -56,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--count", type=int, required=True, help="exit after this many events")
     ap.add_argument("--topic", default=None, help="topic to read (default: the raw topic)")
     ap.add_argument("--loglevel", default="warning")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="one table write and one send per event (the design's least work per report)",
+    )
     args = ap.parse_args(argv)
 
     datadir = Path(tempfile.mkdtemp(prefix="bench-faust-noop-"))
@@ -65,12 +78,43 @@ def main(argv: list[str] | None = None) -> None:
     app_id = f"{settings.kafka.topic_prefix}-faust-noop-{uuid.uuid4().hex[:8]}"
     app = build_noop_app(settings, app_id, worker_id=1)
     topic = app.topic(topic_name, key_type=bytes, value_type=bytes)
+    table = app.Table(
+        "floor", key_type=bytes, value_type=bytes, partitions=settings.kafka.partitions
+    )
+    out = app.topic(
+        f"{app_id}-out",
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.kafka.partitions,
+        replicas=settings.kafka.replication_factor,
+    )
+    what = "faust floor" if args.floor else "faust no-op"
+    work = ", 1 table write + 1 send each" if args.floor else ""
     batch_size, within = settings.streams.batch_size, settings.streams.batch_timeout_s
     state: dict[str, Any] = {"seen": 0, "t0": None, "first": 0, "batches": 0}
+
+    async def floor(stream: Any, events: list[Any]) -> None:
+        if not state.get("declared"):
+            await out.maybe_declare()  # the broker does not create topics on its own
+            state["declared"] = True
+        await partitions_ready(app, table.changelog_topic.get_topic_name())
+        await partitions_ready(app, out.get_topic_name())
+        futures = []
+        for event in events:
+            with current(stream, event):
+                table[event.message.key] = event.value
+            futures.append(
+                await app.producer.send(
+                    out.get_topic_name(), event.message.key, event.value, None, None, None
+                )
+            )
+        await asyncio.gather(*futures)
 
     @app.agent(topic, name="noop")
     async def noop(stream: Any) -> None:
         async for events in stream.take_events(batch_size, within=within):
+            if args.floor:
+                await floor(stream, events)
             now = time.monotonic()
             state["batches"] += 1
             state["seen"] += len(events)
@@ -90,8 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                     "cpu_s": time.process_time(),
                 }
                 print(
-                    f"faust no-op: {rate:,.0f} events/s ({counted} events after the first batch"
-                    f" in {seconds:.2f} s, {state['batches']} batches, loop"
+                    f"{what}: {rate:,.0f} events/s ({counted} events after the first batch"
+                    f"{work} in {seconds:.2f} s, {state['batches']} batches, loop"
                     f" {settings.streams.loop})"
                 )
                 print("RESULT " + json.dumps(result), flush=True)

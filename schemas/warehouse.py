@@ -215,11 +215,13 @@ class Aggregate(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
 
 class DistrictDaySnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """rollup -> sink: the whole state of one district-day after a change.
+    """rollup -> sink: one district-day after a change: its aggregate over all its
+    incidents, and the rows of the incidents the change touched (a deleted row for one
+    whose reports all left). The rows of its other incidents are in the warehouse already.
 
     ``revision`` grows by one with every change of the district-day, so the warehouse's
-    ReplacingMergeTree keeps the newest snapshot whatever order or number of times the
-    sink receives them.
+    ReplacingMergeTree keeps the newest aggregate, and each incident's newest row, whatever
+    order or number of times the sink receives them.
     """
 
     district_day: DistrictDay

@@ -8,7 +8,7 @@ how incidents add up is made here, without Faust or Kafka, so it can be tested d
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -276,14 +276,24 @@ def aggregate(rows: Iterable[IncidentRow]) -> Aggregate:
     )
 
 
-def snapshot(state: DistrictDayState, pick: CasualtyPick = pick_max_total) -> DistrictDaySnapshot:
-    """Return the warehouse snapshot of a district-day."""
-    rows = [incident_row(i, pick) for _, i in sorted(state.incidents.items())]
+def snapshot(
+    state: DistrictDayState,
+    pick: CasualtyPick = pick_max_total,
+    changed: Collection[str] | None = None,
+) -> DistrictDaySnapshot:
+    """Return the warehouse snapshot of a district-day: its aggregate over every incident,
+    and the rows of the incidents whose keys are in `changed` (None: all of them).
+
+    A batch changes few of a district-day's incidents; the rows of the others are in the
+    warehouse already, at the revision they last changed (its ReplacingMergeTree keeps
+    each incident's newest row), so the snapshot carries only the changed ones.
+    """
+    rows = [(key, incident_row(i, pick)) for key, i in sorted(state.incidents.items())]
     return DistrictDaySnapshot(
         district_day=state.district_day,
         revision=state.revision,
-        aggregate=aggregate(rows),
-        incidents=rows,
+        aggregate=aggregate(row for _, row in rows),
+        incidents=[row for key, row in rows if changed is None or key in changed],
         gazetteer=load_places().version,
     )
 
@@ -300,6 +310,8 @@ class Folded:
     state_json: bytes = b""
     snapshot_json: bytes = b""
     refused: list[int] = field(default_factory=list)  # indexes over the size limit
+    touched: set[str] = field(default_factory=set)  # keys of the incidents it changed
+    snapshot: DistrictDaySnapshot | None = None  # what snapshot_json holds
 
 
 def fold(
@@ -323,14 +335,15 @@ def fold(
         or max(len(result.state_json), len(result.snapshot_json)) <= limit
     ):
         return result
-    current, changed, refused = state, False, []
+    current, changed, refused, touched = state, False, [], set()
     for i, m in enumerate(memberships):
         attempt = _apply(current, [(i, m)], pick)
         if max(len(attempt.state_json), len(attempt.snapshot_json)) > limit:
             refused.append(i)
             continue
         current, changed = attempt.state, changed or attempt.changed
-    out = _apply(current, [], pick) if changed else Folded(current)
+        touched |= attempt.touched
+    out = _folded(current, touched, pick) if changed and current is not None else Folded(current)
     out.changed, out.refused = changed, refused
     return out
 
@@ -338,21 +351,27 @@ def fold(
 def _apply(
     state: DistrictDayState | None, items: list[tuple[int, Membership]], pick: CasualtyPick
 ) -> Folded:
-    changed = False
+    touched: set[str] = set()
     for _, m in items:
         state, published = apply_membership(state, m)
-        changed = changed or published
-    if state is None:
-        return Folded(None)
-    if items and not changed:
+        if published:
+            touched.add(m.incident.key)
+    if state is None or not touched:
         return Folded(state)
-    if items:
-        state = msgspec.structs.replace(state, revision=state.revision + 1)
+    state = msgspec.structs.replace(state, revision=state.revision + 1)
+    return _folded(state, touched, pick)
+
+
+def _folded(state: DistrictDayState, touched: set[str], pick: CasualtyPick) -> Folded:
+    """A changed district-day: its table value and its snapshot, as the agent writes them."""
+    snap = snapshot(state, pick, touched)
     return Folded(
         state,
-        changed=bool(items),
+        changed=True,
         state_json=dump_state(state),
-        snapshot_json=encode(snapshot(state, pick)),
+        snapshot_json=encode(snap),
+        touched=touched,
+        snapshot=snap,
     )
 
 
@@ -361,16 +380,18 @@ def _apply(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What :func:`run` computed: the last snapshot published per district-day, and counts."""
+    """What :func:`run` computed: the snapshots published per district-day, and counts."""
 
     snapshot_json: dict[str, bytes]  # district-day key -> its last snapshot, as published
+    merged: dict[str, DistrictDaySnapshot]  # district-day key -> its state, all snapshots told
     memberships: int  # memberships dedupe announced
     published: int  # snapshots rollup published (one per changed district-day per batch)
 
     def snapshots(self) -> dict[str, DistrictDaySnapshot]:
-        """The final snapshot of every district-day, by district-day key."""
-        snapshots = self.snapshot_json.items()
-        return {key: decode(value, DistrictDaySnapshot) for key, value in snapshots}
+        """Every district-day as the warehouse holds it once every snapshot is written: the
+        last snapshot's aggregate and revision, and each incident's newest row, by
+        district-day key (incidents sorted by id)."""
+        return self.merged
 
 
 def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Outcome:
@@ -383,7 +404,7 @@ def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Ou
     :func:`casualty_rule`). The snapshots are exactly what the agents compute and publish
     for the same deliveries in the same batches, except that the agents' size limit
     (``STREAMS_MAX_STATE_BYTES``) is not applied. The batching changes only how many
-    snapshots are published and their ``revision``, never what else they hold.
+    snapshots are published and their ``revision``, never what else they add up to.
     """
     if batch is not None and batch < 1:
         raise ValueError(f"batch must be at least 1, not {batch}")
@@ -391,6 +412,8 @@ def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Ou
     reports_state: dict[str, ReportState] = {}
     days: dict[str, DistrictDayState] = {}
     snapshot_json: dict[str, bytes] = {}
+    last: dict[str, DistrictDaySnapshot] = {}
+    rows: dict[str, dict[str, IncidentRow]] = {}
     memberships = published = 0
     deliveries = iter(reports)
     while chunk := list(itertools.islice(deliveries, batch)):
@@ -404,8 +427,20 @@ def run(reports: Iterable[Report], rule: str, *, batch: int | None = None) -> Ou
                 updates.setdefault(m.incident.district_day.key, []).append(m)
         for key, items in updates.items():
             result = fold(days.get(key), items, pick)
-            if result.changed and result.state is not None:
+            if result.changed and result.state is not None and result.snapshot is not None:
                 days[key] = result.state
                 snapshot_json[key] = result.snapshot_json
+                last[key] = result.snapshot
+                rows.setdefault(key, {}).update(
+                    (r.incident_id, r) for r in result.snapshot.incidents
+                )
                 published += 1
-    return Outcome(snapshot_json=snapshot_json, memberships=memberships, published=published)
+    merged = {
+        key: msgspec.structs.replace(
+            snap, incidents=[row for _, row in sorted(rows.get(key, {}).items())]
+        )
+        for key, snap in last.items()
+    }
+    return Outcome(
+        snapshot_json=snapshot_json, merged=merged, memberships=memberships, published=published
+    )

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.report import Report
-from schemas.warehouse import Counts, DistrictDaySnapshot
+from schemas.warehouse import Counts, DistrictDaySnapshot, decode
 from streams.semantics import (
     CASUALTY_RULES,
     casualty_rule,
@@ -201,3 +201,26 @@ def test_the_latest_rule_takes_the_most_recent_report_whatever_its_figures() -> 
     late = report_entry(make_report(source="b", killed=(2, 0, 0, 0), hours=5))
     assert casualty_rule("latest")([early, late], "killed") is late
     assert casualty_rule("max_total")([early, late], "killed") is early
+
+
+# --- a snapshot carries the incidents its batch changed --------------------------------------
+
+
+def test_a_snapshot_carries_the_aggregate_of_all_incidents_and_the_rows_of_the_changed_ones() -> (
+    None
+):
+    towns = [f"village {i}" for i in range(5)]
+    first = [
+        make_report(event=str(i), location=t, killed=(1, 0, 0, 0)) for i, t in enumerate(towns)
+    ]
+    revision = make_report(event="2", version=2, location=towns[2], killed=(4, 0, 0, 0))
+    retraction = make_report(event="3", version=2, location=towns[3], retracted=True)
+    outcome = run([*first, revision, retraction], "max_total", batch=5)
+    (key,) = outcome.snapshot_json
+    last = decode(outcome.snapshot_json[key], DistrictDaySnapshot)
+    assert last.aggregate.incidents == 4 and last.aggregate.killed.total == 1 + 1 + 4 + 1
+    # Only the two incidents the second batch changed; the retracted one as a deleted row.
+    assert sorted((r.killed.total, r.deleted) for r in last.incidents) == [(0, True), (4, False)]
+    # Merged, the warehouse's view holds every incident's newest row.
+    (merged,) = outcome.snapshots().values()
+    assert len(merged.incidents) == 5 and sum(r.deleted for r in merged.incidents) == 1
