@@ -109,6 +109,7 @@ class ClickHouseSink:
         # rejected_reports last: quarantined rows of the other tables join it in the flush.
         ordered = sorted(tables, key=lambda t: t.name == REJECTED_REPORTS.name)
         self._specs = {spec.name: spec for spec in ordered}
+        self._names = {spec.name: spec.column_names for spec in ordered}  # per row: once here
         self._contexts: dict[str, InsertContext] = {}
         self._buffers: dict[str, list[_Row]] = {name: [] for name in self._specs}
 
@@ -123,10 +124,11 @@ class ClickHouseSink:
 
     def add(self, rows: Iterable[TableRow], origin: Origin) -> None:
         for row in rows:
-            spec = self._specs.get(row.table)
-            if spec is None:
+            names = self._names.get(row.table)
+            if names is None:
                 raise SinkError(f"no table {row.table!r} in this sink")
-            self._buffers[row.table].append(([row.values[c] for c in spec.column_names], origin))
+            values = row.values
+            self._buffers[row.table].append(([values[c] for c in names], origin))
 
     @property
     def pending(self) -> int:
@@ -200,8 +202,8 @@ class ClickHouseSink:
         message = f"ClickHouse cannot store this row in {name}: {_first_line(error)}"
         logger.error("quarantined %s[%d]@%d: %s", at.topic, at.partition, at.offset, message)
         rejected = undecodable_row(origin.raw, at, [("", message)], reason=UNSTORABLE)
-        spec = self._specs[REJECTED_REPORTS.name]
-        self._buffers[spec.name].append(([rejected.values[c] for c in spec.column_names], origin))
+        names = self._names[REJECTED_REPORTS.name]
+        self._buffers[REJECTED_REPORTS.name].append(([rejected.values[c] for c in names], origin))
 
 
 def _first_line(error: BaseException) -> str:

@@ -18,7 +18,7 @@ from incidents_config.names import Generation, Ledger, Topics, crash_file, worke
 from incidents_config.settings import Settings
 from schemas.places import Places, activate
 from streams import ingest, rollup
-from streams.runtime import stream_topics, use_safe_rebalancing
+from streams.runtime import CachedPartitioner, stream_topics, use_safe_rebalancing
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,8 @@ def app_options(settings: Settings, worker_id: int = 1) -> dict[str, Any]:
         "producer_linger_ms": settings.streams.linger_ms,
         "producer_max_batch_size": 512 * 1024,
         "producer_max_request_size": 1_000_000,
+        # Kafka's default partitions, with the pure-Python murmur2 of recent keys cached.
+        "producer_partitioner": CachedPartitioner(),
         # Recover quickly from a dead worker: Kafka's default waits 45-60 s.
         "broker_session_timeout": settings.streams.session_timeout_s,
         "broker_heartbeat_interval": settings.streams.session_timeout_s / 4,

@@ -38,6 +38,7 @@ from typing import Any, NoReturn
 
 import aiokafka.errors as kafka_errors
 import faust
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, AppT
 from mode.utils.queues import FlowControlEvent
@@ -407,6 +408,29 @@ async def outputs_ready(app: faust.App, topics: Iterable[str]) -> None:
     """
     for topic in dict.fromkeys(topics):
         await partitions_ready(app, topic)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _murmur2(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+class CachedPartitioner:
+    """aiokafka's ``DefaultPartitioner`` (Kafka's murmur2 of the key, modulo the
+    partitions), with the hash of the last 65,536 keys remembered.
+
+    aiokafka's murmur2 is pure Python, and a worker hashes every report id twice (its
+    ``reports.valid`` send and its table's changelog) and every district-day key once per
+    membership and again for its snapshot and changelog: 3 % of the worker's CPU. The
+    partitions are exactly the default's (``tests/unit/streams/test_runtime.py``), so
+    keyed messages meet the table values and the other clients' keys as before. Set as
+    Faust's ``producer_partitioner`` (``streams.app.app_options``).
+    """
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return int(DefaultPartitioner()(key, all_partitions, available))
+        return all_partitions[_murmur2(bytes(key)) % len(all_partitions)]
 
 
 def partition_of(app: faust.App, topic: str, key: bytes) -> int:

@@ -132,11 +132,19 @@ class IncidentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
 
 class DistrictDayState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """rollup's table value for one district-day."""
+    """rollup's table value for one district-day.
+
+    ``aggregate`` is the sum over all its incidents under the casualty rule named
+    ``rule``, kept up to date by adding each change's difference (:func:`fold`), so a
+    change costs the incidents it touches, not all of them. None (a value written before
+    the field, or under another rule) means: add it up again from every incident.
+    """
 
     district_day: DistrictDay
     revision: int = 0
     incidents: dict[str, IncidentState] = {}
+    aggregate: Aggregate | None = None
+    rule: str = ""
 
 
 def load_report_state(value: bytes) -> ReportState:
@@ -343,7 +351,10 @@ def fold(
             continue
         current, changed = attempt.state, changed or attempt.changed
         touched |= attempt.touched
-    out = _folded(current, touched, pick) if changed and current is not None else Folded(current)
+    if changed and current is not None:
+        out = _folded(state, current, touched, pick)
+    else:
+        out = Folded(current)
     out.changed, out.refused = changed, refused
     return out
 
@@ -351,7 +362,7 @@ def fold(
 def _apply(
     state: DistrictDayState | None, items: list[tuple[int, Membership]], pick: CasualtyPick
 ) -> Folded:
-    touched: set[str] = set()
+    before, touched = state, set[str]()
     for _, m in items:
         state, published = apply_membership(state, m)
         if published:
@@ -359,12 +370,60 @@ def _apply(
     if state is None or not touched:
         return Folded(state)
     state = msgspec.structs.replace(state, revision=state.revision + 1)
-    return _folded(state, touched, pick)
+    return _folded(before, state, touched, pick)
 
 
-def _folded(state: DistrictDayState, touched: set[str], pick: CasualtyPick) -> Folded:
-    """A changed district-day: its table value and its snapshot, as the agent writes them."""
-    snap = snapshot(state, pick, touched)
+def add_aggregates(
+    base: Aggregate, plus: Iterable[IncidentRow], minus: Iterable[IncidentRow]
+) -> Aggregate:
+    """`base` with the incidents `plus` counted and the incidents `minus` taken out."""
+    added, taken = aggregate(plus), aggregate(minus)
+
+    def counts(a: Counts, b: Counts, c: Counts) -> Counts:
+        return Counts(
+            civilians=a.civilians + b.civilians - c.civilians,
+            security=a.security + b.security - c.security,
+            militants=a.militants + b.militants - c.militants,
+            unknown=a.unknown + b.unknown - c.unknown,
+        )
+
+    return Aggregate(
+        incidents=base.incidents + added.incidents - taken.incidents,
+        terror_attacks=base.terror_attacks + added.terror_attacks - taken.terror_attacks,
+        security_operations=(
+            base.security_operations + added.security_operations - taken.security_operations
+        ),
+        killed=counts(base.killed, added.killed, taken.killed),
+        injured=counts(base.injured, added.injured, taken.injured),
+    )
+
+
+def _folded(
+    before: DistrictDayState | None,
+    state: DistrictDayState,
+    touched: set[str],
+    pick: CasualtyPick,
+) -> Folded:
+    """A changed district-day: its table value and its snapshot, as the agent writes them.
+
+    The aggregate is `before`'s plus the difference of the touched incidents' rows, when
+    `before` has one under the same rule; else it is added up from every incident.
+    """
+    rows = {key: incident_row(state.incidents[key], pick) for key in sorted(touched)}
+    rule = pick.__name__
+    if before is not None and before.aggregate is not None and before.rule == rule:
+        old = [incident_row(before.incidents[k], pick) for k in touched if k in before.incidents]
+        total = add_aggregates(before.aggregate, rows.values(), old)
+    else:
+        total = aggregate(incident_row(i, pick) for i in state.incidents.values())
+    state = msgspec.structs.replace(state, aggregate=total, rule=rule)
+    snap = DistrictDaySnapshot(
+        district_day=state.district_day,
+        revision=state.revision,
+        aggregate=total,
+        incidents=list(rows.values()),
+        gazetteer=load_places().version,
+    )
     return Folded(
         state,
         changed=True,

@@ -12,10 +12,13 @@ import faust
 import pytest
 from aiokafka import AIOKafkaProducer as AIOKafkaProducerClient
 from aiokafka.client import AIOKafkaClient
+from aiokafka.partitioner import DefaultPartitioner
 from faust.exceptions import ProducerSendError
 from faust.streams import Stream
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mode.utils.queues import FlowControlEvent
 
 from incidents_config.metrics import published_header, published_ms
@@ -244,3 +247,15 @@ def test_faust_recovery_still_resumes_the_flow_again_after_seeking() -> None:
     # What SettledFlowControl.resume reads of mode's event.
     assert callable(FlowControlEvent.is_active)
     assert "self._queues" in inspect.getsource(FlowControlEvent.clear)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64) | st.none(), st.integers(1, 64))
+def test_the_cached_partitioner_picks_the_default_partition(key: bytes | None, n: int) -> None:
+    partitions = list(range(n))
+    cached = runtime.CachedPartitioner()
+    if key is None:  # no key: any available partition, as the default picks
+        assert cached(None, partitions, partitions) in partitions
+        return
+    for _ in range(2):  # computed, then remembered
+        assert cached(key, partitions, [0]) == DefaultPartitioner()(key, partitions, [0])

@@ -9,13 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.report import Report
-from schemas.warehouse import Counts, DistrictDaySnapshot, decode
+from schemas.warehouse import Counts, DistrictDaySnapshot, Membership, decode
 from streams.semantics import (
     CASUALTY_RULES,
+    DistrictDayState,
+    ReportState,
     casualty_rule,
+    dedupe,
+    fold,
     pick_max_total,
     report_entry,
     run,
+    snapshot,
 )
 from tests import reference
 from tests.strategies import make_report, report_specs, valid_reports
@@ -224,3 +229,37 @@ def test_a_snapshot_carries_the_aggregate_of_all_incidents_and_the_rows_of_the_c
     # Merged, the warehouse's view holds every incident's newest row.
     (merged,) = outcome.snapshots().values()
     assert len(merged.incidents) == 5 and sum(r.deleted for r in merged.incidents) == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(report_specs, min_size=1, max_size=30),
+    st.randoms(use_true_random=False),
+    st.sampled_from(sorted(CASUALTY_RULES)),
+)
+def test_the_aggregate_kept_by_differences_equals_the_sum_over_every_incident(
+    deliveries: list[Report], rnd: random.Random, rule: str
+) -> None:
+    pick = casualty_rule(rule)
+    reports: dict[str, ReportState] = {}
+    days: dict[str, DistrictDayState] = {}
+    feed = deliveries + rnd.sample(deliveries, k=len(deliveries) // 2)
+    rnd.shuffle(feed)
+    while feed:
+        size = rnd.randint(1, 4)
+        batch, feed = feed[:size], feed[size:]
+        updates: dict[str, list[Membership]] = {}
+        for report in batch:
+            state, announced = dedupe(reports.get(report.report_id), report)
+            if state is not None:
+                reports[report.report_id] = state
+            for m in announced:
+                updates.setdefault(m.incident.district_day.key, []).append(m)
+        for key, items in updates.items():
+            result = fold(days.get(key), items, pick)
+            if result.changed and result.state is not None:
+                days[key] = result.state
+                assert result.state.aggregate == snapshot(result.state, pick).aggregate
+                assert result.snapshot is not None
+                assert result.snapshot.aggregate == result.state.aggregate
+    assert days
