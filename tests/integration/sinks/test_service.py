@@ -13,6 +13,7 @@ from kafka import KafkaProducer
 from incidents_config.names import Topics
 from incidents_config.settings import Settings
 from incidents_ops.topics import describe_offsets, ensure_topics
+from schemas.warehouse import encode
 from sinks.clickhouse import endpoint_answers, endpoint_url
 from sinks.service import run_sink
 from tests.unit.sinks.samples import dead_letter, incident, report, snapshot
@@ -31,9 +32,7 @@ def test_run_sink_writes_messages_then_commits(
     producer = KafkaProducer(**settings.kafka.client_kwargs(), acks="all")
     kafka = settings.kafka
     for snap in (snapshot(2, [incident("a"), incident("b")]), snapshot(1, [incident("a")])):
-        producer.send(
-            Topics(kafka.topic_prefix).snapshots, key=b"k", value=snap.model_dump_json().encode()
-        )
+        producer.send(Topics(kafka.topic_prefix).snapshots, key=b"k", value=encode(snap))
     producer.send(
         Topics(kafka.topic_prefix).valid, key=b"dawn:e-1", value=report().model_dump_json().encode()
     )
