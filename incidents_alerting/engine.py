@@ -154,10 +154,13 @@ class AlertEngine:
         return self._unevaluated
 
     def idle(self) -> None:
-        """Reload a changed rules file, evaluate what was noted (and retry what failed), run
-        the periodic tick, and send what has settled (the sink calls it when idle)."""
+        """Reload a changed rules file, evaluate what was noted (and retry what failed) once
+        the next evaluation is due, run the periodic tick, and send what has settled (the
+        sink calls it when it has nothing buffered: between batches of a catch-up too, so
+        the pace of :meth:`written` holds here as well)."""
         self.reload_rules()
-        self.evaluate_pending()
+        if self._clock() >= self._next_evaluation:
+            self.evaluate_pending()
         self.send_settled()
 
     def send_settled(self) -> None:

@@ -90,14 +90,16 @@ def test_a_quick_evaluation_is_followed_by_the_next_after_evaluate_s(
     assert len(evaluated) == 2 and not engine.holding()
 
 
-def test_idle_evaluates_at_once_and_a_failure_does_not_hold_the_commit(
+def test_idle_evaluates_when_due_and_a_failure_does_not_hold_the_commit(
     settings_factory: Any,
 ) -> None:
     clock = Clock()
     engine, evaluated = make_engine(settings_factory, clock, cost_s=0.0)
     engine.written(Written({day("Bannu")}))
     engine.written(Written({day("Tank")}))
-    assert engine.holding()
+    engine.idle()  # idle between two batches of a catch-up: not due yet
+    assert len(evaluated) == 1 and engine.holding()
+    clock.now += 2.0
     engine.idle()
     assert evaluated[-1] == {day("Tank")} and not engine.holding()
 
@@ -106,6 +108,7 @@ def test_idle_evaluates_at_once_and_a_failure_does_not_hold_the_commit(
 
     engine.evaluate = failing  # type: ignore[method-assign]
     engine.written(Written({day("Swat")}))
+    clock.now += 2.0
     engine.idle()
     assert not engine.holding()  # retried later, in memory, as before
     assert engine._pending == {day("Swat")}
