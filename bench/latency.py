@@ -7,9 +7,10 @@ dir, SQL port and sink group), warms it up, then publishes synthetic reports
 report id was first sent. Meanwhile it polls the warehouse through the stack's read-only
 SQL endpoint (clickhouse-connect) every --poll-ms for the pending ids that are now
 *counted in the aggregates*: ids in the ``report_ids`` of a live ``incidents`` row whose
-district-day snapshot (same day, province, district and revision) is in
-``agg_district_day``, i.e. the snapshot that counts the report is queryable in both
-tables the views read.
+district-day has an ``agg_district_day`` row of that revision or newer, i.e. the
+snapshot that counts the report is queryable in both tables the views read. (A snapshot
+carries only the incidents its batch changed, so an incident's row keeps the revision it
+last changed in while the district-day's moves on, and merges keep only the newest.)
 
 A report's latency is the start of the first poll that found it minus the moment its
 first version was handed to the producer. The poll finds an id at most one poll
@@ -53,11 +54,14 @@ from sinks.clickhouse import open_read_client
 
 VISIBLE = """
 SELECT DISTINCT id
-FROM incidents ARRAY JOIN report_ids AS id
+FROM incidents AS i ARRAY JOIN i.report_ids AS id
+INNER JOIN (
+    SELECT day, province, district, max(revision) AS newest
+    FROM agg_district_day GROUP BY day, province, district
+) AS a ON a.day = i.occurred_on AND a.province = i.province AND a.district = i.district
 WHERE id IN %(ids)s
-  AND is_deleted = 0
-  AND (occurred_on, province, district, revision) IN
-      (SELECT day, province, district, revision FROM agg_district_day)
+  AND i.is_deleted = 0
+  AND a.newest >= i.revision
 """
 MAX_IDS_PER_POLL = 10_000  # the oldest pending ids; keeps the request far below 1 MiB
 
