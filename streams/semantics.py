@@ -297,11 +297,18 @@ def snapshot(
     each incident's newest row), so the snapshot carries only the changed ones.
     """
     rows = [(key, incident_row(i, pick)) for key, i in sorted(state.incidents.items())]
+    total = aggregate(row for _, row in rows)
+    return _snapshot(state, total, [row for key, row in rows if changed is None or key in changed])
+
+
+def _snapshot(
+    state: DistrictDayState, total: Aggregate, rows: list[IncidentRow]
+) -> DistrictDaySnapshot:
     return DistrictDaySnapshot(
         district_day=state.district_day,
         revision=state.revision,
-        aggregate=aggregate(row for _, row in rows),
-        incidents=[row for key, row in rows if changed is None or key in changed],
+        aggregate=total,
+        incidents=rows,
         gazetteer=load_places().version,
     )
 
@@ -417,13 +424,7 @@ def _folded(
     else:
         total = aggregate(incident_row(i, pick) for i in state.incidents.values())
     state = msgspec.structs.replace(state, aggregate=total, rule=rule)
-    snap = DistrictDaySnapshot(
-        district_day=state.district_day,
-        revision=state.revision,
-        aggregate=total,
-        incidents=list(rows.values()),
-        gazetteer=load_places().version,
-    )
+    snap = _snapshot(state, total, list(rows.values()))
     return Folded(
         state,
         changed=True,
