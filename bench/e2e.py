@@ -345,12 +345,14 @@ def producer_bench(
 CEILINGS = {  # name -> module and flags; each reads the raw topic and prints RESULT {json}
     "faust no-op": "bench.faust_noop",
     "faust floor": "bench.faust_noop --floor",
+    "faust floor, direct": "bench.faust_noop --floor --direct",
     "aiokafka raw": "bench.raw_consume",
 }
 PEER = {"quix peer": "bench.peer_quix"}
 ORDER = (  # how the ratios are printed
     "faust no-op",
     "faust floor",
+    "faust floor, direct",
     "aiokafka raw",
     "quix peer",
     "producer",

@@ -17,7 +17,10 @@ With ``--floor`` the agent does the least our design needs per report instead of
 one write to a table keyed by the message key (``reports``-like, with its changelog; the
 event made current as ``streams.runtime.current`` does) and one send of the value to an
 output topic, awaited per batch as ``streams.runtime.deliver`` awaits it. The difference
-to the no-op is what Faust costs per table write and send.
+to the no-op is what Faust costs per table write and send. ``--floor`` writes through
+Faust's ``table[key] = value``; ``--floor --direct`` as our agents write, through
+``streams.runtime.table_write`` and ``deliver`` (the changelog record sent with the
+batch's outputs).
 
 Settings come from the environment like a worker's (``bench.e2e`` passes its stack's
 ``child_env``). The last line printed is ``RESULT {json}``.
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from incidents_config.settings import Settings, load_settings
 from streams.app import app_options
-from streams.runtime import current, partitions_ready
+from streams.runtime import Send, current, deliver, partitions_ready, table_write
 
 
 def build_noop_app(settings: Settings, app_id: str, worker_id: int) -> faust.App:
@@ -68,6 +71,12 @@ def main(argv: list[str] | None = None) -> None:
         "--floor",
         action="store_true",
         help="one table write and one send per event (the design's least work per report)",
+    )
+    ap.add_argument(
+        "--direct",
+        action="store_true",
+        help="with --floor: write the table's store and send its changelog records with the"
+        " batch's outputs (streams.runtime.TableWrites) instead of Faust's per-key path",
     )
     args = ap.parse_args(argv)
 
@@ -88,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         partitions=settings.kafka.partitions,
         replicas=settings.kafka.replication_factor,
     )
-    what = "faust floor" if args.floor else "faust no-op"
+    what = "faust no-op"
+    if args.floor:
+        what = "faust floor, direct" if args.direct else "faust floor"
     work = ", 1 table write + 1 send each" if args.floor else ""
     batch_size, within = settings.streams.batch_size, settings.streams.batch_timeout_s
     state: dict[str, Any] = {"seen": 0, "t0": None, "first": 0, "batches": 0}
@@ -99,6 +110,14 @@ def main(argv: list[str] | None = None) -> None:
             state["declared"] = True
         await partitions_ready(app, table.changelog_topic.get_topic_name())
         await partitions_ready(app, out.get_topic_name())
+        if args.direct:  # as the agents write: streams.runtime.table_write and deliver
+            sends = []
+            for event in events:
+                with current(stream, event):
+                    sends.append(table_write(table, event.message.key, event.value, event))
+                sends.append(Send(out.get_topic_name(), event.message.key, event.value, event))
+            await deliver(sends, "floor", app.producer, out.get_topic_name())
+            return
         futures = []
         for event in events:
             with current(stream, event):

@@ -61,21 +61,23 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     limit = settings.streams.max_state_bytes
     source = app.topic(names.updates, key_type=bytes, value_type=bytes)
 
-    def apply(stream: faust.StreamT[bytes], key: bytes, items: list[Item]) -> list[Send]:
+    def apply(
+        stream: faust.StreamT[bytes], key: bytes, items: list[Item], changelog: list[Send]
+    ) -> list[Send]:
+        """The district-day's outputs; its table write's changelog record goes to
+        `changelog` at once, so that it is sent even if something after the write fails."""
         last = items[-1][0]
         with current(stream, last):  # one key, so one partition
             known = table_read(table, key)
             state = load_district_day(known) if known else None
             result = fold(state, [m for _, m, _ in items], pick, limit)
             if result.changed:
-                table_write(table, key, result.state_json)
-        # The snapshot counts these reports: it says when the oldest of them was published.
-        oldest = min(published_at(event) for event, _, _ in items)
-        sends = (
-            [Send(names.snapshots, key, result.snapshot_json, last, published=oldest)]
-            if result.changed
-            else []
-        )
+                changelog.append(table_write(table, key, result.state_json, last))
+        sends: list[Send] = []
+        if result.changed:
+            # The snapshot counts these reports: it says when the oldest of them was published.
+            oldest = min(published_at(event) for event, _, _ in items)
+            sends.append(Send(names.snapshots, key, result.snapshot_json, last, published=oldest))
         for i in result.refused:
             event, m, origin = items[i]
             incidents = len(result.state.incidents) if result.state else 0
@@ -113,9 +115,10 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                 for m, origin in zip(bundle.memberships, bundle.origins, strict=True):
                     key = m.incident.district_day.key.encode()
                     by_key.setdefault(key, []).append((event, m, origin))
+            changelog: list[Send] = []
             for key, items in by_key.items():
                 try:
-                    sends.extend(apply(stream, key, items))
+                    sends.extend(apply(stream, key, items, changelog))
                 except FatalAgentError:
                     raise
                 except Exception as e:  # a bug must not stop the stream or lose the update
@@ -123,4 +126,4 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                         raw = encode(m)
                         letter = internal_error_letter(AGENT, event, e, raw, origin)
                         sends.append(dead_letter_send(letter, event, names.dead_letter))
-            await deliver(sends, AGENT, app.producer, names.dead_letter)
+            await deliver(changelog + sends, AGENT, app.producer, names.dead_letter)

@@ -50,8 +50,16 @@ class FakeProducer:
         else:
             self.sent.append((topic, value, partition))
             self.headers.append(headers)
-            future.set_result(None)
+            # What aiokafka's send resolves to: where Kafka put the message.
+            future.set_result(Metadata(topic, partition or 0, len(self.sent) + 99))
         return future
+
+
+@dataclass(frozen=True)
+class Metadata:
+    topic: str
+    partition: int
+    offset: int
 
 
 @dataclass
@@ -133,6 +141,102 @@ def test_a_dead_letter_kafka_refuses_stops_the_agent() -> None:
                 [Send("t.dead", None, b"letter", FakeEvent(b"x"))], "ingest", producer, "t.dead"
             )
         )  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeStore:
+    """A table's store: the values written and the changelog offsets recorded."""
+
+    values: dict[bytes, bytes] = field(default_factory=dict)
+    persisted: list[tuple[faust.types.TP, int]] = field(default_factory=list)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.values[key] = value
+
+    def set_persisted_offset(self, tp: faust.types.TP, offset: int) -> None:
+        self.persisted.append((tp, offset))
+
+
+@dataclass
+class FakeTable:
+    name: str = "reports"
+    data: FakeStore = field(default_factory=FakeStore)
+    changelog_topic: Any = None
+
+    def __post_init__(self) -> None:
+        topic = faust.App("t-fake").topic("app-reports-changelog")
+        self.changelog_topic = topic
+
+
+def test_table_write_stores_the_value_and_returns_its_changelog_record() -> None:
+    table = FakeTable()
+    event = FakeEvent(b"raw")
+    send = runtime.table_write(table, b"news:1", b"state", event)  # type: ignore[arg-type]
+    assert table.data.values == {b"news:1": b"state"}
+    assert (send.topic, send.key, send.value, send.partition) == (
+        "app-reports-changelog",
+        b"news:1",
+        b"state",
+        None,  # the producer's partitioner picks it, as for Faust's use_partitioner tables
+    )
+    assert send.headers() is None  # Faust's changelog records carry none
+    assert table.data.persisted == []  # nothing is recorded before Kafka has the record
+
+
+def test_deliver_records_the_newest_changelog_offset_per_partition_once_acked(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr(asyncio, "sleep", _no_sleep)
+    table = FakeTable()
+    sends = [
+        Send("c", b"a", b"1", FakeEvent(b"x"), partition=0, table=table),  # type: ignore[arg-type]
+        Send("c", b"b", b"2", FakeEvent(b"x"), partition=1, table=table),  # type: ignore[arg-type]
+        Send("t.valid", b"a", b"v", FakeEvent(b"x")),  # type: ignore[arg-type]
+        Send("c", b"a", b"3", FakeEvent(b"x"), partition=0, table=table),  # type: ignore[arg-type]
+    ]
+    # The last record of partition 0 fails once: it is acked last, with the newest offset.
+    producer = FakeProducer({b"3": [kafka_errors.KafkaTimeoutError()]})
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    assert producer.sent[-1] == ("c", b"3", 0)
+    assert sorted(table.data.persisted) == [
+        (faust.types.TP("c", 0), 103),
+        (faust.types.TP("c", 1), 101),
+    ]
+
+
+def test_a_store_that_cannot_record_its_offset_stops_the_worker() -> None:
+    table = FakeTable()
+
+    def broken(tp: Any, offset: int) -> None:
+        raise OSError("disk full")
+
+    table.data.set_persisted_offset = broken  # type: ignore[method-assign]
+    send = Send("c", b"a", b"1", FakeEvent(b"x"), partition=0, table=table)  # type: ignore[arg-type]
+    with pytest.raises(FatalAgentError, match="cannot record offset"):
+        asyncio.run(deliver([send], "ingest", FakeProducer(), "t.dead"))
+
+
+def test_faust_sends_a_tables_changelog_record_as_table_write_does() -> None:
+    """Faust's own write path: key and value as they are (raw), the partition left to the
+    producer's partitioner (use_partitioner), no headers. table_write's record must be
+    the same, or Faust's recovery would read something else."""
+    app = faust.App("t-pin", key_serializer="raw", value_serializer="raw", store="memory://")
+    table = app.Table(
+        "reports", key_type=bytes, value_type=bytes, partitions=4, use_partitioner=True
+    )
+    sent: list[dict[str, Any]] = []
+    table.changelog_topic.send_soon = lambda **kw: sent.append(kw)  # type: ignore[method-assign]
+    assert table.partition_for_key(b"news:1") is None
+    table.send_changelog(table.partition_for_key(b"news:1"), b"news:1", b"state")
+    (record,) = sent
+    assert (record["key"], record["value"], record["partition"]) == (b"news:1", b"state", None)
+    assert record.get("headers") is None
+    assert (record["key_serializer"], record["value_serializer"]) == ("raw", "raw")
+    # ... and the store interface table_write and deliver use is Faust's public one.
+    from faust.types.stores import StoreT  # lazy: only this pin needs it
+
+    assert callable(StoreT.set_persisted_offset)
+    assert callable(StoreT.__setitem__)
 
 
 _real_sleep = asyncio.sleep
