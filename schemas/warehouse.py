@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,7 +56,10 @@ def decode(data: bytes | str, kind: type[_S]) -> _S:
     decoder = _DECODERS.get(kind)
     if decoder is None:
         decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
-    result: _S = decoder.decode(data)
+    try:
+        result: _S = decoder.decode(data)
+    except RecursionError:  # msgspec skips a msgspec.Raw value recursively
+        raise DecodeError("JSON is nested too deeply") from None
     return result
 
 
@@ -183,6 +186,30 @@ class MembershipBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     def __post_init__(self) -> None:
         if len(self.origins) != len(self.memberships):
             raise ValueError("a bundle needs one origin per membership")
+
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Millis = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]  # up to 9999-12-31
+
+
+class ValidBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """ingest -> sink (``reports.valid``): the valid reports of one batch and partition.
+
+    ``reports[i]`` is the JSON a worker wrote for one accepted report version (a
+    :class:`ValidReport`), kept as its bytes: their SHA-256 is the version's fingerprint.
+    ``origins[i]`` is where it came from: the raw (or rekeyed) message's topic, partition
+    and offset, and when the report was published, in Unix ms.
+    """
+
+    reports: list[msgspec.Raw]
+    origins: list[tuple[str, _Count, _Count, _Millis]]
+
+    def __post_init__(self) -> None:
+        if len(self.origins) != len(self.reports):
+            raise ValueError("a bundle needs one origin per report")
+
+
+VALID_BUNDLE_PREFIX = b'{"reports":'  # how every ValidBundle a worker writes begins
 
 
 class IncidentRow(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from schemas.places import load_places
 from schemas.report import Casualties, Report
 from schemas.warehouse import (
+    VALID_BUNDLE_PREFIX,
     Counts,
     DeadLetter,
     DecodeError,
@@ -27,6 +28,7 @@ from schemas.warehouse import (
     IncidentKey,
     IncidentRow,
     SilenceMessage,
+    ValidBundle,
     ValidReport,
     decode,
 )
@@ -351,10 +353,54 @@ def struct_error(e: DecodeError) -> tuple[str, str]:
     return field, message
 
 
+class Item(NamedTuple):
+    """What one message carries for one origin: the rows, where they came from, and the
+    bytes a quarantined row keeps. A message is one item, except a bundle of valid
+    reports, which is one item per report, each with its raw message's coordinates."""
+
+    at: KafkaCoordinates
+    raw: bytes | None
+    rows: list[TableRow]
+
+
+def message_items(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[Item]:
+    """Convert one Kafka message to its items (:class:`Item`); what does not decode becomes
+    a rejected row."""
+    if kind is MessageKind.REPORT and value is not None and value.startswith(VALID_BUNDLE_PREFIX):
+        return bundle_items(value, at)
+    return [Item(at, value, message_rows(kind, value, at))]
+
+
+def bundle_items(value: bytes, at: KafkaCoordinates) -> list[Item]:
+    """The reports of a :class:`ValidBundle`, each a row with its raw message's coordinates
+    and publication time, and the bundle's own Kafka timestamp (when it reached
+    ``reports.valid``). A report that does not decode is one rejected row, at its origin."""
+    try:
+        bundle = decode(value, ValidBundle)
+    except DecodeError as e:  # also one origin per report, and origins in range
+        return [Item(at, value, [undecodable_row(value, at, [struct_error(e)])])]
+    items = []
+    for report, (topic, partition, offset, published) in zip(
+        bundle.reports, bundle.origins, strict=True
+    ):
+        raw = bytes(report)
+        origin = KafkaCoordinates(
+            topic, partition, offset, at.timestamp, kafka_timestamp(published)
+        )
+        items.append(Item(origin, raw, _rows(MessageKind.REPORT, raw, origin)))
+    return items
+
+
 def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[TableRow]:
     """Convert one Kafka message to rows; a message that does not decode becomes a rejected row."""
     if value is None:
         return [undecodable_row(None, at, [("", "empty message (tombstone)")])]
+    if kind is MessageKind.REPORT and value.startswith(VALID_BUNDLE_PREFIX):
+        return [row for item in bundle_items(value, at) for row in item.rows]
+    return _rows(kind, value, at)
+
+
+def _rows(kind: MessageKind, value: bytes, at: KafkaCoordinates) -> list[TableRow]:
     try:
         if kind is MessageKind.REPORT:
             # Written by a worker after the contract accepted it: types are checked, the

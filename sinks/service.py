@@ -45,7 +45,7 @@ from sinks.rows import (
     MessageKind,
     TableRow,
     kafka_timestamp,
-    message_rows,
+    message_items,
 )
 from sinks.sink import BatchingSink, ClickHouseSink, Origin
 from sinks.sql_endpoint import SqlEndpoint, open_sql_endpoint
@@ -300,6 +300,7 @@ class _Batcher:
         self._interval_s = settings.sink.flush_interval_s
         self._poll_ms = int(min(self._interval_s, 0.5) * 1000)
         self._messages = 0  # messages added since the last flush
+        self._rows = 0  # ... and the rows they made (SINK_BATCH_SIZE counts these)
         self._oldest: float | None = None  # when the oldest unflushed message was added
         self._commit_failing_since: float | None = None  # written, not yet committed
         self._held = False  # written, not committed: an observer has not acted on it yet
@@ -326,7 +327,9 @@ class _Batcher:
 
     def run(self) -> None:
         while not self._stop.is_set():
-            polled = self.consumer.poll(timeout_ms=self._poll_ms, max_records=self._batch_size)
+            # A bundle of valid reports is many rows: poll no more messages than rows left.
+            room = max(self._batch_size - self._rows, 1)
+            polled = self.consumer.poll(timeout_ms=self._poll_ms, max_records=room)
             for messages in polled.values():
                 self.add(messages)
             if self._due():
@@ -386,22 +389,25 @@ class _Batcher:
                 kafka_timestamp(m.timestamp),
                 None if published is None else kafka_timestamp(published),
             )
-            rows = message_rows(self._kinds[m.topic], m.value, at)
-            for row in rows:
-                if row.values.get("rejected_by") == REJECTED_BY_SINK:
-                    logger.warning(
-                        "undecodable message %s[%d]@%d: %s",
-                        at.topic,
-                        at.partition,
-                        at.offset,
-                        row.values["reasons"],
-                    )
-            self._sink.add(rows, Origin(at, m.value))
-            if self._observers:
-                self._note(rows)
-            table = QUERYABLE_BY.get(self._kinds[m.topic])
-            if self._live and table is not None and published is not None:
-                self._published.append((table, published / 1000))
+            table = QUERYABLE_BY.get(self._kinds[m.topic]) if self._live else None
+            # One item per message; a bundle of valid reports is one per report.
+            for item in message_items(self._kinds[m.topic], m.value, at):
+                for row in item.rows:
+                    if row.values.get("rejected_by") == REJECTED_BY_SINK:
+                        logger.warning(
+                            "undecodable message %s[%d]@%d: %s",
+                            item.at.topic,
+                            item.at.partition,
+                            item.at.offset,
+                            row.values["reasons"],
+                        )
+                self._sink.add(item.rows, Origin(item.at, item.raw))
+                if self._observers:
+                    self._note(item.rows)
+                self._rows += len(item.rows)
+                # When its report(s) were published: the header, or a bundled report's own.
+                if table is not None and item.at.published is not None:
+                    self._published.append((table, item.at.published.timestamp()))
             self._messages += 1
             if self._oldest is None:
                 self._oldest = time.monotonic()
@@ -427,10 +433,7 @@ class _Batcher:
     def _due(self) -> bool:
         if not self._messages or self._oldest is None:
             return False
-        return (
-            self._messages >= self._batch_size
-            or time.monotonic() - self._oldest >= self._interval_s
-        )
+        return self._rows >= self._batch_size or time.monotonic() - self._oldest >= self._interval_s
 
     def flush_and_commit(self, retry: bool) -> None:
         """Write the buffered rows, then commit what was polled. Never commit unwritten rows.
@@ -461,7 +464,7 @@ class _Batcher:
                 observer.written(changed)  # before the commit: a crash tells them again
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
-            self._messages, self._oldest = 0, None
+            self._messages, self._rows, self._oldest = 0, 0, None
         if self._holding():
             # Written, but an observer has not acted on it yet (alert evaluation runs every
             # ALERTS_EVALUATE_S): its offsets wait, so a crash now re-delivers the batch.

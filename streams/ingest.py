@@ -6,8 +6,11 @@ with it, and a report is read from Kafka by the workers once.
 
 Per raw message it sends:
 
-- the valid report to ``reports.valid`` (for the sink's ``reports`` table and lineage;
-  nothing in the pipeline reads it back), or a dead letter that says why not;
+- the valid report to ``reports.valid`` (for the sink's ``report_versions`` table and
+  lineage; nothing in the pipeline reads it back), bundled like the memberships below:
+  one message per partition and batch (:class:`schemas.warehouse.ValidBundle`), each
+  report with the raw message's coordinates and publication time; or a dead letter that
+  says why not;
 - the report's memberships (:class:`schemas.warehouse.Membership`) to
   ``incidents.updates``, bundled: one message per target partition and batch
   (:class:`schemas.warehouse.MembershipBundle`), sent to the partition a key of its
@@ -78,23 +81,28 @@ def check(raw: bytes) -> Report | list[FieldError]:
 
 @dataclass
 class Bundles:
-    """Memberships waiting to be sent, per partition of ``incidents.updates``."""
+    """Items waiting to be sent, per partition of `topic`: memberships
+    (:class:`schemas.warehouse.MembershipBundle`, origins ``[topic, partition, offset]``)
+    or, with ``items=b"reports"``, valid reports (:class:`schemas.warehouse.ValidBundle`,
+    origins ``[topic, partition, offset, published ms]``)."""
 
     topic: str
+    items: bytes = b"memberships"  # the bundle's field that lists the items
     parts: dict[int, list[tuple[faust.EventT, bytes]]] = field(default_factory=dict)
 
-    def add(self, partition: int, event: faust.EventT, membership_json: bytes) -> None:
-        self.parts.setdefault(partition, []).append((event, membership_json))
+    def add(self, partition: int, event: faust.EventT, item_json: bytes) -> None:
+        self.parts.setdefault(partition, []).append((event, item_json))
 
     def sends(self) -> list[Send]:
         """One message per partition, cut at BUNDLE_BYTES; each names its last event and
         carries when its oldest report was published.
 
-        A bundle is at most BUNDLE_BYTES plus one membership, and a membership is bounded
-        by the contract's field lengths (a few KiB), so Kafka's 1,000,000-byte limit is
-        never reached: no bundle is ever dead-lettered as too large.
+        A bundle is at most BUNDLE_BYTES plus one item, and an item is bounded by the
+        contract's field lengths (a few KiB), so Kafka's 1,000,000-byte limit is never
+        reached: no bundle is ever dead-lettered as too large.
         """
         out: list[Send] = []
+        with_published = self.items == b"reports"
         for partition, items in sorted(self.parts.items()):
             chunk: list[bytes] = []
             origins: list[bytes] = []
@@ -102,16 +110,21 @@ class Bundles:
             oldest: int | None = None  # when the chunk's oldest report was published
             for i, (event, item) in enumerate(items):
                 msg = event.message
-                origin = json.dumps([msg.topic, msg.partition, msg.offset]).encode()
+                published = published_at(event)
+                where: list[object] = [msg.topic, msg.partition, msg.offset]
+                if with_published:
+                    where.append(published)
+                origin = json.dumps(where).encode()
                 chunk.append(item)
                 origins.append(origin)
                 size += len(item) + len(origin) + 2
-                published = published_at(event)
                 oldest = published if oldest is None else min(oldest, published)
                 if size >= BUNDLE_BYTES or i == len(items) - 1:
                     value = b"".join(
                         (
-                            b'{"memberships":[',
+                            b'{"',
+                            self.items,
+                            b'":[',
                             b",".join(chunk),
                             b'],"origins":[',
                             b",".join(origins),
@@ -140,7 +153,15 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     limit = settings.streams.max_state_bytes
     source = app.topic(names.raw, names.rekeyed, key_type=bytes, value_type=bytes)
 
-    def handle(stream: faust.StreamT[bytes], event: faust.EventT, bundles: Bundles) -> list[Send]:
+    def handle(
+        stream: faust.StreamT[bytes],
+        event: faust.EventT,
+        bundles: Bundles,
+        valid: Bundles,
+        changelog: list[Send],
+    ) -> list[Send]:
+        """The event's outputs; its table write's changelog record goes to `changelog` at
+        once, so that it is sent even if something after the write fails."""
         raw = raw_bytes(event)
         result = check(raw)
         if not isinstance(result, Report):
@@ -155,7 +176,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         REPORTS_CONSUMED.labels(label).inc()
         REPORTS_ACCEPTED.labels(label).inc()
         report_json = result.model_dump_json().encode()
-        sends = [Send(names.valid, key, report_json, event)]
+        valid_partition = partition_of(app, names.valid, key)
         with current(stream, event):
             known = table_read(table, key)
             state = load_report_state(known) if known else None
@@ -180,11 +201,13 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                         reason=Reason.STATE_LIMIT,
                     )
                     # The valid report is still stored: it is valid, only not counted.
-                    return [*sends, dead_letter_send(letter, event, names.dead_letter)]
-                table_write(table, key, value)
+                    valid.add(valid_partition, event, report_json)
+                    return [dead_letter_send(letter, event, names.dead_letter)]
+                changelog.append(table_write(table, key, value, event))
+        valid.add(valid_partition, event, report_json)
         for partition, m in targets:
             bundles.add(partition, event, encode(m))
-        return sends
+        return []
 
     @app.agent(source, name=AGENT)
     @guarded(AGENT, crash_file)
@@ -194,13 +217,16 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
             # Every topic this agent writes to (partition_of needs updates' partitions).
             await outputs_ready(app, [names.updates, names.valid, names.rekeyed, names.dead_letter])
             bundles = Bundles(names.updates)
+            valid = Bundles(names.valid, items=b"reports")
             sends: list[Send] = []
+            changelog: list[Send] = []
             for event in events:
                 try:
-                    sends.extend(handle(stream, event, bundles))
+                    sends.extend(handle(stream, event, bundles, valid, changelog))
                 except FatalAgentError:
                     raise
                 except Exception as e:  # a bug must not stop the stream or lose the report
                     letter = internal_error_letter(AGENT, event, e)
                     sends.append(dead_letter_send(letter, event, names.dead_letter))
-            await deliver(sends + bundles.sends(), AGENT, app.producer, names.dead_letter)
+            outputs = changelog + sends + valid.sends() + bundles.sends()
+            await deliver(outputs, AGENT, app.producer, names.dead_letter)

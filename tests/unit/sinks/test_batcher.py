@@ -237,6 +237,33 @@ def test_publish_to_queryable_is_observed_once_the_rows_are_written(
             assert 2.0 <= new_total - total < 60.0
 
 
+def test_a_bundle_of_reports_is_a_row_and_a_latency_per_report(settings_factory: Any) -> None:
+    """A reports.valid bundle (many reports, one message) counts its rows toward
+    SINK_BATCH_SIZE, and each report's own publication toward publish-to-queryable."""
+    settings: Settings = settings_factory(sink={"flush_interval_s": 60.0, "batch_size": 3})
+    names = Topics.of(settings, 0)
+    now_ms = int(time.time() * 1000)
+    delays = (3.0, 5.0, 7.0)  # each report was published this long ago, in s
+    reports = [
+        samples.report(source_event_id=f"e-{i}").model_dump_json().encode() for i in range(3)
+    ]
+    origins = ",".join(
+        f'["{names.raw}",0,{i},{now_ms - int(d * 1000)}]' for i, d in enumerate(delays)
+    )
+    value = b'{"reports":[%s],"origins":[%s]}' % (b",".join(reports), origins.encode())
+    header = [published_header(now_ms - 7000)]  # the bundle's oldest report
+    batcher = batcher_on(settings, FetchingConsumer({}), threading.Event(), live=True)
+    count, total = queryable("report_versions")
+    batcher.add([Record(names.valid, 0, 1, 0, value[:40] + b"x", header)])  # one bad message
+    assert not batcher._due()  # one row so far, three make a batch
+    batcher.add([Record(names.valid, 0, 2, 0, value, header)])
+    assert batcher._due()
+    batcher.flush_and_commit(retry=True)
+    new_count, new_total = queryable("report_versions")
+    assert new_count - count == 4  # the bad message's header, then one per bundled report
+    assert sum(delays) + 7.0 <= new_total - total < sum(delays) + 7.0 + 60.0
+
+
 # --- an observer that acts later holds the commit back -------------------------------------
 
 

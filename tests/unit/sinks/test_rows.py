@@ -181,3 +181,66 @@ def test_a_valid_report_gives_the_same_row_read_fast_or_through_the_contract(
     value = report.model_dump_json().encode()
     (fast,) = message_rows(MessageKind.REPORT, value, AT)
     assert fast.values == rows.report_row(Report.model_validate_json(value), AT, value).values
+
+
+def bundle(reports: list[bytes], origins: list[str]) -> bytes:
+    return b'{"reports":[%s],"origins":[%s]}' % (
+        b",".join(reports),
+        ",".join(origins).encode(),
+    )
+
+
+def test_one_bad_report_in_a_bundle_is_one_rejected_row_at_its_own_origin() -> None:
+    good = report(source_event_id="e-1").model_dump_json().encode()
+    also_good = report(source_event_id="e-2").model_dump_json().encode()
+    value = bundle(
+        [good, b'{"report_id":"x"}', also_good],
+        ['["t.raw",1,10,1700000000000]', '["t.raw",1,11,1700000000000]', '["t.raw",0,12,1]'],
+    )
+    items = rows.message_items(MessageKind.REPORT, value, AT)
+    assert [(i.at.topic, i.at.partition, i.at.offset) for i in items] == [
+        ("t.raw", 1, 10),
+        ("t.raw", 1, 11),
+        ("t.raw", 0, 12),
+    ]
+    tables_of = [[r.table for r in i.rows] for i in items]
+    assert tables_of == [
+        [tables.REPORT_VERSIONS.name],
+        [tables.REJECTED_REPORTS.name],
+        [tables.REPORT_VERSIONS.name],
+    ]
+    rejected = items[1].rows[0].values
+    assert (rejected["topic"], rejected["offset"]) == ("t.raw", 11)
+    assert "source: Field required" in rejected["reasons"]
+    assert items[1].raw == b'{"report_id":"x"}'
+    assert items[2].rows[0].values["published_at"] == datetime(1970, 1, 1, 0, 0, 0, 1000, UTC)
+
+
+def test_a_hostile_bundle_is_one_rejected_row_at_the_bundles_coordinates() -> None:
+    good = report().model_dump_json().encode()
+    hostile = {
+        b'{"reports":' + b"[" * 100_000: "nested too deeply",
+        b'{"reports":[' + b"[" * 100_000 + b'],"origins":[["t",0,1,5]]}': "nested too deeply",
+        bundle([good], []): "one origin per report",
+        bundle([good], ['["t",0,1,-5]']): ">= 0",
+        bundle([good], ['["t",0,1,99999999999999999]']): "<= 253402300799999",
+        bundle([good], ['["t",-1,1,5]']): ">= 0",
+        b'{"reports":[\xff\xfe],"origins":[["t",0,1,5]]}': "malformed",
+        b'{"reports":[],"origins":[],"extra":1}': "unknown field",
+    }
+    for value, reason in hostile.items():
+        (item,) = rows.message_items(MessageKind.REPORT, value, AT)
+        (row,) = item.rows
+        assert row.table == tables.REJECTED_REPORTS.name
+        assert (row.values["topic"], row.values["offset"]) == (AT.topic, AT.offset)
+        assert reason in row.values["reasons"], (value[:40], row.values["reasons"])
+        assert item.raw == value
+
+
+def test_a_single_valid_report_message_still_reads_as_before() -> None:
+    """Messages written before reports were bundled (an upgrade with a topic not empty)."""
+    value = report().model_dump_json().encode()
+    (item,) = rows.message_items(MessageKind.REPORT, value, AT)
+    assert item.at == AT and item.raw == value
+    assert item.rows == message_rows(MessageKind.REPORT, value, AT)
+    assert item.rows[0].values["kafka_offset"] == AT.offset

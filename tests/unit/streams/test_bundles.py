@@ -1,16 +1,24 @@
-"""ingest's bundles of memberships: one message per partition, cut at a size, origins kept."""
+"""ingest's bundles of memberships and of valid reports: one message per partition, cut at
+a size, origins kept."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incidents_config.metrics import published_header, published_ms
+from schemas.report import Report
 from schemas.warehouse import MembershipBundle, decode, encode
+from sinks.rows import KafkaCoordinates, MessageKind, message_items, message_rows, report_row
 from streams import ingest
 from streams.ingest import Bundles
 from streams.semantics import dedupe
+from tests.strategies import valid_reports
 from tests.unit.streams.test_semantics import make_report
 
 
@@ -82,3 +90,53 @@ def test_a_bundle_without_an_origin_per_membership_is_refused() -> None:
     value = b'{"memberships":[' + membership_json(1) + b'],"origins":[]}'
     with pytest.raises(ValueError):
         decode(value, MembershipBundle)
+
+
+# --- valid reports: ingest's bundles as the sink reads them ---------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(valid_reports(), st.integers(0, 2)), min_size=1, max_size=12),
+    st.sampled_from([300, 256 * 1024]),
+)
+def test_a_bundle_of_valid_reports_gives_the_sink_each_reports_own_row(
+    reports: list[tuple[Report, int]], cut: int
+) -> None:
+    """Bundled or not, a report makes the same report_versions row, except where it says it
+    came from: the raw message's coordinates and publication, and the bundle's arrival."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ingest, "BUNDLE_BYTES", cut)
+        bundles = Bundles("t.reports.valid", items=b"reports")
+        expected = {}
+        for offset, (report, partition) in enumerate(reports):
+            value = report.model_dump_json().encode()
+            published = 1_700_000_000.0 + offset  # the raw message's Kafka timestamp, s
+            message = Message(offset=offset, partition=partition, timestamp=published)
+            bundles.add(partition, Event(message), value)  # type: ignore[arg-type]
+            expected[offset] = (report, value, published)
+        sends = bundles.sends()
+    arrived = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)  # the bundle's own Kafka timestamp
+    seen = []
+    for i, send in enumerate(sends):
+        at = KafkaCoordinates("t.reports.valid", send.partition or 0, i, arrived)
+        items = message_items(MessageKind.REPORT, send.value, at)
+        assert [row for item in items for row in item.rows] == message_rows(
+            MessageKind.REPORT, send.value, at
+        )
+        for item in items:
+            report, value, published = expected[item.at.offset]
+            (row,) = item.rows
+            assert item.raw == value  # what a quarantined row would keep
+            origin = KafkaCoordinates(
+                "t.reports.raw",
+                item.at.partition,
+                item.at.offset,
+                arrived,
+                datetime.fromtimestamp(published, tz=UTC),
+            )
+            assert row.values == report_row(report, origin, value).values
+            assert row.values["kafka_topic"] == "t.reports.raw"
+            assert row.values["fingerprint"] == hashlib.sha256(value).hexdigest()
+            seen.append(item.at.offset)
+    assert sorted(seen) == list(range(len(reports)))  # each report once, none lost
