@@ -28,6 +28,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -152,6 +153,8 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     )
     limit = settings.streams.max_state_bytes
     source = app.topic(names.raw, names.rekeyed, key_type=bytes, value_type=bytes)
+    # Each source's two counters, looked up once: prometheus' labels() takes a lock.
+    counters: dict[str, tuple[Any, Any]] = {}  # bounded by source_label's label set
 
     def handle(
         stream: faust.StreamT[bytes],
@@ -173,8 +176,11 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
             # Deduplicating here would split the report's state across partitions.
             return [Send(names.rekeyed, key, raw, event)]
         label = source_label(result.source)
-        REPORTS_CONSUMED.labels(label).inc()
-        REPORTS_ACCEPTED.labels(label).inc()
+        consumed, accepted = counters.get(label) or counters.setdefault(
+            label, (REPORTS_CONSUMED.labels(label), REPORTS_ACCEPTED.labels(label))
+        )
+        consumed.inc()
+        accepted.inc()
         report_json = result.model_dump_json().encode()
         valid_partition = partition_of(app, names.valid, key)
         with current(stream, event):

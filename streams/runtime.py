@@ -477,9 +477,11 @@ async def changelog_ready(app: faust.App, table: Any) -> None:
 
 
 def table_read(table: Any, key: bytes) -> bytes | None:
-    """Read a table value; a failure of the store is the worker's, not the event's."""
+    """Read a table value from the table's store; a failure of the store is the worker's,
+    not the event's. (``table.get`` asks the store twice, ``in`` and then ``[]``, each a
+    search of every partition's RocksDB for a key it has not seen yet.)"""
     try:
-        value: bytes | None = table.get(key)
+        value: bytes | None = table.data.get(key)
     except Exception as e:
         raise FatalAgentError(f"table {table.name}: cannot read {key!r}: {e!r}") from e
     return value

@@ -156,6 +156,11 @@ class FakeStore:
     def set_persisted_offset(self, tp: faust.types.TP, offset: int) -> None:
         self.persisted.append((tp, offset))
 
+    def get(self, key: bytes) -> bytes | None:
+        if key == b"broken":
+            raise OSError("corrupt block")
+        return self.values.get(key)
+
 
 @dataclass
 class FakeTable:
@@ -181,6 +186,15 @@ def test_table_write_stores_the_value_and_returns_its_changelog_record() -> None
     )
     assert send.headers() is None  # Faust's changelog records carry none
     assert table.data.persisted == []  # nothing is recorded before Kafka has the record
+
+
+def test_table_read_reads_the_store_once_and_a_broken_store_stops_the_worker() -> None:
+    table = FakeTable()
+    table.data.values[b"news:1"] = b"state"
+    assert runtime.table_read(table, b"news:1") == b"state"
+    assert runtime.table_read(table, b"news:2") is None
+    with pytest.raises(FatalAgentError, match="cannot read"):
+        runtime.table_read(table, b"broken")
 
 
 def test_deliver_records_the_newest_changelog_offset_per_partition_once_acked(
