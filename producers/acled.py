@@ -467,6 +467,7 @@ def publish_acled(
     rejects_path: str | Path | None = None,
     progress: ProgressArg = None,
     publisher: RecordSink | None = None,
+    validators: int | None = None,
 ) -> PublishSummary:
     """Publish an ACLED CSV export (``"-"`` = stdin) to the raw topic and summarize the run.
 
@@ -483,4 +484,5 @@ def publish_acled(
         progress=progress,
         publisher=publisher,
         description="ACLED rows",
+        validators=validators,
     )

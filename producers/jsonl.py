@@ -62,12 +62,15 @@ def publish_jsonl(
     rejects_path: str | Path | None = None,
     progress: ProgressArg = None,
     publisher: RecordSink | None = None,
+    validators: int | None = None,
 ) -> PublishSummary:
     """Publish a JSON-lines file (``"-"`` = stdin) to the raw topic and summarize the run.
 
     ``progress`` is a rich ``Progress`` to add a task to, ``True`` for a bar on stderr, or
-    None. ``publisher`` replaces the Kafka publisher (tests). Raise ``InputNotFound`` for a
-    missing file and ``KafkaUnavailable`` when no broker answers.
+    None. ``publisher`` replaces the Kafka publisher (tests). ``validators``: processes
+    that validate beside the sending one (None: one per CPU beyond the first, for a file
+    of 4 MiB or more; see :func:`producers.pipeline.default_validators`). Raise
+    ``InputNotFound`` for a missing file and ``KafkaUnavailable`` when no broker answers.
     """
     return run_file_source(
         path_or_stdin,
@@ -78,4 +81,5 @@ def publish_jsonl(
         progress=progress,
         publisher=publisher,
         description="JSON lines",
+        validators=validators,
     )

@@ -17,17 +17,24 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from incidents_config.settings import KafkaSettings, Settings
-from producers.exceptions import InputNotFound
+from producers.exceptions import InputNotFound, ProducerError
 from producers.progress import ProgressArg, progress_task
 from producers.publisher import Publisher, RecordSink, is_permanent, record_limit, too_large
 from producers.summary import PublishSummary
@@ -41,6 +48,12 @@ PROGRESS_EVERY = 500  # records between progress-bar updates
 DEFAULT_MAX_MESSAGE_BYTES: int = KafkaSettings.model_fields["max_message_bytes"].default
 PREVIEW_BYTES = 200  # how much of a record too large to keep a rejects file writes
 READ_CHUNK = 64 * 1024  # how much of an over-long line is read at a time to skip it
+# Validating processes: a file this large is validated beside the sending process, in
+# tasks of CHECK_CHUNK records, with at most this many tasks per process in flight.
+PARALLEL_FROM_BYTES = 4 * 1024 * 1024
+CHECK_CHUNK = 512
+TASKS_IN_FLIGHT = 2
+MAX_VALIDATORS = 4
 
 
 @dataclass(frozen=True)
@@ -203,6 +216,90 @@ class Rejections:
                 self.rejects.write(rejection_line(line, errors, raw))
 
 
+def default_validators(size: int | None) -> int:
+    """How many processes validate beside the sending one, for an input of `size` bytes
+    (None: unknown, such as stdin): one per CPU beyond the first, at most
+    :data:`MAX_VALIDATORS`, for a file of :data:`PARALLEL_FROM_BYTES` or more; else none
+    (starting a process costs about a second of imports)."""
+    if size is None or size < PARALLEL_FROM_BYTES:
+        return 0
+    return max(0, min((os.cpu_count() or 1) - 1, MAX_VALIDATORS))
+
+
+Checked = tuple[Item, str | None, list[FieldError]]  # an item, its key and its errors
+
+
+def check_records(
+    values: list[bytes], validated: bool, max_message_bytes: int
+) -> list[tuple[str | None, list[FieldError]]]:
+    """:func:`check_record` of each value (one task of a validating process)."""
+    return [
+        check_record(v, validated=validated, max_message_bytes=max_message_bytes) for v in values
+    ]
+
+
+def checked_items(
+    items: Iterable[Item], validated: bool, max_message_bytes: int, processes: int = 0
+) -> Iterator[Checked]:
+    """Each item with the key and errors of :func:`check_record` (candidates only), in the
+    input's order: in this process, or, with `processes` > 0 and validation on, in that
+    many other processes, a few tasks of :data:`CHECK_CHUNK` records ahead of the caller,
+    which meanwhile sends what was checked. The order is kept: revisions of one report
+    reach Kafka in the order of the file.
+
+    Raise :class:`ProducerError` if a validating process dies (killed, out of memory).
+    """
+    if processes <= 0 or not validated:
+        for item in items:
+            if isinstance(item, Candidate):
+                yield (
+                    item,
+                    *check_record(
+                        item.value, validated=validated, max_message_bytes=max_message_bytes
+                    ),
+                )
+            else:
+                yield item, None, []
+        return
+    # spawn, not fork: the sending process has the Kafka producer's threads running.
+    context = multiprocessing.get_context("spawn")
+    pending: deque[tuple[list[Item], Future[list[tuple[str | None, list[FieldError]]]]]]
+    pending = deque()
+    source = iter(items)
+    try:
+        with ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_ignore_interrupts
+        ) as pool:
+            while chunk := list(islice(source, CHECK_CHUNK)):
+                values = [i.value for i in chunk if isinstance(i, Candidate)]
+                pending.append((chunk, pool.submit(check_records, values, True, max_message_bytes)))
+                if len(pending) > TASKS_IN_FLIGHT * processes:
+                    yield from _in_order(*pending.popleft())
+            while pending:
+                yield from _in_order(*pending.popleft())
+    except BrokenProcessPool as e:
+        raise ProducerError(
+            f"a validating process stopped unexpectedly ({e}); the records checked before"
+            " it were sent, the rest were not"
+        ) from None
+
+
+def _in_order(
+    chunk: list[Item], checked: Future[list[tuple[str | None, list[FieldError]]]]
+) -> Iterator[Checked]:
+    results = iter(checked.result())
+    for item in chunk:
+        if isinstance(item, Candidate):
+            yield (item, *next(results))
+        else:
+            yield item, None, []
+
+
+def _ignore_interrupts() -> None:
+    """A validating process leaves Ctrl-C to the sending one, which stops the pool."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def publish_items(
     items: Iterable[Item],
     sink: RecordSink,
@@ -211,23 +308,23 @@ def publish_items(
     rejects: TextIO | None = None,
     on_progress: Callable[[int], None] | None = None,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    validators: int = 0,
 ) -> PublishSummary:
     """Validate (if ``summary.validated``), publish and count every item, then flush.
 
+    ``validators``: processes that validate beside this one (:func:`checked_items`).
     A record Kafka refuses for good (too large for the topic) is counted as rejected, with
     its reason; other delivery failures count as failed.
     """
     started = time.monotonic()
     rejections = Rejections(summary, rejects)
-    for n, item in enumerate(items, 1):
+    checked = checked_items(items, summary.validated, max_message_bytes, validators)
+    for n, (item, key, errors) in enumerate(checked, 1):
         if isinstance(item, Skip):
             summary.skip(item.reason)
         elif isinstance(item, Rejected):
             rejections.add(item.line, item.errors, item.raw)
-        else:
-            key, errors = check_record(
-                item.value, validated=summary.validated, max_message_bytes=max_message_bytes
-            )
+        elif isinstance(item, Candidate):
             if errors:
                 too_big = len(item.value) > record_limit(max_message_bytes)
                 raw = preview(item.value) if too_big else item.value.decode(errors="replace")
@@ -290,10 +387,13 @@ def run_file_source(
     progress: ProgressArg,
     publisher: RecordSink | None,
     description: str,
+    validators: int | None = None,
 ) -> PublishSummary:
     """Open the input (and rejects file and publisher), run :func:`publish_items`, close.
 
     ``to_items(lines, max_message_bytes)`` turns the input's lines into items.
+    ``validators``: processes that validate beside this one; None:
+    :func:`default_validators` of the input's size.
     """
     stream, name, total, owned = open_input(path_or_stdin)
     summary = PublishSummary(input=name, validated=validate)
@@ -316,6 +416,7 @@ def run_file_source(
             rejects=rejects,
             on_progress=lambda n: advance(lines.bytes_read, n),
             max_message_bytes=max_message_bytes,
+            validators=default_validators(total) if validators is None else validators,
         )
         advance(lines.bytes_read, summary.records)
     return summary

@@ -30,6 +30,15 @@ def publish(
         typer.Option(help="Validate before sending; --no-validate leaves it to the stream."),
     ] = True,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: on a TTY).")] = None,
+    validators: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that validate beside the one that sends (default: one per CPU"
+            " beyond the first, at most 4, for a file of 4 MiB or more; 0: none).",
+        ),
+    ] = None,
 ) -> None:
     """Publish incident reports to Kafka, keyed by source:source_event_id."""
     settings = settings_of(ctx)
@@ -38,7 +47,12 @@ def publish(
         raise CliError(f"unknown --format {fmt!r}; use jsonl, acled or auto")
     publish_file = publish_acled if kind == "acled" else publish_jsonl
     summary = publish_file(
-        file, settings, validate=validate, rejects_path=rejects, progress=wants_progress(progress)
+        file,
+        settings,
+        validate=validate,
+        rejects_path=rejects,
+        progress=wants_progress(progress),
+        validators=validators,
     )
     out.print(format_summary(summary))
     if summary.failed:
