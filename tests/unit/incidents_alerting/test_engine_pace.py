@@ -112,3 +112,22 @@ def test_idle_evaluates_when_due_and_a_failure_does_not_hold_the_commit(
     engine.idle()
     assert not engine.holding()  # retried later, in memory, as before
     assert engine._pending == {day("Swat")}
+
+
+def test_once_the_sink_stops_writing_what_it_holds_is_evaluated_without_the_long_pause(
+    settings_factory: Any,
+) -> None:
+    clock = Clock()
+    engine, evaluated = make_engine(settings_factory, clock, cost_s=60.0)
+    engine.written(Written({day("Bannu")}))  # a minute-long evaluation: next due in 540 s
+    clock.now += 0.5
+    engine.written(Written({day("Tank")}))  # the catch-up's last batch
+    clock.now += 1.0
+    engine.idle()  # the sink may be between two batches: the pace holds
+    assert len(evaluated) == 1 and engine.holding()
+    clock.now += 1.0  # nothing written for ALERTS_EVALUATE_S (2 s)
+    engine.idle()
+    assert evaluated[-1] == {day("Tank")} and not engine.holding()  # the commit can go
+    clock.now += 5.0
+    engine.idle()  # nothing held: no evaluation before the pause ends
+    assert len(evaluated) == 2
