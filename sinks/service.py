@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 30.0
 COMMIT_RETRY_S = 5.0  # how often to commit again written rows whose commit failed
 COMMIT_STUCK_S = 60.0  # uncommittable this long: replace the consumer
+LAST_COMMITS_S = 10.0  # how long a stopping sink tries again to commit what it wrote
 METADATA_MAX_AGE_MS = 30_000  # notice partition changes within 30 s, not 5 min
 BOOTSTRAP_TIMEOUT_MS = 5000
 LAG_INTERVAL_S = 1.0  # how often the sink exports its lag, written or not
@@ -352,6 +353,27 @@ class _Batcher:
                 self._report_lag()
             self._beat()
         self.flush_and_commit(retry=False)
+        self._last_commits()
+
+    def _last_commits(self) -> None:
+        """On the way out, try again for a little while to commit written rows whose commit
+        failed: typically a rebalance still in progress (a loaded machine, a member that
+        joined). The consumer must poll to finish joining; its partitions are paused, and
+        should a poll return anything (a partition handed over meanwhile), nothing more is
+        committed, since its position would pass records nobody wrote.
+        """
+        deadline = time.monotonic() + LAST_COMMITS_S
+        while (
+            self._commit_failing_since is not None
+            and not self._messages  # never commit what was polled and not written
+            and not self._holding()
+            and time.monotonic() < deadline
+        ):
+            self.consumer.pause(*self.consumer.assignment())
+            if any(self.consumer.poll(timeout_ms=500).values()):
+                logger.warning("stopping: records arrived while committing; not committing")
+                return
+            self._commit()
 
     def _beat(self) -> None:
         """A poll cycle is done: the sink is alive, whether or not there was data."""

@@ -37,6 +37,8 @@ class StuckConsumer:
     def assignment(self) -> set[Any]:
         return set()
 
+    def pause(self, *partitions: Any) -> None: ...
+
     def close(self, autocommit: bool = True) -> None:
         self.closed = True
 
@@ -97,6 +99,66 @@ def test_a_consumer_that_cannot_commit_for_minutes_is_replaced(
     assert stuck.closed and stuck.commits >= 2  # it tried again before giving up on it
     assert good.polled and not stop_by_timer.is_set()
     assert consumers == []
+
+
+class RebalancingConsumer(GoodConsumer):
+    """A group still rebalancing: commits fail until the consumer has polled `joins` times
+    (polling is how a kafka-python consumer finishes joining); `arrivals` are what those
+    polls return."""
+
+    def __init__(self, joins: int, arrivals: list[dict[Any, Any]] | None = None) -> None:
+        super().__init__()
+        self.joins = joins
+        self.arrivals = list(arrivals or [])
+        self.polls = 0
+        self.committed = 0
+
+    def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
+        self.polls += 1
+        return self.arrivals.pop(0) if self.arrivals else {}
+
+    def commit(self) -> None:
+        self.commits += 1
+        if self.polls < self.joins:
+            raise RebalanceInProgressError("the consumer is undergoing a rebalance")
+        self.committed += 1
+
+
+def stopped_batcher_with_a_failed_commit(settings_factory: Any, consumer: Any) -> Any:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 60.0})
+    stop = threading.Event()
+    batcher = service._Batcher(
+        lambda: consumer,
+        NullSink(),
+        settings,
+        stop,
+        kinds=service.topic_kinds(settings),
+        group=settings.sink.group_id,
+    )
+    assert batcher.connect()
+    batcher._messages = 1  # rows were written; their commit fails (a rebalance)
+    batcher.flush_and_commit(retry=True)
+    assert consumer.committed == 0
+    stop.set()  # stopped before the retry COMMIT_RETRY_S later
+    batcher.run()
+    return batcher
+
+
+def test_a_stopping_sink_commits_what_it_wrote_once_a_rebalance_is_over(
+    settings_factory: Any,
+) -> None:
+    consumer = RebalancingConsumer(joins=3)
+    stopped_batcher_with_a_failed_commit(settings_factory, consumer)
+    assert consumer.committed == 1 and consumer.polls == 3
+
+
+def test_a_stopping_sink_does_not_commit_past_records_a_rebalance_handed_it(
+    settings_factory: Any,
+) -> None:
+    handed = {Partition("t", 0): [Record("t", 0, 7, 0, b"{}", [])]}
+    consumer = RebalancingConsumer(joins=1, arrivals=[handed])
+    stopped_batcher_with_a_failed_commit(settings_factory, consumer)
+    assert consumer.committed == 0  # offset 7 was never written: the next owner reads it
 
 
 # --- what the batcher tells Prometheus: heartbeat, lag, publish-to-queryable ---------------
