@@ -127,15 +127,7 @@ class RebalancingConsumer(GoodConsumer):
 def stopped_batcher_with_a_failed_commit(settings_factory: Any, consumer: Any) -> Any:
     settings: Settings = settings_factory(sink={"flush_interval_s": 60.0})
     stop = threading.Event()
-    batcher = service._Batcher(
-        lambda: consumer,
-        NullSink(),
-        settings,
-        stop,
-        kinds=service.topic_kinds(settings),
-        group=settings.sink.group_id,
-    )
-    assert batcher.connect()
+    batcher = batcher_on(settings, consumer, stop, live=False)
     batcher._messages = 1  # rows were written; their commit fails (a rebalance)
     batcher.flush_and_commit(retry=True)
     assert consumer.committed == 0
