@@ -209,6 +209,7 @@ def topic_messages(settings: Settings) -> dict[str, int]:
         "snapshots": names.snapshots,
         "reports-changelog": f"{app}-reports-changelog",
         "district_days-changelog": f"{app}-district_days-changelog",
+        "alerts": names.alerts,  # the sink's alert notifications (KafkaNotifier)
     }
     parts = describe_offsets(kafka, [], list(topics.values()))
     by_topic: dict[str, int] = {}

@@ -6,7 +6,7 @@ The path of a report:
   -> validate -> ``reports.valid`` (:class:`schemas.report.Report` JSON, keyed by report id)
               -> ``reports.deadletter`` (:class:`DeadLetter`)
   -> dedupe   -> ``incidents.updates`` (:class:`Membership`, keyed by district-day)
-  -> rollup   -> ``warehouse.snapshots`` (:class:`DistrictDaySnapshot`, keyed by district-day)
+  -> rollup   -> ``warehouse.snapshots`` (:class:`SnapshotBundle`, :class:`DistrictDaySnapshot`)
   -> sink     -> ClickHouse
 
 The messages and table values the pipeline writes and reads itself (everything from
@@ -258,6 +258,30 @@ class DistrictDaySnapshot(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     # The gazetteer version (schemas.places.Places.version) the incident keys were built
     # with; "" in snapshots older than the field.
     gazetteer: str = ""
+
+
+class SnapshotBundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """rollup -> sink (``warehouse.snapshots``): the snapshots of one batch bound for one
+    partition, at most :data:`SNAPSHOT_BUNDLE_BYTES` in all. ``published[i]`` is when the
+    oldest report snapshot ``i`` counts for the first time was published, in Unix ms.
+
+    A snapshot larger than that travels alone, as a plain :class:`DistrictDaySnapshot`
+    message, as every snapshot did before bundles; the sink reads both.
+    """
+
+    snapshots: list[DistrictDaySnapshot]
+    published: list[_Millis]
+
+    def __post_init__(self) -> None:
+        if len(self.published) != len(self.snapshots):
+            raise ValueError("a bundle needs one publication time per snapshot")
+
+
+SNAPSHOT_BUNDLE_PREFIX = b'{"snapshots":'  # how every SnapshotBundle a worker writes begins
+# A bundle of snapshots is cut before it grows past this: the bytes a rejected row keeps
+# of a message (sinks.rows.MAX_RAW_BYTES), so a bundle the sink must quarantine is kept
+# whole.
+SNAPSHOT_BUNDLE_BYTES = 64 * 1024
 
 
 class ValidReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

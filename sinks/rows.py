@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from schemas.places import load_places
 from schemas.report import Casualties, Report
 from schemas.warehouse import (
+    SNAPSHOT_BUNDLE_PREFIX,
     VALID_BUNDLE_PREFIX,
     Counts,
     DeadLetter,
@@ -28,6 +29,7 @@ from schemas.warehouse import (
     IncidentKey,
     IncidentRow,
     SilenceMessage,
+    SnapshotBundle,
     ValidBundle,
     ValidReport,
     decode,
@@ -355,8 +357,9 @@ def struct_error(e: DecodeError) -> tuple[str, str]:
 
 class Item(NamedTuple):
     """What one message carries for one origin: the rows, where they came from, and the
-    bytes a quarantined row keeps. A message is one item, except a bundle of valid
-    reports, which is one item per report, each with its raw message's coordinates."""
+    bytes a quarantined row keeps. A message is one item, except a bundle: of valid
+    reports, one item per report, each with its raw message's coordinates; of snapshots,
+    one item per snapshot, each with its own publication time and the bundle's bytes."""
 
     at: KafkaCoordinates
     raw: bytes | None
@@ -366,9 +369,13 @@ class Item(NamedTuple):
 def message_items(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[Item]:
     """Convert one Kafka message to its items (:class:`Item`); what does not decode becomes
     a rejected row."""
-    if kind is MessageKind.REPORT and value is not None and value.startswith(VALID_BUNDLE_PREFIX):
-        return bundle_items(value, at)
-    return [Item(at, value, message_rows(kind, value, at))]
+    if value is not None:
+        if kind is MessageKind.REPORT and value.startswith(VALID_BUNDLE_PREFIX):
+            return bundle_items(value, at)
+        if kind is MessageKind.SNAPSHOT and value.startswith(SNAPSHOT_BUNDLE_PREFIX):
+            return snapshot_bundle_items(value, at)
+        return [Item(at, value, _rows(kind, value, at))]
+    return [Item(at, value, [undecodable_row(None, at, [("", "empty message (tombstone)")])])]
 
 
 def bundle_items(value: bytes, at: KafkaCoordinates) -> list[Item]:
@@ -391,13 +398,24 @@ def bundle_items(value: bytes, at: KafkaCoordinates) -> list[Item]:
     return items
 
 
+def snapshot_bundle_items(value: bytes, at: KafkaCoordinates) -> list[Item]:
+    """The snapshots of a :class:`SnapshotBundle`, each its rows with its own publication
+    time. Each keeps the bundle's bytes (at most ``SNAPSHOT_BUNDLE_BYTES``, all of which
+    a rejected row keeps), so that rows quarantined from several of its snapshots, which
+    share the bundle's coordinates, lose nothing when they become one rejected row."""
+    try:
+        bundle = decode(value, SnapshotBundle)
+    except DecodeError as e:  # also one publication time per snapshot, in range
+        return [Item(at, value, [undecodable_row(value, at, [struct_error(e)])])]
+    return [
+        Item(at._replace(published=kafka_timestamp(published)), value, snapshot_rows(snapshot))
+        for snapshot, published in zip(bundle.snapshots, bundle.published, strict=True)
+    ]
+
+
 def message_rows(kind: MessageKind, value: bytes | None, at: KafkaCoordinates) -> list[TableRow]:
     """Convert one Kafka message to rows; a message that does not decode becomes a rejected row."""
-    if value is None:
-        return [undecodable_row(None, at, [("", "empty message (tombstone)")])]
-    if kind is MessageKind.REPORT and value.startswith(VALID_BUNDLE_PREFIX):
-        return [row for item in bundle_items(value, at) for row in item.rows]
-    return _rows(kind, value, at)
+    return [row for item in message_items(kind, value, at) for row in item.rows]
 
 
 def _rows(kind: MessageKind, value: bytes, at: KafkaCoordinates) -> list[TableRow]:

@@ -48,8 +48,8 @@ from streams.runtime import (
     dead_letter_send,
     deliver,
     guarded,
+    key_partition,
     outputs_ready,
-    partition_of,
     published_at,
     raw_bytes,
     table_options,
@@ -153,6 +153,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     )
     limit = settings.streams.max_state_bytes
     source = app.topic(names.raw, names.rekeyed, key_type=bytes, value_type=bytes)
+    partitions: dict[str, int] = {}  # per output topic, as of the batch's start
     # Each source's two counters, looked up once: prometheus' labels() takes a lock.
     counters: dict[str, tuple[Any, Any]] = {}  # bounded by source_label's label set
 
@@ -182,13 +183,13 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         consumed.inc()
         accepted.inc()
         report_json = result.model_dump_json().encode()
-        valid_partition = partition_of(app, names.valid, key)
+        valid_partition = key_partition(key, partitions[names.valid])
         with current(stream, event):
             known = table_read(table, key)
             state = load_report_state(known) if known else None
             new_state, memberships = dedupe(state, result, report_json=report_json)
             targets = [
-                (partition_of(app, names.updates, m.incident.district_day.key.encode()), m)
+                (key_partition(m.incident.district_day.key.encode(), partitions[names.updates]), m)
                 for m in memberships
             ]
             if new_state is not None and new_state is not state:
@@ -220,8 +221,12 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
             await changelog_ready(app, table)
-            # Every topic this agent writes to (partition_of needs updates' partitions).
-            await outputs_ready(app, [names.updates, names.valid, names.rekeyed, names.dead_letter])
+            # Every topic this agent writes to, and their partitions.
+            partitions.update(
+                await outputs_ready(
+                    app, [names.updates, names.valid, names.rekeyed, names.dead_letter]
+                )
+            )
             bundles = Bundles(names.updates)
             valid = Bundles(names.valid, items=b"reports")
             sends: list[Send] = []

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from hypothesis import given, settings
 
 from schemas.report import Casualties, Report
-from schemas.warehouse import IncidentKey, ValidReport, encode
+from schemas.warehouse import SNAPSHOT_BUNDLE_BYTES, IncidentKey, ValidReport, encode
 from sinks import rows, tables
 from sinks.rows import MessageKind, message_rows
 from tests.strategies import valid_reports
@@ -216,6 +216,17 @@ def test_one_bad_report_in_a_bundle_is_one_rejected_row_at_its_own_origin() -> N
     assert items[2].rows[0].values["published_at"] == datetime(1970, 1, 1, 0, 0, 0, 1000, UTC)
 
 
+def assert_rejected_whole(kind: MessageKind, hostile: dict[bytes, str]) -> None:
+    """Each hostile bundle is one rejected row, at the bundle's coordinates, saying why."""
+    for value, reason in hostile.items():
+        (item,) = rows.message_items(kind, value, AT)
+        (row,) = item.rows
+        assert row.table == tables.REJECTED_REPORTS.name
+        assert (row.values["topic"], row.values["offset"]) == (AT.topic, AT.offset)
+        assert reason in row.values["reasons"], (value[:40], row.values["reasons"])
+        assert item.raw == value
+
+
 def test_a_hostile_bundle_is_one_rejected_row_at_the_bundles_coordinates() -> None:
     good = report().model_dump_json().encode()
     hostile = {
@@ -228,13 +239,7 @@ def test_a_hostile_bundle_is_one_rejected_row_at_the_bundles_coordinates() -> No
         b'{"reports":[\xff\xfe],"origins":[["t",0,1,5]]}': "malformed",
         b'{"reports":[],"origins":[],"extra":1}': "unknown field",
     }
-    for value, reason in hostile.items():
-        (item,) = rows.message_items(MessageKind.REPORT, value, AT)
-        (row,) = item.rows
-        assert row.table == tables.REJECTED_REPORTS.name
-        assert (row.values["topic"], row.values["offset"]) == (AT.topic, AT.offset)
-        assert reason in row.values["reasons"], (value[:40], row.values["reasons"])
-        assert item.raw == value
+    assert_rejected_whole(MessageKind.REPORT, hostile)
 
 
 def test_a_single_valid_report_message_still_reads_as_before() -> None:
@@ -244,3 +249,55 @@ def test_a_single_valid_report_message_still_reads_as_before() -> None:
     assert item.at == AT and item.raw == value
     assert item.rows == message_rows(MessageKind.REPORT, value, AT)
     assert item.rows[0].values["kafka_offset"] == AT.offset
+
+
+def snapshot_bundle(snapshots: list[bytes], published: list[str]) -> bytes:
+    return b'{"snapshots":[%s],"published":[%s]}' % (
+        b",".join(snapshots),
+        ",".join(published).encode(),
+    )
+
+
+def test_a_snapshot_bundle_is_one_item_per_snapshot_with_its_own_publication_time() -> None:
+    first = encode(snapshot(3, [incident("a")]))
+    second = encode(snapshot(4, [incident("b"), incident("c", deleted=True)]))
+    value = snapshot_bundle([first, second], ["1700000000000", "1"])
+    items = rows.message_items(MessageKind.SNAPSHOT, value, AT)
+    assert [[r.table for r in i.rows] for i in items] == [
+        ["agg_district_day", "incidents"],
+        ["agg_district_day", "incidents", "incidents"],
+    ]
+    assert [i.rows for i in items] == [
+        message_rows(MessageKind.SNAPSHOT, first, AT),
+        message_rows(MessageKind.SNAPSHOT, second, AT),
+    ]
+    assert [i.at.published for i in items] == [
+        datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        datetime(1970, 1, 1, 0, 0, 0, 1000, UTC),
+    ]
+    # Both at the bundle's coordinates, each keeping the whole bundle: a quarantine of rows
+    # of both is one rejected row that still holds both snapshots.
+    assert {(i.at.topic, i.at.partition, i.at.offset, i.raw) for i in items} == {
+        (AT.topic, AT.partition, AT.offset, value)
+    }
+    assert message_rows(MessageKind.SNAPSHOT, value, AT) == items[0].rows + items[1].rows
+
+
+def test_a_hostile_snapshot_bundle_is_one_rejected_row_at_its_coordinates() -> None:
+    good = encode(snapshot(3, [incident("a")]))
+    hostile = {
+        b'{"snapshots":' + b"[" * 100_000: "Expected `object`, got `array`",
+        snapshot_bundle([good], []): "one publication time per snapshot",
+        snapshot_bundle([good], ["-5"]): ">= 0",
+        snapshot_bundle([good], ["99999999999999999"]): "<= 253402300799999",
+        snapshot_bundle([good, b'{"revision":1}'], ["1", "2"]): "missing required field",
+        b'{"snapshots":[\xff\xfe],"published":[1]}': "malformed",
+        b'{"snapshots":[],"published":[],"extra":1}': "unknown field",
+    }
+    assert_rejected_whole(MessageKind.SNAPSHOT, hostile)
+
+
+def test_a_quarantined_snapshot_bundle_is_kept_whole() -> None:
+    """Rows of several snapshots of one bundle become one rejected row (same coordinates):
+    it must hold the whole bundle, so a bundle is never larger than a rejected row keeps."""
+    assert SNAPSHOT_BUNDLE_BYTES <= rows.MAX_RAW_BYTES

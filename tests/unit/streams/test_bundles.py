@@ -1,5 +1,5 @@
-"""ingest's bundles of memberships and of valid reports: one message per partition, cut at
-a size, origins kept."""
+"""ingest's bundles of memberships and of valid reports, and rollup's of snapshots: one
+message per partition, cut at a size, origins kept."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from incidents_config.metrics import published_header, published_ms
 from schemas.report import Report
-from schemas.warehouse import MembershipBundle, decode, encode
+from schemas.warehouse import SNAPSHOT_BUNDLE_PREFIX, MembershipBundle, decode, encode
 from sinks.rows import KafkaCoordinates, MessageKind, message_items, message_rows, report_row
-from streams import ingest
+from streams import ingest, rollup
 from streams.ingest import Bundles
 from streams.semantics import dedupe
 from tests.strategies import valid_reports
+from tests.unit.sinks.samples import incident as sample_incident
+from tests.unit.sinks.samples import snapshot as sample_snapshot
 from tests.unit.streams.test_semantics import make_report
 
 
@@ -140,3 +142,54 @@ def test_a_bundle_of_valid_reports_gives_the_sink_each_reports_own_row(
             assert row.values["fingerprint"] == hashlib.sha256(value).hexdigest()
             seen.append(item.at.offset)
     assert sorted(seen) == list(range(len(reports)))  # each report once, none lost
+
+
+# --- snapshots: rollup's bundles as the sink reads them --------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 2), st.integers(0, 253_402_300_799_999)),
+        min_size=1,
+        max_size=15,
+    ),
+    st.sampled_from([1_500, 6_000, 64 * 1024]),
+)
+def test_bundled_snapshots_give_the_sink_each_snapshots_own_rows(
+    specs: list[tuple[int, int, int]], cut: int
+) -> None:
+    """Bundled or alone, a snapshot makes the rows its plain message makes, with its own
+    publication time; each once, none lost; no bundle past the size unless it is one
+    snapshot too large to share a message, which then goes as a plain message."""
+    snapshots = []
+    for i, (incidents, partition, published) in enumerate(specs):
+        snap = sample_snapshot(i, [sample_incident(f"i{i}-{k}") for k in range(incidents)])
+        event = Event(Message(offset=i, topic="t.incidents.updates", partition=partition))
+        snapshots.append(rollup.Snapshot(partition, encode(snap), published, event))  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rollup, "SNAPSHOT_BUNDLE_BYTES", cut)
+        sends = rollup.snapshot_sends("t.snapshots", snapshots)
+    arrived = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    seen: list[bytes] = []
+    for offset, send in enumerate(sends):
+        assert send.topic == "t.snapshots" and send.key is None
+        at = KafkaCoordinates("t.snapshots", send.partition or 0, offset, arrived)
+        items = message_items(MessageKind.SNAPSHOT, send.value, at)
+        carried = [s for s in snapshots if s.value in send.value and s.partition == send.partition]
+        assert len(items) == len(carried) >= 1
+        if len(send.value) > cut:
+            assert not send.value.startswith(SNAPSHOT_BUNDLE_PREFIX)  # alone, plain
+            assert len(items) == 1
+        assert send.event is carried[-1].event  # names its last snapshot's event
+        assert published_ms(send.headers()) == min(s.published for s in carried)
+        for item, s in zip(items, carried, strict=True):
+            assert item.rows == message_rows(MessageKind.SNAPSHOT, s.value, at)
+            if send.value.startswith(SNAPSHOT_BUNDLE_PREFIX):
+                assert item.at.published == datetime.fromtimestamp(s.published / 1000, tz=UTC)
+            seen.append(s.value)
+    assert sorted(seen) == sorted(s.value for s in snapshots)
+    # In each partition, in the order given.
+    for partition in {s.partition for s in snapshots}:
+        order = [s.value for s in snapshots if s.partition == partition]
+        assert [v for v in seen if v in order] == order

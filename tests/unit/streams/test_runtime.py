@@ -377,3 +377,13 @@ def test_the_cached_partitioner_picks_the_default_partition(key: bytes | None, n
         return
     for _ in range(2):  # computed, then remembered
         assert cached(key, partitions, [0]) == DefaultPartitioner()(key, partitions, [0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64), st.integers(1, 64))
+def test_key_partition_is_the_default_partitioners(key: bytes, n: int) -> None:
+    """An explicit partition meets what a keyed send of the same key reaches."""
+    partitions = list(range(n))
+    expected = DefaultPartitioner()(key, partitions, partitions)
+    assert runtime.key_partition(key, n) == expected
+    assert runtime.key_partition(bytearray(key), n) == expected  # remembered by value
