@@ -1,7 +1,7 @@
 """The Faust plumbing every agent shares: batches, delivery, dead letters, crashes.
 
 This is the only module that touches Faust's (and aiokafka's and mode's) private API, in
-five places, each pinned by ``tests/unit/streams/test_runtime.py`` or ``test_app.py`` so
+six places, each pinned by ``tests/unit/streams/test_runtime.py`` or ``test_app.py`` so
 that an upgrade of faust-streaming that moves them fails a test instead of corrupting a
 table:
 
@@ -11,6 +11,8 @@ table:
   has no public wait for a topic's metadata, and a table write or a partitioned send
   before it fails; and aiokafka keeps metadata only for the topics its client tracks
   (``AIOKafkaClient.add_topic``), so every topic an agent writes to must be tracked;
+- aiokafka's ``create_batch``/``send_batch`` (:func:`deliver`, through the producer
+  above): a batch's answer is its first record's offset, the others follow one by one;
 - ``take_events`` acking its batch in a ``finally`` (:func:`guarded`): why an escape
   from an agent must end the process instead of returning;
 - the aiokafka driver's ``Consumer._thread`` (:class:`SeekingConsumer`): after a
@@ -243,11 +245,10 @@ async def deliver(sends: list[Send], agent: str, producer: Any, dead_letters: st
     input event; one it cannot take now (broker down, leader moving) is sent again with
     back-off, for as long as it takes: the batch, and so its offsets, wait.
 
-    Outputs go straight to Faust's producer (``app.producer.send``): one future per
-    message, batched by the producer's linger, without Faust's per-message channel
-    machinery. The sending is shielded from cancellation: a worker that stops while a
-    batch is in flight finishes sending it first, because Faust acks the batch as the
-    agent exits.
+    Outputs go straight to aiokafka's producer, in record batches per partition
+    (:func:`_send_all`), without Faust's per-message channel machinery. The sending is
+    shielded from cancellation: a worker that stops while a batch is in flight finishes
+    sending it first, because Faust acks the batch as the agent exits.
     """
     if not sends:
         return
@@ -265,19 +266,13 @@ async def _deliver(sends: list[Send], agent: str, producer: Any, dead_letters: s
     pending = list(sends)
     delay = 0.5
     changelogs: dict[tuple[int, TP], tuple[Any, int]] = {}  # newest offset per table partition
+    alone: set[int] = set()  # id() of outputs of a batch Kafka refused: one by one now
     while pending:
-        futures: list[Any] = []
-        for s in pending:
-            try:
-                sent = await producer.send(s.topic, s.key, s.value, s.partition, None, s.headers())
-                futures.append(sent)
-            except Exception as e:  # refused before it was queued (too large ...)
-                futures.append(_failed(e))
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await _send_all(pending, producer, alone)
         again: list[Send] = []
         transient = False
         for s, result in zip(pending, results, strict=True):
-            if not isinstance(result, BaseException):
+            if isinstance(result, Sent):
                 if s.table is not None:
                     tp = TP(result.topic, result.partition)
                     known = changelogs.get((id(s.table), tp))
@@ -286,7 +281,10 @@ async def _deliver(sends: list[Send], agent: str, producer: Any, dead_letters: s
                 continue
             if isinstance(result, asyncio.CancelledError):
                 raise result
-            if is_permanent(result) and s.topic != dead_letters:
+            if isinstance(result, BatchRefused):
+                alone.add(id(s))  # which output Kafka refuses is told one by one
+                again.append(s)
+            elif is_permanent(result) and s.topic != dead_letters:
                 again.append(_too_large(s, agent, result, dead_letters))
             elif is_permanent(result):
                 raise FatalAgentError(f"{agent}: Kafka refuses a dead letter: {result!r}")
@@ -303,6 +301,102 @@ async def _deliver(sends: list[Send], agent: str, producer: Any, dead_letters: s
         pending = again
     for (_, tp), (table, offset) in changelogs.items():
         persist_offset(table, tp, offset)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Where Kafka put one output."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class BatchRefused(Exception):
+    """Kafka refused for good a batch this output was in, maybe for another output of it."""
+
+
+BATCHED_MAX_BYTES = 256 * 1024  # a larger output is sent on its own
+
+_Wait = tuple[Any, list[int]]  # Kafka's future answer, and the outputs it answers for, in order
+
+
+async def _send_all(sends: list[Send], producer: Any, alone: set[int]) -> list[Any]:
+    """Send `sends` and wait for Kafka's answers: a :class:`Sent` or an error per output.
+
+    Outputs bound for one partition go out in record batches (aiokafka's ``create_batch``
+    and ``send_batch``): one future per batch instead of a coroutine, a future and a
+    callback per message. Within a partition the outputs keep their order, as a sequence
+    of sends keeps it: Faust's recovery must read a key's changelog records in the order
+    they were written. An output goes on its own (``producer.send``) when it has no
+    partition (no key: the producer's partitioner picks one), when it is over
+    ``BATCHED_MAX_BYTES``, or when Kafka refused for good a batch it was in (`alone`, by
+    ``id``): then Kafka's error names that output, not its neighbours.
+    """
+    kafka = producer._ensure_producer()  # aiokafka's; Faust's driver has no batch API
+    cluster = kafka.client.cluster
+    waits: list[_Wait] = []
+    by_partition: dict[tuple[str, int], list[int]] = {}
+    for i, s in enumerate(sends):
+        partition = s.partition
+        if partition is None and s.key is not None:
+            known = cluster.partitions_for_topic(s.topic)
+            if known:
+                partition = key_partition(s.key, len(known))
+        if partition is None:
+            waits.append((await _send_one(producer, s, None), [i]))
+        else:
+            by_partition.setdefault((s.topic, partition), []).append(i)
+    for (topic, partition), members in by_partition.items():
+        batch, in_batch = kafka.create_batch(), list[int]()
+        for i in members:
+            s = sends[i]
+            if len(s.value) + len(s.key or b"") > BATCHED_MAX_BYTES or id(s) in alone:
+                if in_batch:
+                    waits.append(await _send_batch(kafka, batch, topic, partition, in_batch))
+                    batch, in_batch = kafka.create_batch(), []
+                waits.append((await _send_one(producer, s, partition), [i]))
+                continue
+            headers = s.headers() or []
+            if batch.append(timestamp=None, key=s.key, value=s.value, headers=headers) is None:
+                if in_batch:  # full: send it, and start the next
+                    waits.append(await _send_batch(kafka, batch, topic, partition, in_batch))
+                    batch, in_batch = kafka.create_batch(), []
+                if batch.append(timestamp=None, key=s.key, value=s.value, headers=headers) is None:
+                    waits.append((await _send_one(producer, s, partition), [i]))
+                    continue
+            in_batch.append(i)
+        if in_batch:
+            waits.append(await _send_batch(kafka, batch, topic, partition, in_batch))
+    answers = await asyncio.gather(*(future for future, _ in waits), return_exceptions=True)
+    results: list[Any] = [None] * len(sends)
+    for (_, members), answer in zip(waits, answers, strict=True):
+        if isinstance(answer, BaseException):
+            refused = len(members) > 1 and is_permanent(answer)
+            for i in members:
+                results[i] = BatchRefused(repr(answer)) if refused else answer
+        else:
+            for k, i in enumerate(members):  # a batch's records take consecutive offsets
+                results[i] = Sent(answer.topic, answer.partition, answer.offset + k)
+    return results
+
+
+async def _send_one(producer: Any, s: Send, partition: int | None) -> Any:
+    """One output through Faust's producer: its future, or the error that refused it."""
+    try:
+        return await producer.send(s.topic, s.key, s.value, partition, None, s.headers())
+    except Exception as e:  # refused before it was queued (too large ...)
+        return _failed(e)
+
+
+async def _send_batch(
+    kafka: Any, batch: Any, topic: str, partition: int, members: list[int]
+) -> _Wait:
+    try:
+        future = await kafka.send_batch(batch, topic, partition=partition)
+    except Exception as e:  # not queued (the producer closing, no room in time ...)
+        future = _failed(e)
+    return future, members
 
 
 def persist_offset(table: Any, tp: TP, offset: int) -> None:

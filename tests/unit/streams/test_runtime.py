@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer as AIOKafkaProducerClient
 from aiokafka.client import AIOKafkaClient
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder, MessageBatch
 from faust.exceptions import ProducerSendError
 from faust.streams import Stream
 from faust.tables.recovery import Recovery
@@ -27,13 +28,35 @@ from streams.runtime import FatalAgentError, Send, deliver, is_permanent
 
 
 @dataclass
+class FakeBatch:
+    """aiokafka's BatchBuilder as _send_all uses it: full past `limit` bytes."""
+
+    limit: int
+    records: list[tuple[bytes | None, bytes, Any]] = field(default_factory=list)
+    size: int = 0
+
+    def append(self, *, timestamp: Any, key: bytes | None, value: bytes, headers: Any) -> Any:
+        grown = len(value) + len(key or b"")
+        if self.size + grown > self.limit:
+            return None
+        self.records.append((key, value, headers))
+        self.size += grown
+        return object()
+
+
+@dataclass
 class FakeProducer:
-    """Stands in for Faust's producer: fails each value's first `failures[value]` sends."""
+    """Stands in for Faust's producer and the aiokafka producer behind it: fails each
+    value's first `failures[value]` sends, and a whole batch if one of its values fails."""
 
     failures: dict[bytes, list[BaseException]] = field(default_factory=dict)
     sent: list[tuple[str, bytes, int | None]] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list)  # of each message sent
+    batch_limit: int = 1 << 30
+    batches: list[tuple[str, int, list[bytes]]] = field(default_factory=list)  # as sent
+    alone: list[bytes] = field(default_factory=list)  # values sent on their own
 
+    # --- Faust's producer
     async def send(
         self,
         topic: str,
@@ -43,7 +66,8 @@ class FakeProducer:
         timestamp: float | None,
         headers: Any,
     ) -> Any:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.alone.append(value)
         errors = self.failures.get(value)
         if errors:
             future.set_exception(errors.pop(0))
@@ -52,6 +76,33 @@ class FakeProducer:
             self.headers.append(headers)
             # What aiokafka's send resolves to: where Kafka put the message.
             future.set_result(Metadata(topic, partition or 0, len(self.sent) + 99))
+        return future
+
+    def _ensure_producer(self) -> FakeProducer:
+        return self
+
+    # --- aiokafka's producer
+    @property
+    def client(self) -> Any:
+        cluster = type("Cluster", (), {"partitions_for_topic": lambda _, t: {0, 1, 2, 3}})()
+        return type("Client", (), {"cluster": cluster})()
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.batch_limit)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.batches.append((topic, partition, [v for _, v, _ in batch.records]))
+        for _, value, _ in batch.records:
+            errors = self.failures.get(value)
+            if errors:
+                future.set_exception(errors.pop(0))
+                return future
+        base = len(self.sent) + 100
+        for _, value, headers in batch.records:
+            self.sent.append((topic, value, partition))
+            self.headers.append(headers)
+        future.set_result(Metadata(topic, partition, base))
         return future
 
 
@@ -100,7 +151,7 @@ def test_an_output_kafka_refuses_for_good_becomes_a_dead_letter(monkeypatch: Any
         Send("t.valid", b"k", b"huge", event, partition=2),  # type: ignore[arg-type]
     ]
     asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
-    assert producer.sent[0] == ("t.valid", b"ok-1", None)
+    assert producer.sent[0] == ("t.valid", b"ok-1", runtime.key_partition(b"k", 4))
     assert len(producer.sent) == 2 and producer.sent[1][0] == "t.dead"
     letter = producer.sent[1][1]
     assert b"could not send its output" in letter and b'"reason":"too_large"' in letter
@@ -113,7 +164,7 @@ def test_a_transient_failure_is_sent_again_until_kafka_takes_it(monkeypatch: Any
     asyncio.run(
         deliver([Send("t.valid", None, b"v", FakeEvent(b"v"))], "ingest", producer, "t.dead")
     )  # type: ignore[arg-type]
-    assert producer.sent == [("t.valid", b"v", None)]
+    assert producer.sent == [("t.valid", b"v", None)]  # no key: the partitioner's pick
 
 
 def test_every_output_carries_when_its_report_was_published() -> None:
@@ -211,10 +262,11 @@ def test_deliver_records_the_newest_changelog_offset_per_partition_once_acked(
     # The last record of partition 0 fails once: it is acked last, with the newest offset.
     producer = FakeProducer({b"3": [kafka_errors.KafkaTimeoutError()]})
     asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
-    assert producer.sent[-1] == ("c", b"3", 0)
+    # Its batch failed as a whole: both records of partition 0 went again, in order.
+    assert producer.sent[-2:] == [("c", b"1", 0), ("c", b"3", 0)]
     assert sorted(table.data.persisted) == [
         (faust.types.TP("c", 0), 103),
-        (faust.types.TP("c", 1), 101),
+        (faust.types.TP("c", 1), 100),
     ]
 
 
@@ -271,6 +323,21 @@ def test_faust_private_api_used_by_runtime_is_still_there() -> None:
     assert callable(getattr(AIOKafkaProducer, "key_partition", None))
     send = inspect.signature(AIOKafkaProducer.send).parameters
     assert list(send)[:7] == ["self", "topic", "key", "value", "partition", "timestamp", "headers"]
+
+
+def test_aiokafkas_batch_api_is_as_send_all_uses_it() -> None:
+    """_send_all builds record batches itself: the calls, and that a batch's answer is its
+    first record's offset, the others following one by one."""
+    send_batch = inspect.signature(AIOKafkaProducerClient.send_batch).parameters
+    assert list(send_batch) == ["self", "batch", "topic", "partition"]
+    assert send_batch["partition"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert callable(AIOKafkaProducerClient.create_batch)
+    append = inspect.signature(BatchBuilder.append).parameters
+    assert [p for p in append if p != "self"] == ["timestamp", "key", "value", "headers"]
+    done = inspect.getsource(MessageBatch.done)
+    batch_answer = done.split("self.future.set_result(", 1)[1].split(")", 1)[0]
+    assert "base_offset" in batch_answer  # the batch's own answer: where it begins
+    assert "offset = base_offset + metadata.offset" in done  # ... and each record's
 
 
 def test_take_events_still_acks_its_batch_in_a_finally() -> None:
@@ -387,3 +454,39 @@ def test_key_partition_is_the_default_partitioners(key: bytes, n: int) -> None:
     expected = DefaultPartitioner()(key, partitions, partitions)
     assert runtime.key_partition(key, n) == expected
     assert runtime.key_partition(bytearray(key), n) == expected  # remembered by value
+
+
+def test_a_batch_kafka_refuses_for_good_is_sent_one_by_one_and_only_the_culprit_dies() -> None:
+    """Kafka refuses a whole batch for one record: its neighbours must not be
+    dead-lettered with it."""
+    producer = FakeProducer({b"bad": [too_large(), too_large()]})
+    sends = [
+        Send("t.valid", None, value, FakeEvent(value), partition=1)  # type: ignore[arg-type]
+        for value in (b"before", b"bad", b"after")
+    ]
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    assert producer.batches[0] == ("t.valid", 1, [b"before", b"bad", b"after"])
+    assert producer.alone == [b"before", b"bad", b"after"]  # then each on its own
+    delivered = [(topic, value) for topic, value, _ in producer.sent]
+    assert delivered[:2] == [("t.valid", b"before"), ("t.valid", b"after")]
+    assert [topic for topic, _ in delivered[2:]] == ["t.dead"]
+    assert b'"reason":"too_large"' in producer.sent[2][1]
+
+
+def test_outputs_keep_their_order_in_a_partition_whatever_goes_alone(monkeypatch: Any) -> None:
+    """A key's changelog records must reach Kafka in the order written, also when a large
+    one goes on its own or a batch fills up; a batch's offsets are consecutive."""
+    monkeypatch.setattr(runtime, "BATCHED_MAX_BYTES", 10)
+    table = FakeTable()
+    values = [b"a1", b"a2", b"large-value-1", b"a3", b"a4", b"a5", b"a6"]
+    sends = [
+        Send("c", b"k", v, FakeEvent(b"x"), table=table)  # type: ignore[arg-type]
+        for v in values
+    ]
+    producer = FakeProducer(batch_limit=6)  # three 2-byte values (and the key) per batch
+    asyncio.run(deliver(sends, "ingest", producer, "t.dead"))
+    partition = runtime.key_partition(b"k", 4)
+    assert producer.sent == [("c", v, partition) for v in values]
+    assert producer.alone == [b"large-value-1"]
+    assert [b[2] for b in producer.batches] == [[b"a1", b"a2"], [b"a3", b"a4"], [b"a5", b"a6"]]
+    assert table.data.persisted == [(faust.types.TP("c", partition), 106)]
