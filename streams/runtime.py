@@ -335,14 +335,17 @@ async def _send_all(sends: list[Send], producer: Any, alone: set[int]) -> list[A
     """
     kafka = producer._ensure_producer()  # aiokafka's; Faust's driver has no batch API
     cluster = kafka.client.cluster
+    counts: dict[str, int] = {}  # partitions per topic (the metadata builds a set per call)
     waits: list[_Wait] = []
     by_partition: dict[tuple[str, int], list[int]] = {}
     for i, s in enumerate(sends):
         partition = s.partition
         if partition is None and s.key is not None:
-            known = cluster.partitions_for_topic(s.topic)
-            if known:
-                partition = key_partition(s.key, len(known))
+            count = counts.get(s.topic)
+            if count is None:
+                count = counts[s.topic] = len(cluster.partitions_for_topic(s.topic) or ())
+            if count:
+                partition = key_partition(s.key, count)
         if partition is None:
             waits.append((await _send_one(producer, s, None), [i]))
         else:
