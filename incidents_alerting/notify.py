@@ -2,7 +2,8 @@
 Alertmanager itself.
 
 Three kinds of message reach the notifiers:
-- the **feed**: every recorded change, one by one, to the alerts topic (for other systems);
+- the **feed**: every recorded change, each its own record on the alerts topic (for other
+  systems); what the dispatcher finds queued together is sent together, one wait for Kafka;
 - **pages**: the grouped, settled net changes (incidents_alerting.outbox, .routing), to the
   webhook, Slack and Alertmanager;
 - **refreshes**: every alert still firing, re-sent to Alertmanager now and then so that it
@@ -18,6 +19,7 @@ alert's fingerprint and event.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue
@@ -182,6 +184,21 @@ class Recorder(Protocol):
 DRAIN = 500  # messages delivered before their attempts are recorded in one insert
 
 
+def _merge_feed(
+    messages: list[tuple[Kind, Notification] | None],
+) -> list[tuple[Kind, Notification]]:
+    """The drained messages up to the stop mark, the feed's merged into one notification
+    (first, in the order they were queued): the alerts topic gets each change as its own
+    record either way, and one notification is one batch of sends and one wait for Kafka,
+    not one per change. Pages and refreshes keep their grouping and order."""
+    taken = [m for m in itertools.takewhile(lambda m: m is not None, messages) if m is not None]
+    feed = [item for kind, n in taken if kind == "feed" for item in n.items]
+    rest: list[tuple[Kind, Notification]] = [(k, n) for k, n in taken if k != "feed"]
+    if not feed:
+        return rest
+    return [("feed", Notification((("feed", "changes"),), tuple(feed))), *rest]
+
+
 class Dispatcher:
     """A thread that delivers queued messages to the notifiers that take them, with retries."""
 
@@ -245,10 +262,7 @@ class Dispatcher:
             while messages[-1] is not None and len(messages) < DRAIN and not self._queue.empty():
                 messages.append(self._queue.get_nowait())
             attempts: list[Delivery] = []
-            for message in messages:
-                if message is None:
-                    break
-                kind, notification = message
+            for kind, notification in _merge_feed(messages):
                 for notifier in self._notifiers:
                     if kind in notifier.kinds:
                         self._deliver(notifier, kind, notification, attempts)
