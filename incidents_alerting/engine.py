@@ -1,19 +1,22 @@
-"""Alert evaluation inside the sink, after each write (docs/alerting.md explains why here).
+"""Alert evaluation inside the sink, after the writes (docs/alerting.md explains why here).
 
 The engine is one of the sink's observers (:class:`sinks.observer.SinkObserver`): after
 a batch is written (and before its offsets are committed) the sink tells it which
-district-days and data-quality suites the batch changed, and the engine re-evaluates the
-areas those days belong to, from the warehouse's exact state, and records the alert
-changes. Every change goes to the alerts topic; the changes that page wait in the outbox
-until they have held for the settle period on settled input (incidents_alerting.outbox),
-then their net effect is grouped into notifications (incidents_alerting.routing). A
-periodic tick re-checks firing alerts, which resolve as time passes, and a rules file
-that changes is read again (a bad one is reported and the old rules stay in force).
+district-days and data-quality suites the batch changed. On a thread of its own, with a
+client of its own, the engine re-evaluates the areas those days belong to, from the
+warehouse's exact state, and records the alert changes; the sink keeps writing meanwhile,
+and commits a batch's offsets once the engine has evaluated it. Every change goes to the
+alerts topic; the changes that page wait in the outbox until they have held for the
+settle period on settled input (incidents_alerting.outbox), then their net effect is
+grouped into notifications (incidents_alerting.routing). A periodic tick re-checks firing
+alerts, which resolve as time passes, and a rules file that changes is read again (a bad
+one is reported and the old rules stay in force).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -43,6 +46,8 @@ LOCAL_TZ = ZoneInfo("Asia/Karachi")
 RECOVERY_DAYS = 7  # a restarted sink resends undelivered changes this recent
 SEND_CHECK_S = 1.0  # how often the outbox is checked (each check reads Kafka's offsets)
 RELOAD_CHECK_S = 5.0  # how often the rules file's modification time is looked at
+STEP_S = 0.25  # how often the engine's thread looks whether an evaluation is due
+STOP_WAIT_S = 30.0  # how long a stopping sink waits for an evaluation under way
 # After an evaluation, the sink writes for at least this many times as long before the
 # next (ALERTS_EVALUATE_S at the least): evaluation takes at most 1/(1 + this) of its time.
 EVALUATION_PAUSE = 9.0
@@ -54,7 +59,7 @@ class AlertEngine:
     def __init__(
         self,
         settings: Settings,
-        client: Client,
+        client: Client | None,
         database: str,
         *,
         dispatcher: Dispatcher | None = None,
@@ -62,18 +67,20 @@ class AlertEngine:
         probe: InputProbe | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """Evaluate with `client` (the sink's writer) in `database`.
+        """Evaluate with `client` in `database`; None: a client the engine opens now (its
+        thread's own: never the sink's writer, which the sink's thread uses meanwhile).
 
         Deliveries are recorded from the dispatcher's thread, so they need a client of
-        their own: `delivery_client`, else one the engine opens now and closes at stop.
-        `probe` tells when the pipeline has processed what it held (settled input); without
-        one, input counts as settled at once.
+        their own: `delivery_client`, else one the engine opens now. The engine closes what
+        it opened at stop. `probe` tells when the pipeline has processed what it held
+        (settled input); without one, input counts as settled at once.
         """
         self._settings = settings
         self.rules: Rules = load_rules(settings.alerts.rules_file)
-        self.store = AlertStore(client, database)
-        self._own_client = connect(settings) if delivery_client is None else None
-        recorder = AlertStore(delivery_client or self._own_client or client, database)
+        self._opened: list[Client] = []
+        self.store = AlertStore(client if client is not None else self._open(), database)
+        deliveries = delivery_client if delivery_client is not None else self._open()
+        recorder = AlertStore(deliveries, database)
         self.dispatcher = dispatcher or Dispatcher(
             notifiers_from(settings),
             recorder,
@@ -88,20 +95,43 @@ class AlertEngine:
         self._last_refresh = clock()
         self._last_reload_check = clock()
         self._rules_mtime = self._mtime()
+        # What the sink's thread notes and the engine's thread takes, under this lock:
+        self._lock = threading.Lock()
         self._pending: set[DistrictDay] = set()
-        self._unevaluated = False  # noted since the last evaluation
-        self._next_evaluation = -float("inf")
+        self._unevaluated = False  # noted since the last evaluation began
         self._last_written = -float("inf")  # when the sink last wrote a batch
         self._quality: dict[str, SuiteRun] = {}  # suite -> its latest run
+        self._noted = 0  # batches the sink told of
+        self._acted = 0  # ... of which every one noted before an evaluation began, ended
+        self._evaluating = False
+        # The engine's thread's own:
+        self._next_evaluation = -float("inf")
         self._last_tick = 0.0
+        self._halt = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._alive_at = time.time()  # when the engine's thread last ended a step
 
-    def start(self) -> None:
-        """Start delivering; resend what a previous run recorded but did not deliver.
+    def _open(self) -> Client:
+        client = connect(self._settings)
+        self._opened.append(client)
+        return client
+
+    def start(self, thread: bool = True) -> None:
+        """Start delivering; resend what a previous run recorded but did not deliver; then
+        start evaluating on the engine's thread (unless `thread` is False: a test that
+        calls :meth:`step` itself).
 
         The alerts topic gets each undelivered change again; what should have paged goes
         through the outbox again, so it still waits for settled input and sends its net.
         """
         self.dispatcher.start()
+        self._resend_undelivered()
+        if thread:
+            self._thread = threading.Thread(target=self._run, name="alert-engine", daemon=True)
+            self._thread.start()
+
+    def _resend_undelivered(self) -> None:
         since = date.fromordinal(self.today().toordinal() - RECOVERY_DAYS)
         try:
             for change, ids in self.store.notified_firing():
@@ -122,21 +152,44 @@ class AlertEngine:
             self.outbox.put(change, ids, mark)
 
     def stop(self) -> None:
+        self._halt.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT_S)
+            if self._thread.is_alive():
+                logger.warning("stopping during an alert evaluation; the sink re-delivers it")
         self.dispatcher.stop()
         self.outbox.close()
-        if self._own_client is not None:
-            self._own_client.close()
+        for client in self._opened:
+            client.close()
+
+    def _run(self) -> None:
+        """The engine's thread: evaluate what is due, send what settled, until stopped."""
+        while not self._halt.is_set():
+            try:
+                self.step()
+            except Exception:  # a bug here must not end alerting, nor hold commits for good
+                ALERT_ERRORS.inc()
+                logger.exception("alert engine step failed; will try again")
+            self._alive_at = time.time()
+            self._wake.wait(STEP_S)
+            self._wake.clear()
+
+    def alive_at(self) -> float:
+        """When the engine's thread last ended a step (the sink's heartbeat is never newer:
+        an evaluation that never returns holds the sink's commits back)."""
+        return self._alive_at
 
     def today(self) -> date:
         """The evaluation date: ALERTS_TODAY, else today in Asia/Karachi."""
         return self._settings.alerts.today or datetime.now(LOCAL_TZ).date()
 
     def written(self, batch: Written) -> None:
-        """Note what a written batch changed (the sink calls it before committing), and
-        evaluate what was noted once the next evaluation is due: ``ALERTS_EVALUATE_S``
-        after the last one ended, or nine times as long as it took if that is longer, so
-        that evaluating takes at most a tenth of the sink's time while it writes. Until
-        then :meth:`holding` holds the sink's commit back.
+        """Note what a written batch changed (the sink's thread calls it before committing;
+        it only notes). The engine's thread evaluates what was noted once the next
+        evaluation is due: ``ALERTS_EVALUATE_S`` after the last one ended, or nine times as
+        long as it took if that is longer, so that evaluating takes at most a tenth of the
+        time while the sink writes. Until then :meth:`acted` holds the sink's commit back.
 
         During a catch-up the sink writes a batch every fraction of a second, each touching
         most areas, and an evaluation of every area costs more as history grows; evaluating
@@ -144,22 +197,24 @@ class AlertEngine:
         computed from the warehouse's state, not from the batches) for a fraction of the
         CPU. The outbox pages only on settled input anyway.
         """
-        self.note(batch.district_days)
-        self.note_quality(batch.suite_runs)
-        self._last_written = self._clock()
-        if self._clock() >= self._next_evaluation:
-            self.evaluate_pending()
-        self.send_settled()
+        with self._lock:
+            self._noted += 1
+            self.note(batch.district_days)
+            self.note_quality(batch.suite_runs)
+            self._last_written = self._clock()
+            if not self._unevaluated and not self._evaluating:
+                self._acted = self._noted  # nothing new to evaluate
+        if self._unevaluated:
+            self._wake.set()
 
-    def holding(self) -> bool:
-        """Whether written batches are noted and not evaluated yet (the sink's commit waits)."""
-        return self._unevaluated
+    def acted(self) -> int:
+        """How many written batches are evaluated (the sink commits their offsets)."""
+        with self._lock:
+            return self._acted
 
-    def idle(self) -> None:
+    def step(self) -> None:
         """Reload a changed rules file, evaluate what was noted (and retry what failed) once
-        the next evaluation is due, run the periodic tick, and send what has settled (the
-        sink calls it when it has nothing buffered: between batches of a catch-up too, so
-        the pace of :meth:`written` holds here as well).
+        the next evaluation is due, run the periodic tick, and send what has settled.
 
         Once the sink has written nothing for ``ALERTS_EVALUATE_S``, what it holds is
         evaluated at once: the pause protects the sink's writes, and there are none to
@@ -169,7 +224,10 @@ class AlertEngine:
         """
         self.reload_rules()
         now = self._clock()
-        quiet = self._unevaluated and now - self._last_written >= self._settings.alerts.evaluate_s
+        with self._lock:
+            quiet = (
+                self._unevaluated and now - self._last_written >= self._settings.alerts.evaluate_s
+            )
         if now >= self._next_evaluation or quiet:
             self.evaluate_pending()
         self.send_settled()
@@ -226,13 +284,13 @@ class AlertEngine:
             return None
 
     def note(self, district_days: Iterable[DistrictDay]) -> None:
-        """Remember district-days to evaluate."""
+        """Remember district-days to evaluate (under the lock)."""
         before = len(self._pending)
         self._pending.update(district_days)
         self._unevaluated |= len(self._pending) != before
 
     def note_quality(self, runs: Iterable[SuiteRun]) -> None:
-        """Remember data-quality results to evaluate, the latest per suite."""
+        """Remember data-quality results to evaluate, the latest per suite (under the lock)."""
         for run in runs:
             self._unevaluated = True
             old = self._quality.get(run.suite)
@@ -241,36 +299,47 @@ class AlertEngine:
 
     def evaluate_pending(self) -> None:
         """Evaluate what was noted. Never raises: a failure is logged and the district-days
-        stay pending for the next write or tick (in memory: the sink's commit does not wait
-        for a retry)."""
+        stay pending for the next evaluation or tick (in memory: the sink's commit does not
+        wait for a retry)."""
         started = self._clock()
+        with self._lock:
+            runs, self._quality = self._quality, {}
+            days, self._pending = self._pending, set()
+            upto = self._noted  # batches written before what this evaluation reads
+            self._unevaluated = False
+            self._evaluating = True
         try:
-            self._evaluate_noted()
+            self._evaluate_noted(runs, days)
         finally:
-            self._unevaluated = False  # a failure is retried later; the commit does not wait
+            with self._lock:
+                self._evaluating = False
+                # A batch noted meanwhile that changed nothing new is evaluated too.
+                self._acted = upto if self._unevaluated else self._noted
             ended = self._clock()
             pause = max(self._settings.alerts.evaluate_s, EVALUATION_PAUSE * (ended - started))
             self._next_evaluation = ended + pause
 
-    def _evaluate_noted(self) -> None:
-        if self._quality:
-            runs, self._quality = self._quality, {}
+    def _evaluate_noted(self, runs: dict[str, SuiteRun], days: set[DistrictDay]) -> None:
+        if runs:
             try:
                 mark = self.outbox.mark()
                 self._record(self.evaluate_quality(list(runs.values())), mark)
             except Exception:
                 ALERT_ERRORS.inc()
                 logger.exception("data-quality alert evaluation failed; will try again")
-                for run in runs.values():
-                    self.note_quality([run])
-        if self._pending:
-            days, self._pending = self._pending, set()
+                with self._lock:
+                    for run in runs.values():
+                        old = self._quality.get(run.suite)
+                        if old is None or run.finished_at >= old.finished_at:
+                            self._quality[run.suite] = run
+        if days:
             try:
                 self.evaluate(days)
             except Exception:
                 ALERT_ERRORS.inc()
                 logger.exception("alert evaluation failed; will try again")
-                self._pending |= days
+                with self._lock:
+                    self._pending |= days
         if time.monotonic() - self._last_tick >= self._settings.alerts.tick_s:
             self.tick()
 

@@ -35,7 +35,8 @@ def observers(settings: Settings) -> list[ObserverFactory]:
         return []
 
     def alerting(writer: Client, database: str) -> AlertEngine:
-        return AlertEngine(settings, writer, database, probe=PipelineProbe(settings))
+        # Not the writer: the engine evaluates on its own thread, with a client of its own.
+        return AlertEngine(settings, None, database, probe=PipelineProbe(settings))
 
     return [alerting]
 

@@ -1,8 +1,9 @@
 """What the sink tells the components that react to the rows it has written.
 
-Alerting evaluates its rules after each write; it sits above ``sinks/`` and the sink must
-not import it, so the sink speaks to it through this small interface. Whoever starts the
-sink process (``incidents_ops.sink_process``) passes the observers in.
+Alerting evaluates its rules after the writes, on a thread of its own; it sits above
+``sinks/`` and the sink must not import it, so the sink speaks to it through this small
+interface. Whoever starts the sink process (``incidents_ops.sink_process``) passes the
+observers in.
 """
 
 from __future__ import annotations
@@ -38,24 +39,27 @@ class Written:
 
 
 class SinkObserver(Protocol):
-    """Told about every batch the sink writes, on the sink's own thread."""
+    """Told about every batch the sink writes. The sink calls it from its own thread; an
+    observer that acts on its own thread (alerting) says how far it has got in :meth:`acted`.
+    """
 
     def start(self) -> None:
         """The sink is connected and about to write its first batch."""
 
     def written(self, batch: Written) -> None:
         """`batch` is written and its offsets are not committed yet (a crash re-delivers
-        it, so the observer sees it again). The observer may only note it, and act on it
-        at a later call (see :meth:`holding`). Must not raise."""
+        it, so the observer sees it again). The observer only notes it, quickly, and acts
+        on it later. Must not raise."""
 
-    def holding(self) -> bool:
-        """True while the observer has noted written batches it has not acted on yet: the
-        sink does not commit their offsets until it has (so a crash re-delivers them, and
-        the observer is told again). Batches keep being written meanwhile."""
+    def acted(self) -> int:
+        """How many of the batches :meth:`written` was told of the observer has acted on.
+        The sink commits a batch's offsets only once every observer has acted on it (so a
+        crash before that re-delivers it, and the observer is told again); it keeps
+        writing meanwhile."""
 
-    def idle(self) -> None:
-        """Nothing is buffered: a moment for periodic work, and to act on what was noted.
-        Must not raise."""
+    def alive_at(self) -> float:
+        """When (Unix time) the observer last showed it is not stuck: the sink's heartbeat
+        is never newer, since an observer that never acts again holds every commit back."""
 
     def stop(self) -> None:
         """The sink is stopping."""

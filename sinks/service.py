@@ -1,10 +1,11 @@
 """The sink process: Kafka -> ClickHouse, at least once.
 
 It polls the valid-report, dead-letter and snapshot topics, converts each message to rows,
-writes them per table per batch, and only then commits the consumer's offsets. A crash
-between the write and the commit re-delivers the batch, which the ReplacingMergeTree keys
-make harmless. In embedded mode the process owns the chdb folder and serves the read-only
-SQL endpoint for everyone else.
+writes them per table per batch, and only then commits the consumer's offsets: those of
+the newest written batch every observer (alerting) has acted on. A crash between the write
+and the commit re-delivers the batch, which the ReplacingMergeTree keys make harmless. In
+embedded mode the process owns the chdb folder and serves the read-only SQL endpoint for
+everyone else.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from incidents_config.metrics import (
     PUBLISH_TO_QUERYABLE,
@@ -304,8 +306,10 @@ class _Batcher:
         self._rows = 0  # ... and the rows they made (SINK_BATCH_SIZE counts these)
         self._oldest: float | None = None  # when the oldest unflushed message was added
         self._commit_failing_since: float | None = None  # written, not yet committed
-        self._held = False  # written, not committed: an observer has not acted on it yet
         self._last_commit_try = 0.0
+        self._flushes = 0  # batches written (and told to the observers)
+        # (flush number, the consumer's positions after it): written, not committed yet
+        self._uncommitted: list[tuple[int, dict[TopicPartition, OffsetAndMetadata]]] = []
         self._last_lag = 0.0
         # (table, when published) of each buffered message that makes a report queryable
         self._published: list[tuple[str, float]] = []
@@ -335,18 +339,11 @@ class _Batcher:
                 self.add(messages)
             if self._due():
                 self.flush_and_commit(retry=True)
-            elif not self._messages:
-                for observer in self._observers:
-                    observer.idle()  # e.g. the periodic check of firing alerts
-                if self._held and not self._holding():
-                    self._commit()  # the observers have acted on what was written
-            if (
-                self._commit_failing_since is not None
-                and not self._messages  # nothing polled that is not written yet
-                and not self._holding()
-                and time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
+            elif self._committable() and (
+                self._commit_failing_since is None
+                or time.monotonic() - self._last_commit_try > COMMIT_RETRY_S
             ):
-                self._commit()  # written rows whose offsets are still uncommitted
+                self._commit()  # the observers have acted on what was written, or a retry
             if self._stuck() and not self._messages and not self._reconnect():
                 return
             if time.monotonic() - self._last_lag >= LAG_INTERVAL_S:
@@ -360,13 +357,13 @@ class _Batcher:
         failed: typically a rebalance still in progress (a loaded machine, a member that
         joined). The consumer must poll to finish joining; its partitions are paused, and
         should a poll return anything (a partition handed over meanwhile), nothing more is
-        committed, since its position would pass records nobody wrote.
+        committed: the offsets to commit were taken when their rows were written, but the
+        partition's new owner may have been handed the rest.
         """
         deadline = time.monotonic() + LAST_COMMITS_S
         while (
             self._commit_failing_since is not None
-            and not self._messages  # never commit what was polled and not written
-            and not self._holding()
+            and self._committable()
             and time.monotonic() < deadline
         ):
             self.consumer.pause(*self.consumer.assignment())
@@ -376,9 +373,10 @@ class _Batcher:
             self._commit()
 
     def _beat(self) -> None:
-        """A poll cycle is done: the sink is alive, whether or not there was data."""
+        """A poll cycle is done: the sink is alive, whether or not there was data (and so
+        are its observers, as of when they last said so)."""
         if self._live:
-            SINK_HEARTBEAT.set(time.time())
+            SINK_HEARTBEAT.set(min([time.time(), *(o.alive_at() for o in self._observers)]))
 
     def _stuck(self) -> bool:
         since = self._commit_failing_since
@@ -484,19 +482,37 @@ class _Batcher:
             changed, self._written = self._written, Written()
             for observer in self._observers:
                 observer.written(changed)  # before the commit: a crash tells them again
+            # Everything polled is written now: these positions may be committed once
+            # every observer has acted on this flush (alerting evaluates on its own thread,
+            # every ALERTS_EVALUATE_S); until then a crash re-delivers the batch.
+            self._flushes += 1
+            self._uncommitted.append((self._flushes, self._positions()))
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._rows, self._oldest = 0, 0, None
-        if self._holding():
-            # Written, but an observer has not acted on it yet (alert evaluation runs every
-            # ALERTS_EVALUATE_S): its offsets wait, so a crash now re-delivers the batch.
-            self._held = True
-        else:
+        if self._committable():
             self._commit()
         self._report_lag()
 
-    def _holding(self) -> bool:
-        return any(observer.holding() for observer in self._observers)
+    def _positions(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """The consumer's position in each partition it owns: past every record it has
+        returned (and past transaction markers, which the probes' end offsets count)."""
+        out = {}
+        for tp in self.consumer.assignment():
+            try:
+                offset = self.consumer.position(tp, timeout_ms=0)
+            except KafkaError:
+                continue
+            if offset is not None:  # none yet: nothing of it was returned
+                out[TopicPartition(tp.topic, tp.partition)] = OffsetAndMetadata(offset, "", -1)
+        return out
+
+    def _acted(self) -> int:
+        """How many flushes every observer has acted on."""
+        return min((o.acted() for o in self._observers), default=self._flushes)
+
+    def _committable(self) -> bool:
+        return bool(self._uncommitted) and self._uncommitted[0][0] <= self._acted()
 
     def _observe_latency(self) -> None:
         """The buffered rows are written: each report they carry is queryable now."""
@@ -506,11 +522,18 @@ class _Batcher:
         self._published = []
 
     def _commit(self) -> None:
-        """Commit what was polled (and written); remember a failure to try again."""
-        self._held = False
+        """Commit the positions of the newest flush every observer has acted on, in the
+        partitions the consumer still owns; remember a failure to try again."""
+        acted = self._acted()
+        ready = [u for u in self._uncommitted if u[0] <= acted]
+        if not ready:
+            return
+        number, positions = ready[-1]
+        owned = self.consumer.assignment()
+        offsets = {tp: at for tp, at in positions.items() if tp in owned}
         self._last_commit_try = time.monotonic()
         try:
-            self.consumer.commit()
+            self.consumer.commit(offsets=offsets)
         except (CommitFailedError, KafkaError) as e:
             # Rows are written; the next owner of the partitions re-delivers them harmlessly.
             logger.warning("offset commit failed: %s", e)
@@ -518,6 +541,7 @@ class _Batcher:
                 self._commit_failing_since = time.monotonic()
         else:
             self._commit_failing_since = None
+            self._uncommitted = [u for u in self._uncommitted if u[0] > number]
 
     def _idle(self, seconds: float) -> bool:
         """Wait `seconds` while staying in the group; return True if asked to stop.

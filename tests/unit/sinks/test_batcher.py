@@ -30,7 +30,7 @@ class StuckConsumer:
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
         return {}
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[Any, Any] | None = None) -> None:
         self.commits += 1
         raise RebalanceInProgressError("the consumer is not part of an active group")
 
@@ -48,14 +48,19 @@ class GoodConsumer(StuckConsumer):
 
     polled = False
 
+    def __init__(self, stop_after: threading.Event | None = None) -> None:
+        super().__init__(stop_after)
+        self.offsets: list[dict[Any, Any] | None] = []
+
     def poll(self, timeout_ms: int = 0, max_records: int | None = None) -> dict[Any, Any]:
         self.polled = True
         if self.stop_after is not None:
             self.stop_after.set()
         return {}
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[Any, Any] | None = None) -> None:
         self.commits += 1
+        self.offsets.append(offsets)
 
 
 class NullSink:
@@ -117,7 +122,7 @@ class RebalancingConsumer(GoodConsumer):
         self.polls += 1
         return self.arrivals.pop(0) if self.arrivals else {}
 
-    def commit(self) -> None:
+    def commit(self, offsets: dict[Any, Any] | None = None) -> None:
         self.commits += 1
         if self.polls < self.joins:
             raise RebalanceInProgressError("the consumer is undergoing a rebalance")
@@ -208,13 +213,19 @@ class FetchingConsumer(GoodConsumer):
 
 
 def batcher_on(
-    settings: Settings, consumer: StuckConsumer, stop: threading.Event, *, live: bool = True
+    settings: Settings,
+    consumer: StuckConsumer,
+    stop: threading.Event,
+    *,
+    live: bool = True,
+    observers: tuple[Any, ...] = (),
 ) -> Any:
     batcher = service._Batcher(
         lambda: consumer,
         NullSink(),
         settings,
         stop,
+        observers,
         kinds=service.topic_kinds(settings, 0),
         group="g-test",
         live=live,
@@ -322,23 +333,24 @@ def test_a_bundle_of_reports_is_a_row_and_a_latency_per_report(settings_factory:
 
 
 class LaterObserver:
-    """Notes written batches; acts on them only when idle (like alerting between
-    evaluations)."""
+    """Notes written batches; acts on them when the test says (like alerting's thread,
+    between evaluations)."""
 
     def __init__(self) -> None:
         self.noted = 0
-        self.acted = 0
+        self.done = 0
+        self.alive = time.time()
 
     def start(self) -> None: ...
 
     def written(self, batch: Any) -> None:
         self.noted += 1
 
-    def holding(self) -> bool:
-        return self.acted < self.noted
+    def acted(self) -> int:
+        return self.done
 
-    def idle(self) -> None:
-        self.acted = self.noted
+    def alive_at(self) -> float:
+        return self.alive
 
     def stop(self) -> None: ...
 
@@ -346,27 +358,63 @@ class LaterObserver:
 def test_written_batches_are_committed_only_once_every_observer_has_acted_on_them(
     settings_factory: Any,
 ) -> None:
+    """Each flush's offsets are those the consumer had then; the sink commits the newest
+    flush every observer has acted on, and keeps writing meanwhile."""
     settings: Settings = settings_factory(sink={"flush_interval_s": 60.0, "batch_size": 1000})
     names = Topics.of(settings, 0)
     value = samples.report().model_dump_json().encode()
     observer = LaterObserver()
     stop = threading.Event()
-    consumer = FetchingConsumer({}, stop_after_polls=1, stop=stop)
-    batcher = service._Batcher(
-        lambda: consumer,
-        NullSink(),
-        settings,
-        stop,
-        [observer],
-        kinds=service.topic_kinds(settings, 0),
-        group="g-test",
-    )
-    assert batcher.connect()
-    for offset in (1, 2):
+    valid = Partition(names.valid, 0)
+    consumer = FetchingConsumer({valid: (0, 10)}, stop_after_polls=1, stop=stop)
+    batcher = batcher_on(settings, consumer, stop, observers=(observer,))
+    for offset in (1, 2, 3):
         batcher.add([Record(names.valid, 0, offset, 0, value, [])])
+        consumer.owned[valid] = (offset + 1, 10)  # the consumer's position after it
         batcher.flush_and_commit(retry=True)
-    assert observer.noted == 2 and consumer.commits == 0  # written, held back
-    batcher.run()  # one idle poll: the observer acts, the batcher commits; then it stops
-    assert observer.acted == 2
-    assert consumer.commits == 2  # once after the observer acted, once on the way out
-    assert not batcher._held
+    assert observer.noted == 3 and consumer.commits == 0  # written, held back
+    observer.done = 2  # the observer has acted on the first two flushes, not the third
+    batcher.run()  # one poll: the batcher commits what was acted on; then it stops
+    assert consumer.commits == 1
+    assert consumer.offsets == [{valid: (3, "", -1)}]  # past offset 2: the third waits
+    observer.done = 3
+    batcher.flush_and_commit(retry=False)  # nothing buffered: commits what is acted on
+    assert consumer.offsets[-1] == {valid: (4, "", -1)}
+    assert batcher._uncommitted == []
+
+
+def test_offsets_of_a_partition_the_consumer_no_longer_owns_are_not_committed(
+    settings_factory: Any,
+) -> None:
+    settings: Settings = settings_factory(sink={"flush_interval_s": 60.0})
+    names = Topics.of(settings, 0)
+    value = samples.report().model_dump_json().encode()
+    kept, lost = Partition(names.valid, 0), Partition(names.valid, 1)
+    consumer = FetchingConsumer({kept: (5, 9), lost: (8, 9)})
+    observer = LaterObserver()
+    batcher = batcher_on(settings, consumer, threading.Event(), observers=(observer,))
+    batcher.add([Record(names.valid, 0, 4, 0, value, []), Record(names.valid, 1, 7, 0, value, [])])
+    batcher.flush_and_commit(retry=True)
+    del consumer.owned[lost]  # a rebalance gave it to another member meanwhile
+    observer.done = 1
+    batcher.flush_and_commit(retry=True)
+    assert consumer.offsets == [{kept: (5, "", -1)}]
+
+
+def test_the_heartbeat_is_never_newer_than_an_observers_last_sign_of_life(
+    settings_factory: Any,
+) -> None:
+    """Alerting evaluates on its own thread: one stuck in an evaluation holds every commit
+    back, so the sink's heartbeat stops with it (IncidentsSinkStuck, `incidents status`)."""
+    settings: Settings = settings_factory(sink={"flush_interval_s": 0.05})
+    observer = LaterObserver()
+    observer.alive = time.time() - 600.0  # its thread has not ended a step for 10 minutes
+    stop = threading.Event()
+    batcher = batcher_on(settings, FetchingConsumer({}, stop=stop), stop, observers=(observer,))
+    SINK_HEARTBEAT.set(0)
+    batcher.run()
+    assert heartbeat() == observer.alive
+    observer.alive = time.time()
+    stop.clear()
+    batcher.run()
+    assert heartbeat() >= observer.alive
