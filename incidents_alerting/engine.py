@@ -477,6 +477,7 @@ class AlertEngine:
         if not found:
             return
         ids: dict[str, list[str]] = {}
+        windows: dict[str, tuple[Area, date, date]] = {}
         for c in found:
             e = c.episode
             if e.rule == DATA_QUALITY:
@@ -484,7 +485,8 @@ class AlertEngine:
             elif e.incident_id:
                 ids[c.alert_id] = [e.incident_id]
             else:
-                ids[c.alert_id] = self.store.incident_ids(e.area, e.peak_start, e.peak_end)
+                windows[c.alert_id] = (e.area, e.peak_start, e.peak_end)
+        ids.update(zip(windows, self.store.incident_ids(list(windows.values())), strict=True))
         self.store.record(found, ids)
         for c in found:
             ALERT_CHANGES.labels(c.episode.rule, c.event).inc()

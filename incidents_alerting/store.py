@@ -96,19 +96,30 @@ class AlertStore:
             out[province] = sorted(days)
         return out
 
-    def incident_ids(self, area: Area, first: date, last: date) -> list[str]:
-        """The live incidents of an area in a window: what an alert points analysts to."""
-        where = "province = {p:String}" + (" AND district = {d:String}" if area.district else "")
+    def incident_ids(self, windows: list[tuple[Area, date, date]]) -> list[list[str]]:
+        """The live incidents of each (area, first day, last day), at most 200 each, by day
+        and id: what an alert points analysts to. One query for all the windows of an
+        evaluation (it was one per changed alert)."""
+        if not windows:
+            return []
         rows = self._rows(
-            f"SELECT incident_id FROM {self._db}.incidents FINAL WHERE {where}"
-            " AND occurred_on BETWEEN {a:Date32} AND {b:Date32} AND is_deleted = 0"
-            " ORDER BY occurred_on, incident_id LIMIT 200",
-            p=area.province,
-            d=area.district,
-            a=first,
-            b=last,
+            "SELECT w.1 AS n, incident_id"
+            f" FROM {self._db}.incidents FINAL"
+            " ARRAY JOIN {w:Array(Tuple(UInt32, String, String, Date32, Date32))} AS w"
+            " WHERE province IN {provinces:Array(String)} AND is_deleted = 0"
+            " AND province = w.2 AND (w.3 = '' OR district = w.3)"
+            " AND occurred_on BETWEEN w.4 AND w.5"
+            " ORDER BY n, occurred_on, incident_id LIMIT 200 BY n",
+            w=[
+                (n, a.province, a.district, first, last)
+                for n, (a, first, last) in enumerate(windows)
+            ],
+            provinces=sorted({a.province for a, _, _ in windows}),
         )
-        return [r[0] for r in rows]
+        out: list[list[str]] = [[] for _ in windows]
+        for n, incident_id in rows:
+            out[n].append(incident_id)
+        return out
 
     def incidents_on(self, district_days: Iterable[tuple[str, str, date]]) -> list[Incident]:
         """The live incidents of some district-days (for the mass-casualty rule)."""
