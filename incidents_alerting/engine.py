@@ -127,6 +127,7 @@ class AlertEngine:
         """
         self.dispatcher.start()
         self._resend_undelivered()
+        self._alive_at = time.time()
         if thread:
             self._thread = threading.Thread(target=self._run, name="alert-engine", daemon=True)
             self._thread.start()

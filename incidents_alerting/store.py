@@ -102,11 +102,16 @@ class AlertStore:
         evaluation (it was one per changed alert)."""
         if not windows:
             return []
+        # The constant bounds let the primary key (province, district, day) narrow the read
+        # before each incident row is paired with every window.
+        districts = {a.district for a, _, _ in windows}
         rows = self._rows(
             "SELECT w.1 AS n, incident_id"
             f" FROM {self._db}.incidents FINAL"
             " ARRAY JOIN {w:Array(Tuple(UInt32, String, String, Date32, Date32))} AS w"
-            " WHERE province IN {provinces:Array(String)} AND is_deleted = 0"
+            " WHERE province IN {provinces:Array(String)}"
+            " AND ({whole:Bool} OR district IN {districts:Array(String)})"
+            " AND occurred_on BETWEEN {first:Date32} AND {last:Date32} AND is_deleted = 0"
             " AND province = w.2 AND (w.3 = '' OR district = w.3)"
             " AND occurred_on BETWEEN w.4 AND w.5"
             " ORDER BY n, occurred_on, incident_id LIMIT 200 BY n",
@@ -115,6 +120,10 @@ class AlertStore:
                 for n, (a, first, last) in enumerate(windows)
             ],
             provinces=sorted({a.province for a, _, _ in windows}),
+            whole="" in districts,
+            districts=sorted(districts),
+            first=min(first for _, first, _ in windows),
+            last=max(last for _, _, last in windows),
         )
         out: list[list[str]] = [[] for _ in windows]
         for n, incident_id in rows:

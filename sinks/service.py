@@ -16,9 +16,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from clickhouse_connect.driver.client import Client
-from kafka import KafkaConsumer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -192,8 +193,9 @@ def _batcher(
     """The batcher of one pipeline generation: its topics, its consumer group."""
     kinds = topic_kinds(settings, generation, live=live)
     group = Generation.of(settings, generation).sink_group
+    rebalances = Rebalances()
     return _Batcher(
-        lambda: _subscribed_consumer(settings, stop, list(kinds), group),
+        lambda: _subscribed_consumer(settings, stop, list(kinds), group, rebalances),
         sink,
         settings,
         stop,
@@ -201,16 +203,42 @@ def _batcher(
         kinds=kinds,
         group=group,
         live=live,
+        rebalances=rebalances,
     )
 
 
+class Rebalances(ConsumerRebalanceListener):
+    """Counts the consumer's assignment changes (kafka-python calls it on its own thread).
+
+    The offsets of a flush are committed only if no rebalance came between the flush and
+    the commit: a partition given away and back meanwhile may have been read further, and
+    committed further, by another member, and an older offset would move it back.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        self.count += 1
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.count += 1
+
+    def on_partitions_lost(self, lost: Any) -> None:
+        self.count += 1
+
+
 def _subscribed_consumer(
-    settings: Settings, stop: threading.Event, topics: list[str], group: str
+    settings: Settings,
+    stop: threading.Event,
+    topics: list[str],
+    group: str,
+    rebalances: Rebalances,
 ) -> KafkaConsumer | None:
     """A consumer subscribed to `topics` once they exist; None if stopped first.
 
-    No rebalance listener: a revoked partition's unflushed messages are simply re-delivered
-    to its next owner, which the idempotent tables absorb.
+    A revoked partition's unflushed messages are simply re-delivered to its next owner,
+    which the idempotent tables absorb; `rebalances` only counts the changes.
     """
     consumer = _consumer(settings, stop, group)
     if consumer is None:
@@ -218,7 +246,7 @@ def _subscribed_consumer(
     if not _await_topics(consumer, topics, stop):
         consumer.close(autocommit=False)
         return None
-    consumer.subscribe(topics)
+    consumer.subscribe(topics, listener=rebalances)
     return consumer
 
 
@@ -271,6 +299,14 @@ def _write_ready(path: os.PathLike[str], endpoint: SqlEndpoint | None) -> None:
         logger.warning("cannot write the ready marker %s", path, exc_info=True)
 
 
+class _Flushed(NamedTuple):
+    """A written flush whose offsets are not committed yet."""
+
+    number: int  # the sink's count of flushes, which the observers' acted() is compared to
+    rebalances: int  # the consumer's rebalance count, read before the positions were
+    positions: dict[TopicPartition, OffsetAndMetadata]  # the consumer's, after the flush
+
+
 class _Batcher:
     """Poll, convert, buffer; flush on size or age, then commit.
 
@@ -289,8 +325,10 @@ class _Batcher:
         kinds: dict[str, MessageKind],
         group: str,
         live: bool = True,
+        rebalances: Rebalances | None = None,
     ) -> None:
         self._connect = connect
+        self._rebalances = rebalances or Rebalances()
         self._live = live
         self._observers = list(observers)
         self._written = Written()  # what the buffered rows change, for the observers
@@ -308,8 +346,7 @@ class _Batcher:
         self._commit_failing_since: float | None = None  # written, not yet committed
         self._last_commit_try = 0.0
         self._flushes = 0  # batches written (and told to the observers)
-        # (flush number, the consumer's positions after it): written, not committed yet
-        self._uncommitted: list[tuple[int, dict[TopicPartition, OffsetAndMetadata]]] = []
+        self._uncommitted: list[_Flushed] = []  # written, not committed yet
         self._last_lag = 0.0
         # (table, when published) of each buffered message that makes a report queryable
         self._published: list[tuple[str, float]] = []
@@ -397,6 +434,7 @@ class _Batcher:
         SINK_CONSUMER_RESTARTS.inc()
         self.close()
         self._commit_failing_since = None
+        self._uncommitted = []  # the new member reads again from the last commit
         return self.connect()
 
     def add(self, messages: Iterable[ConsumerRecord]) -> None:
@@ -486,7 +524,8 @@ class _Batcher:
             # every observer has acted on this flush (alerting evaluates on its own thread,
             # every ALERTS_EVALUATE_S); until then a crash re-delivers the batch.
             self._flushes += 1
-            self._uncommitted.append((self._flushes, self._positions()))
+            rebalances = self._rebalances.count  # before the positions: see _Flushed
+            self._uncommitted.append(_Flushed(self._flushes, rebalances, self._positions()))
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._rows, self._oldest = 0, 0, None
@@ -512,7 +551,16 @@ class _Batcher:
         return min((o.acted() for o in self._observers), default=self._flushes)
 
     def _committable(self) -> bool:
-        return bool(self._uncommitted) and self._uncommitted[0][0] <= self._acted()
+        self._forget_rebalanced()
+        return bool(self._uncommitted) and self._uncommitted[0].number <= self._acted()
+
+    def _forget_rebalanced(self) -> None:
+        """Drop the flushes taken before the consumer's last rebalance: their partitions
+        may have been read and committed further by another member meanwhile. Their rows
+        are written; whoever owns the partitions now reads them again, harmlessly."""
+        count = self._rebalances.count
+        if self._uncommitted and self._uncommitted[0].rebalances != count:
+            self._uncommitted = [u for u in self._uncommitted if u.rebalances == count]
 
     def _observe_latency(self) -> None:
         """The buffered rows are written: each report they carry is queryable now."""
@@ -524,13 +572,14 @@ class _Batcher:
     def _commit(self) -> None:
         """Commit the positions of the newest flush every observer has acted on, in the
         partitions the consumer still owns; remember a failure to try again."""
+        self._forget_rebalanced()
         acted = self._acted()
-        ready = [u for u in self._uncommitted if u[0] <= acted]
+        ready = [u for u in self._uncommitted if u.number <= acted]
         if not ready:
             return
-        number, positions = ready[-1]
+        number = ready[-1].number
         owned = self.consumer.assignment()
-        offsets = {tp: at for tp, at in positions.items() if tp in owned}
+        offsets = {tp: at for tp, at in ready[-1].positions.items() if tp in owned}
         self._last_commit_try = time.monotonic()
         try:
             self.consumer.commit(offsets=offsets)
@@ -541,7 +590,7 @@ class _Batcher:
                 self._commit_failing_since = time.monotonic()
         else:
             self._commit_failing_since = None
-            self._uncommitted = [u for u in self._uncommitted if u[0] > number]
+            self._uncommitted = [u for u in self._uncommitted if u.number > number]
 
     def _idle(self, seconds: float) -> bool:
         """Wait `seconds` while staying in the group; return True if asked to stop.
