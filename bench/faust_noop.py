@@ -54,7 +54,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from incidents_config.settings import Settings, load_settings
 from streams.app import app_options
-from streams.runtime import Send, current, deliver, partitions_ready, table_write
+from streams.runtime import (
+    Send,
+    current,
+    deliver,
+    key_partition,
+    partitions_ready,
+    table_write,
+)
 
 
 def build_noop_app(settings: Settings, app_id: str, worker_id: int) -> faust.App:
@@ -108,13 +115,15 @@ def main(argv: list[str] | None = None) -> None:
         if not state.get("declared"):
             await out.maybe_declare()  # the broker does not create topics on its own
             state["declared"] = True
-        await partitions_ready(app, table.changelog_topic.get_topic_name())
+        stored = await partitions_ready(app, table.changelog_topic.get_topic_name())
         await partitions_ready(app, out.get_topic_name())
         if args.direct:  # as the agents write: streams.runtime.table_write and deliver
             sends = []
             for event in events:
+                key = event.message.key
                 with current(stream, event):
-                    sends.append(table_write(table, event.message.key, event.value, event))
+                    partition = key_partition(key, stored)
+                    sends.append(table_write(table, key, event.value, event, partition))
                 sends.append(Send(out.get_topic_name(), event.message.key, event.value, event))
             await deliver(sends, "floor", app.producer, out.get_topic_name())
             return

@@ -154,6 +154,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     limit = settings.streams.max_state_bytes
     source = app.topic(names.raw, names.rekeyed, key_type=bytes, value_type=bytes)
     partitions: dict[str, int] = {}  # per output topic, as of the batch's start
+    stored_in = table.changelog_topic.get_topic_name()  # and the table's changelog
     # Each source's two counters, looked up once: prometheus' labels() takes a lock.
     counters: dict[str, tuple[Any, Any]] = {}  # bounded by source_label's label set
 
@@ -184,8 +185,9 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         accepted.inc()
         report_json = result.model_dump_json().encode()
         valid_partition = key_partition(key, partitions[names.valid])
+        stored = key_partition(key, partitions[stored_in])  # the table's partition of it
         with current(stream, event):
-            known = table_read(table, key)
+            known = table_read(table, key, stored)
             state = load_report_state(known) if known else None
             new_state, memberships = dedupe(state, result, report_json=report_json)
             targets = [
@@ -210,7 +212,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
                     # The valid report is still stored: it is valid, only not counted.
                     valid.add(valid_partition, event, report_json)
                     return [dead_letter_send(letter, event, names.dead_letter)]
-                changelog.append(table_write(table, key, value, event))
+                changelog.append(table_write(table, key, value, event, stored))
         valid.add(valid_partition, event, report_json)
         for partition, m in targets:
             bundles.add(partition, event, encode(m))
@@ -220,7 +222,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     @guarded(AGENT, crash_file)
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
-            await changelog_ready(app, table)
+            partitions[stored_in] = await changelog_ready(app, table)
             # Every topic this agent writes to, and their partitions.
             partitions.update(
                 await outputs_ready(

@@ -128,6 +128,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     limit = settings.streams.max_state_bytes
     source = app.topic(names.updates, key_type=bytes, value_type=bytes)
     partitions: dict[str, int] = {}  # per output topic, as of the batch's start
+    stored_in = table.changelog_topic.get_topic_name()  # and the table's changelog
 
     def apply(
         stream: faust.StreamT[bytes],
@@ -140,12 +141,13 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
         `changelog` at once, so that it is sent even if something after the write fails,
         and its snapshot to `snapshots`, to be bundled."""
         last = items[-1][0]
+        stored = key_partition(key, partitions[stored_in])  # the table's partition of it
         with current(stream, last):  # one key, so one partition
-            known = table_read(table, key)
+            known = table_read(table, key, stored)
             state = load_district_day(known) if known else None
             result = fold(state, [m for _, m, _ in items], pick, limit)
             if result.changed:
-                changelog.append(table_write(table, key, result.state_json, last))
+                changelog.append(table_write(table, key, result.state_json, last, stored))
         sends: list[Send] = []
         if result.changed:
             # The snapshot counts these reports: it says when the oldest of them was published.
@@ -174,7 +176,7 @@ def register(app: faust.App, names: Topics, settings: Settings, crash_file: Path
     @guarded(AGENT, crash_file)
     async def run(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream, settings):
-            await changelog_ready(app, table)
+            partitions[stored_in] = await changelog_ready(app, table)
             partitions.update(await outputs_ready(app, [names.snapshots, names.dead_letter]))
             # Apply the whole batch per district-day, then publish once per district-day.
             by_key: dict[bytes, list[Item]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiokafka.errors as kafka_errors
@@ -18,6 +19,7 @@ from faust.exceptions import ProducerSendError
 from faust.streams import Stream
 from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import Producer as AIOKafkaProducer
+from faust.types import TP
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mode.utils.queues import FlowControlEvent
@@ -227,13 +229,13 @@ class FakeTable:
 def test_table_write_stores_the_value_and_returns_its_changelog_record() -> None:
     table = FakeTable()
     event = FakeEvent(b"raw")
-    send = runtime.table_write(table, b"news:1", b"state", event)  # type: ignore[arg-type]
+    send = runtime.table_write(table, b"news:1", b"state", event, 2)  # type: ignore[arg-type]
     assert table.data.values == {b"news:1": b"state"}
     assert (send.topic, send.key, send.value, send.partition) == (
         "app-reports-changelog",
         b"news:1",
         b"state",
-        None,  # the producer's partitioner picks it, as for Faust's use_partitioner tables
+        2,  # the key's changelog partition, as the producer's partitioner would pick it
     )
     assert send.headers() is None  # Faust's changelog records carry none
     assert table.data.persisted == []  # nothing is recorded before Kafka has the record
@@ -242,10 +244,54 @@ def test_table_write_stores_the_value_and_returns_its_changelog_record() -> None
 def test_table_read_reads_the_store_once_and_a_broken_store_stops_the_worker() -> None:
     table = FakeTable()
     table.data.values[b"news:1"] = b"state"
-    assert runtime.table_read(table, b"news:1") == b"state"
-    assert runtime.table_read(table, b"news:2") is None
+    assert runtime.table_read(table, b"news:1", 0) == b"state"
+    assert runtime.table_read(table, b"news:2", 0) is None
     with pytest.raises(FatalAgentError, match="cannot read"):
-        runtime.table_read(table, b"broken")
+        runtime.table_read(table, b"broken", 0)
+
+
+@dataclass
+class ChangelogRecord:
+    """What Faust's recovery hands the store: a changelog record's message."""
+
+    partition: int
+    key: bytes
+    value: bytes
+    offset: int = 7
+
+    @property
+    def tp(self) -> TP:
+        return TP("t-rdb-reports-changelog", self.partition)
+
+    @property
+    def message(self) -> ChangelogRecord:
+        return self
+
+
+def test_a_rocksdb_table_is_read_and_written_in_the_keys_changelog_partition(
+    tmp_path: Path,
+) -> None:
+    """On a real RocksDB store: table_write puts the value in the database of the key's
+    changelog partition, where Faust's own read finds it, and where Faust's recovery
+    restores a changelog record, which table_read finds there."""
+    app = faust.App(
+        "t-rdb", key_serializer="raw", value_serializer="raw", store="rocksdb://", datadir=tmp_path
+    )
+    table = app.Table("reports", key_type=bytes, value_type=bytes, partitions=4)
+    event = FakeEvent(b"raw")  # arrived on partition 0: not where the key's state lives
+    partition = runtime.key_partition(b"news:1", 4)
+    runtime.table_write(table, b"news:1", b"state", event, partition)  # type: ignore[arg-type]
+    assert table.data._db_for_partition(partition).get(b"news:1") == b"state"
+    assert table.data.get(b"news:1") == b"state"  # Faust's own lookup agrees
+    assert runtime.table_read(table, b"news:1", partition) == b"state"
+    assert runtime.table_read(table, b"news:2", partition) is None
+    # Recovery: the changelog record of news:3 on its partition.
+    other = runtime.key_partition(b"news:3", 4)
+    record = ChangelogRecord(other, b"news:3", b"recovered")
+    table.data.apply_changelog_batch([record], to_key=bytes, to_value=bytes)
+    assert runtime.table_read(table, b"news:3", other) == b"recovered"
+    with pytest.raises(FatalAgentError, match="cannot write"):
+        runtime.table_write(table, b"news:4", None, event, 1)  # type: ignore[arg-type]
 
 
 def test_deliver_records_the_newest_changelog_offset_per_partition_once_acked(
@@ -303,6 +349,15 @@ def test_faust_sends_a_tables_changelog_record_as_table_write_does() -> None:
 
     assert callable(StoreT.set_persisted_offset)
     assert callable(StoreT.__setitem__)
+    # table_read/table_write use a partition's RocksDB, as the store itself does: its write
+    # and its recovery put a key in the database of a partition, and nothing else.
+    from faust.stores.rocksdb import Store  # lazy: only this pin needs it
+
+    assert list(inspect.signature(Store._db_for_partition).parameters) == ["self", "partition"]
+    assert "db.put(key, value)" in inspect.getsource(Store._set)
+    assert "batches[msg.partition].put(msg.key, msg.value)" in inspect.getsource(
+        Store.apply_changelog_batch
+    )
 
 
 _real_sleep = asyncio.sleep
