@@ -16,10 +16,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from clickhouse_connect.driver.client import Client
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -193,9 +193,8 @@ def _batcher(
     """The batcher of one pipeline generation: its topics, its consumer group."""
     kinds = topic_kinds(settings, generation, live=live)
     group = Generation.of(settings, generation).sink_group
-    rebalances = Rebalances()
     return _Batcher(
-        lambda: _subscribed_consumer(settings, stop, list(kinds), group, rebalances),
+        lambda: _subscribed_consumer(settings, stop, list(kinds), group),
         sink,
         settings,
         stop,
@@ -203,29 +202,7 @@ def _batcher(
         kinds=kinds,
         group=group,
         live=live,
-        rebalances=rebalances,
     )
-
-
-class Rebalances(ConsumerRebalanceListener):
-    """Counts the consumer's assignment changes (kafka-python calls it on its own thread).
-
-    The offsets of a flush are committed only if no rebalance came between the flush and
-    the commit: a partition given away and back meanwhile may have been read further, and
-    committed further, by another member, and an older offset would move it back.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.count += 1
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        self.count += 1
-
-    def on_partitions_lost(self, lost: Any) -> None:
-        self.count += 1
 
 
 def _subscribed_consumer(
@@ -233,12 +210,11 @@ def _subscribed_consumer(
     stop: threading.Event,
     topics: list[str],
     group: str,
-    rebalances: Rebalances,
 ) -> KafkaConsumer | None:
     """A consumer subscribed to `topics` once they exist; None if stopped first.
 
-    A revoked partition's unflushed messages are simply re-delivered to its next owner,
-    which the idempotent tables absorb; `rebalances` only counts the changes.
+    No rebalance listener: a revoked partition's unflushed messages are simply re-delivered
+    to its next owner, which the idempotent tables absorb.
     """
     consumer = _consumer(settings, stop, group)
     if consumer is None:
@@ -246,7 +222,7 @@ def _subscribed_consumer(
     if not _await_topics(consumer, topics, stop):
         consumer.close(autocommit=False)
         return None
-    consumer.subscribe(topics, listener=rebalances)
+    consumer.subscribe(topics)
     return consumer
 
 
@@ -303,7 +279,6 @@ class _Flushed(NamedTuple):
     """A written flush whose offsets are not committed yet."""
 
     number: int  # the sink's count of flushes, which the observers' acted() is compared to
-    rebalances: int  # the consumer's rebalance count, read before the positions were
     positions: dict[TopicPartition, OffsetAndMetadata]  # the consumer's, after the flush
 
 
@@ -325,10 +300,8 @@ class _Batcher:
         kinds: dict[str, MessageKind],
         group: str,
         live: bool = True,
-        rebalances: Rebalances | None = None,
     ) -> None:
         self._connect = connect
-        self._rebalances = rebalances or Rebalances()
         self._live = live
         self._observers = list(observers)
         self._written = Written()  # what the buffered rows change, for the observers
@@ -524,8 +497,7 @@ class _Batcher:
             # every observer has acted on this flush (alerting evaluates on its own thread,
             # every ALERTS_EVALUATE_S); until then a crash re-delivers the batch.
             self._flushes += 1
-            rebalances = self._rebalances.count  # before the positions: see _Flushed
-            self._uncommitted.append(_Flushed(self._flushes, rebalances, self._positions()))
+            self._uncommitted.append(_Flushed(self._flushes, self._positions()))
             SINK_RETRY_DELAY.set(0)
             logger.info("flushed %d rows from %d messages", written, self._messages)
             self._messages, self._rows, self._oldest = 0, 0, None
@@ -551,16 +523,7 @@ class _Batcher:
         return min((o.acted() for o in self._observers), default=self._flushes)
 
     def _committable(self) -> bool:
-        self._forget_rebalanced()
         return bool(self._uncommitted) and self._uncommitted[0].number <= self._acted()
-
-    def _forget_rebalanced(self) -> None:
-        """Drop the flushes taken before the consumer's last rebalance: their partitions
-        may have been read and committed further by another member meanwhile. Their rows
-        are written; whoever owns the partitions now reads them again, harmlessly."""
-        count = self._rebalances.count
-        if self._uncommitted and self._uncommitted[0].rebalances != count:
-            self._uncommitted = [u for u in self._uncommitted if u.rebalances == count]
 
     def _observe_latency(self) -> None:
         """The buffered rows are written: each report they carry is queryable now."""
@@ -571,8 +534,15 @@ class _Batcher:
 
     def _commit(self) -> None:
         """Commit the positions of the newest flush every observer has acted on, in the
-        partitions the consumer still owns; remember a failure to try again."""
-        self._forget_rebalanced()
+        partitions the consumer still owns; remember a failure to try again.
+
+        A partition given away and back between a flush and its commit may have been read
+        further, and committed, by another member meanwhile: the older offset then makes
+        the owner read that stretch again, which the idempotent tables absorb. Dropping
+        the flushes taken before a rebalance instead stalled a replay: kafka-python keeps
+        a retained partition's position across a rebalance, so nothing read again what
+        a dropped flush covered, and its offsets were never committed.
+        """
         acted = self._acted()
         ready = [u for u in self._uncommitted if u.number <= acted]
         if not ready:

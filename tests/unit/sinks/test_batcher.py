@@ -420,37 +420,32 @@ def test_the_heartbeat_is_never_newer_than_an_observers_last_sign_of_life(
     assert heartbeat() >= observer.alive
 
 
-def test_flushes_from_before_a_rebalance_are_not_committed(settings_factory: Any) -> None:
-    """A partition given away and back may have been read and committed further by another
-    member meanwhile: an older flush's offset would move it back. Such flushes are dropped
-    (their rows are written; the partition's owner reads them again, harmlessly)."""
+class CommitsAfterARebalance(FetchingConsumer):
+    """Its first commit fails (a rebalance under way); it keeps its partitions and their
+    positions, as kafka-python does for a partition a rebalance leaves where it was."""
+
+    def commit(self, offsets: dict[Any, Any] | None = None) -> None:
+        if self.commits == 0:
+            self.commits += 1
+            raise RebalanceInProgressError("the consumer is undergoing a rebalance")
+        super().commit(offsets)
+
+
+def test_a_flush_whose_commit_failed_in_a_rebalance_is_committed_after_it(
+    settings_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing will read that flush's records again (the position stayed past them), so
+    its offsets must still be committed once the rebalance is over, or the lag never ends
+    (a replay once stalled so)."""
+    monkeypatch.setattr(service, "COMMIT_RETRY_S", 0.0)
     settings: Settings = settings_factory(sink={"flush_interval_s": 60.0})
     names = Topics.of(settings, 0)
-    value = samples.report().model_dump_json().encode()
     valid = Partition(names.valid, 0)
-    consumer = FetchingConsumer({valid: (5, 9)})
-    observer = LaterObserver()
-    rebalances = service.Rebalances()
-    batcher = service._Batcher(
-        lambda: consumer,
-        NullSink(),
-        settings,
-        threading.Event(),
-        [observer],
-        kinds=service.topic_kinds(settings, 0),
-        group="g-test",
-        rebalances=rebalances,
-    )
-    assert batcher.connect()
-    batcher.add([Record(names.valid, 0, 4, 0, value, [])])
-    batcher.flush_and_commit(retry=True)  # flush 1, not acted on yet
-    rebalances.on_partitions_revoked([valid])  # kafka-python's thread, meanwhile
-    rebalances.on_partitions_assigned([valid])  # ... and back, read further elsewhere
-    consumer.owned[valid] = (8, 9)
-    batcher.add([Record(names.valid, 0, 8, 0, value, [])])
-    observer.done = 1
-    batcher.flush_and_commit(retry=True)  # flush 2: flush 1 is dropped, never committed
-    assert consumer.offsets == []
-    observer.done = 2
+    stop = threading.Event()
+    consumer = CommitsAfterARebalance({valid: (5, 5)}, stop_after_polls=2, stop=stop)
+    batcher = batcher_on(settings, consumer, stop)
+    batcher.add([Record(names.valid, 0, 4, 0, samples.report().model_dump_json().encode(), [])])
     batcher.flush_and_commit(retry=True)
-    assert consumer.offsets == [{valid: (8, "", -1)}]
+    assert consumer.offsets == []  # the commit failed
+    batcher.run()  # no more records: the retry commits the same flush
+    assert consumer.offsets[0] == {valid: (5, "", -1)}
