@@ -294,9 +294,12 @@ class AlertEngine:
         """Remember data-quality results to evaluate, the latest per suite (under the lock)."""
         for run in runs:
             self._unevaluated = True
-            old = self._quality.get(run.suite)
-            if old is None or run.finished_at >= old.finished_at:
-                self._quality[run.suite] = run
+            self._keep_latest(run)
+
+    def _keep_latest(self, run: SuiteRun) -> None:
+        old = self._quality.get(run.suite)
+        if old is None or run.finished_at >= old.finished_at:
+            self._quality[run.suite] = run
 
     def evaluate_pending(self) -> None:
         """Evaluate what was noted. Never raises: a failure is logged and the district-days
@@ -328,11 +331,9 @@ class AlertEngine:
             except Exception:
                 ALERT_ERRORS.inc()
                 logger.exception("data-quality alert evaluation failed; will try again")
-                with self._lock:
+                with self._lock:  # retried at the next evaluation; the commit does not wait
                     for run in runs.values():
-                        old = self._quality.get(run.suite)
-                        if old is None or run.finished_at >= old.finished_at:
-                            self._quality[run.suite] = run
+                        self._keep_latest(run)
         if days:
             try:
                 self.evaluate(days)

@@ -206,10 +206,7 @@ def _batcher(
 
 
 def _subscribed_consumer(
-    settings: Settings,
-    stop: threading.Event,
-    topics: list[str],
-    group: str,
+    settings: Settings, stop: threading.Event, topics: list[str], group: str
 ) -> KafkaConsumer | None:
     """A consumer subscribed to `topics` once they exist; None if stopped first.
 
@@ -515,7 +512,7 @@ class _Batcher:
             except KafkaError:
                 continue
             if offset is not None:  # none yet: nothing of it was returned
-                out[TopicPartition(tp.topic, tp.partition)] = OffsetAndMetadata(offset, "", -1)
+                out[tp] = OffsetAndMetadata(offset, "", -1)
         return out
 
     def _acted(self) -> int:
