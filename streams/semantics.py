@@ -8,9 +8,10 @@ how incidents add up is made here, without Faust or Kafka, so it can be tested d
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import msgspec
 
@@ -131,6 +132,18 @@ class IncidentState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         return [e for e in self.entries.values() if e.present]
 
 
+# An incident of a loaded district-day is kept as its stored JSON (msgspec.Raw) until a
+# change touches it: a batch touches few of a district-day's incidents, and decoding all
+# of them cost ten times more than the rest of loading and storing the value.
+IncidentValue = IncidentState | msgspec.Raw
+
+
+def _incident(value: IncidentValue) -> IncidentState:
+    if isinstance(value, msgspec.Raw):
+        return decode(value, IncidentState)
+    return value
+
+
 class DistrictDayState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """rollup's table value for one district-day.
 
@@ -138,11 +151,35 @@ class DistrictDayState(msgspec.Struct, frozen=True, forbid_unknown_fields=True, 
     ``rule``, kept up to date by adding each change's difference (:func:`fold`), so a
     change costs the incidents it touches, not all of them. None (a value written before
     the field, or under another rule) means: add it up again from every incident.
+
+    ``incidents`` may hold an incident as its JSON (:data:`IncidentValue`); read them with
+    :meth:`incident` and :meth:`each_incident`.
     """
 
     district_day: DistrictDay
     revision: int = 0
-    incidents: dict[str, IncidentState] = {}
+    incidents: dict[str, IncidentValue] = {}
+    aggregate: Aggregate | None = None
+    rule: str = ""
+
+    def incident(self, key: str) -> IncidentState | None:
+        """The incident stored under `key`, decoded; None if there is none."""
+        value = self.incidents.get(key)
+        return None if value is None else _incident(value)
+
+    def each_incident(self) -> Iterator[tuple[str, IncidentState]]:
+        """Every incident with its key, decoded, in stored order."""
+        for key, value in self.incidents.items():
+            yield key, _incident(value)
+
+
+class _StoredDistrictDay(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """:class:`DistrictDayState` as :func:`load_district_day` decodes it: incidents left
+    as JSON. Its fields must stay those of DistrictDayState."""
+
+    district_day: DistrictDay
+    revision: int = 0
+    incidents: dict[str, msgspec.Raw] = {}
     aggregate: Aggregate | None = None
     rule: str = ""
 
@@ -153,8 +190,16 @@ def load_report_state(value: bytes) -> ReportState:
 
 
 def load_district_day(value: bytes) -> DistrictDayState:
-    """rollup's table value from its JSON (:func:`dump_state`)."""
-    return decode(value, DistrictDayState)
+    """rollup's table value from its JSON (:func:`dump_state`); its incidents stay JSON
+    until read (:data:`IncidentValue`)."""
+    stored = decode(value, _StoredDistrictDay)
+    return DistrictDayState(
+        district_day=stored.district_day,
+        revision=stored.revision,
+        incidents=cast(dict[str, IncidentValue], stored.incidents),
+        aggregate=stored.aggregate,
+        rule=stored.rule,
+    )
 
 
 def dump_state(state: ReportState | DistrictDayState) -> bytes:
@@ -170,17 +215,26 @@ def apply_membership(
     An entry older than the known one is ignored (not published). An equal one is
     published again (see :func:`dedupe`), a newer one replaces the known one.
     """
-    key = membership.incident
     if state is None:
-        state = DistrictDayState(district_day=key.district_day)
-    incident = state.incidents.get(key.key) or IncidentState(key=key)
+        state = DistrictDayState(district_day=membership.incident.district_day)
+    incidents = dict(state.incidents)
+    if not _record(incidents, membership):
+        return state, False
+    return msgspec.structs.replace(state, incidents=incidents), True
+
+
+def _record(incidents: dict[str, IncidentValue], membership: Membership) -> bool:
+    """:func:`apply_membership` on a district-day's incidents, in place."""
+    key = membership.incident
+    value = incidents.get(key.key)
+    incident = IncidentState(key=key) if value is None else _incident(value)
     entry = membership.entry
     known = incident.entries.get(entry.report_id)
     if known is not None and entry_order(entry) < entry_order(known):
-        return state, False
+        return False
     entries = {**incident.entries, entry.report_id: entry}
-    incidents = {**state.incidents, key.key: IncidentState(key=key, entries=entries)}
-    return msgspec.structs.replace(state, incidents=incidents), True
+    incidents[key.key] = IncidentState(key=key, entries=entries)
+    return True
 
 
 # --- casualties ----------------------------------------------------------------------
@@ -296,7 +350,7 @@ def snapshot(
     warehouse already, at the revision they last changed (its ReplacingMergeTree keeps
     each incident's newest row), so the snapshot carries only the changed ones.
     """
-    rows = [(key, incident_row(i, pick)) for key, i in sorted(state.incidents.items())]
+    rows = [(key, incident_row(i, pick)) for key, i in sorted(state.each_incident())]
     total = aggregate(row for _, row in rows)
     return _snapshot(state, total, [row for key, row in rows if changed is None or key in changed])
 
@@ -369,14 +423,18 @@ def fold(
 def _apply(
     state: DistrictDayState | None, items: list[tuple[int, Membership]], pick: CasualtyPick
 ) -> Folded:
-    before, touched = state, set[str]()
-    for _, m in items:
-        state, published = apply_membership(state, m)
-        if published:
-            touched.add(m.incident.key)
-    if state is None or not touched:
+    if not items:
         return Folded(state)
-    state = msgspec.structs.replace(state, revision=state.revision + 1)
+    before = state
+    if state is None:
+        state = DistrictDayState(district_day=items[0][1].incident.district_day)
+    incidents, touched = dict(state.incidents), set[str]()
+    for _, m in items:
+        if _record(incidents, m):
+            touched.add(m.incident.key)
+    if not touched:
+        return Folded(before)
+    state = msgspec.structs.replace(state, incidents=incidents, revision=state.revision + 1)
     return _folded(before, state, touched, pick)
 
 
@@ -416,13 +474,13 @@ def _folded(
     The aggregate is `before`'s plus the difference of the touched incidents' rows, when
     `before` has one under the same rule; else it is added up from every incident.
     """
-    rows = {key: incident_row(state.incidents[key], pick) for key in sorted(touched)}
+    rows = {key: incident_row(_incident(state.incidents[key]), pick) for key in sorted(touched)}
     rule = pick.__name__
     if before is not None and before.aggregate is not None and before.rule == rule:
-        old = [incident_row(before.incidents[k], pick) for k in touched if k in before.incidents]
+        old = [incident_row(i, pick) for k in touched if (i := before.incident(k)) is not None]
         total = add_aggregates(before.aggregate, rows.values(), old)
     else:
-        total = aggregate(incident_row(i, pick) for i in state.incidents.values())
+        total = aggregate(incident_row(i, pick) for _, i in state.each_incident())
     state = msgspec.structs.replace(state, aggregate=total, rule=rule)
     snap = _snapshot(state, total, list(rows.values()))
     return Folded(

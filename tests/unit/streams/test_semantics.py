@@ -16,7 +16,9 @@ from streams.semantics import (
     ReportState,
     casualty_rule,
     dedupe,
+    dump_state,
     fold,
+    load_district_day,
     pick_max_total,
     report_entry,
     run,
@@ -262,4 +264,31 @@ def test_the_aggregate_kept_by_differences_equals_the_sum_over_every_incident(
                 assert result.state.aggregate == snapshot(result.state, pick).aggregate
                 assert result.snapshot is not None
                 assert result.snapshot.aggregate == result.state.aggregate
+                if rnd.random() < 0.5:  # as the agent keeps it: stored, incidents left as JSON
+                    days[key] = load_district_day(dump_state(result.state))
     assert days
+
+
+def test_a_loaded_district_day_decodes_only_the_incidents_a_change_touches() -> None:
+    reports = [
+        make_report("news", str(i), location=f"town {i}", killed=(i, 0, 0, 0)) for i in range(3)
+    ]
+    memberships = [m for r in reports for m in dedupe(None, r)[1]]
+    first = fold(None, memberships)
+    assert first.state is not None
+    stored = dump_state(first.state)
+    loaded = load_district_day(stored)
+    assert all(isinstance(v, msgspec.Raw) for v in loaded.incidents.values())
+    assert dump_state(loaded) == stored  # stored again unchanged, byte for byte
+    assert dict(loaded.each_incident()) == first.state.incidents
+    # A revision of report 1 decodes its incident only; the aggregate moves by its change.
+    revised = make_report("news", "1", version=2, location="town 1", killed=(9, 0, 0, 0))
+    second = fold(loaded, dedupe(None, revised)[1])
+    assert second.state is not None and second.snapshot is not None
+    kinds = {k: isinstance(v, msgspec.Raw) for k, v in second.state.incidents.items()}
+    assert sorted(kinds.values()) == [False, True, True]
+    assert second.state.aggregate == snapshot(second.state).aggregate
+    assert second.snapshot.aggregate.killed.civilians == 0 + 9 + 2
+    assert dict(load_district_day(second.state_json).each_incident()) == dict(
+        second.state.each_incident()
+    )
