@@ -24,13 +24,13 @@ all) would be deduplicated in the wrong partition; it is forwarded once, unchang
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faust
+import msgspec
 
 from incidents_config.metrics import REPORTS_ACCEPTED, REPORTS_CONSUMED, source_label
 from incidents_config.names import Topics
@@ -115,7 +115,7 @@ class Bundles:
                 where: list[object] = [msg.topic, msg.partition, msg.offset]
                 if with_published:
                     where.append(published)
-                origin = json.dumps(where).encode()
+                origin = msgspec.json.encode(where)
                 chunk.append(item)
                 origins.append(origin)
                 size += len(item) + len(origin) + 2
