@@ -63,10 +63,9 @@ def day(district: str) -> DistrictDay:
     return ("Khyber Pakhtunkhwa", district, DAY)
 
 
-def write(engine: AlertEngine, *districts: str, behind_s: float | None = None) -> None:
-    """The sink wrote a batch (its newest report published `behind_s` earlier), and the
-    engine's thread, woken, takes a step."""
-    engine.written(Written({day(d) for d in districts}, behind_s=behind_s))
+def write(engine: AlertEngine, *districts: str) -> None:
+    """The sink wrote a batch, and the engine's thread, woken, takes a step."""
+    engine.written(Written({day(d) for d in districts}))
     engine.step()
 
 
@@ -205,7 +204,9 @@ def test_the_engines_thread_evaluates_while_the_sink_goes_on(
 
 
 def behind(engine: AlertEngine, seconds: float | None, *districts: str) -> None:
-    write(engine, *districts, behind_s=seconds)
+    """The sink wrote a batch whose newest report was published `seconds` earlier."""
+    engine.written(Written({day(d) for d in districts}, behind_s=seconds))
+    engine.step()
 
 
 def test_while_the_sink_is_far_behind_its_input_evaluations_come_every_catchup_evaluate_s(
