@@ -104,10 +104,8 @@ class AlertEngine:
         self._noted = 0  # batches the sink told of
         self._acted = 0  # ... of which every one noted before an evaluation began, ended
         self._evaluating = False
-        self._catching_up = False  # the last batch that said so was far behind its input
         # The engine's thread's own:
         self._next_evaluation = -float("inf")
-        self._next_catchup_evaluation = -float("inf")  # the same, while catching up
         self._last_tick = 0.0
         self._halt = threading.Event()
         self._wake = threading.Event()
@@ -199,16 +197,8 @@ class AlertEngine:
         every few seconds instead of after every batch gives the same alerts (they are
         computed from the warehouse's state, not from the batches) for a fraction of the
         CPU. The outbox pages only on settled input anyway.
-
-        While the sink is far behind its input (the batch's newest report was published
-        more than ``ALERTS_CATCHUP_BEHIND_S`` before it was written), evaluations come at
-        most every ``ALERTS_CATCHUP_EVALUATE_S``: no state computed from such input can
-        page, since what is still in Kafka may change it.
         """
-        behind = self._settings.alerts.catchup_behind_s
         with self._lock:
-            if batch.behind_s is not None:
-                self._catching_up = 0 < behind < batch.behind_s
             self._noted += 1
             self.note(batch.district_days)
             self.note_quality(batch.suite_runs)
@@ -239,8 +229,7 @@ class AlertEngine:
             quiet = (
                 self._unevaluated and now - self._last_written >= self._settings.alerts.evaluate_s
             )
-            due = self._next_catchup_evaluation if self._catching_up else self._next_evaluation
-        if now >= due or quiet:
+        if now >= self._next_evaluation or quiet:
             self.evaluate_pending()
         self.send_settled()
 
@@ -333,9 +322,6 @@ class AlertEngine:
             ended = self._clock()
             pause = max(self._settings.alerts.evaluate_s, EVALUATION_PAUSE * (ended - started))
             self._next_evaluation = ended + pause
-            self._next_catchup_evaluation = ended + max(
-                pause, self._settings.alerts.catchup_evaluate_s
-            )
 
     def _evaluate_noted(self, runs: dict[str, SuiteRun], days: set[DistrictDay]) -> None:
         if runs:

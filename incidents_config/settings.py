@@ -364,23 +364,6 @@ class AlertsSettings(BaseSettings):
             " offsets of what it wrote meanwhile are committed after the next one."
         ),
     )
-    catchup_behind_s: float = Field(
-        default=10.0,
-        ge=0,
-        description=(
-            "The sink is catching up when the newest report of a batch it writes was"
-            " published longer ago than this, seconds (0: never counts as catching up)."
-        ),
-    )
-    catchup_evaluate_s: float = Field(
-        default=30.0,
-        ge=0,
-        le=600,
-        description=(
-            "The least time between two evaluations while the sink is catching up: input"
-            " that far behind is not settled, so nothing evaluated then can page."
-        ),
-    )
     alertmanager_url: SecretStr | None = Field(
         default=None,
         description=(

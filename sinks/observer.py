@@ -33,9 +33,6 @@ class Written:
 
     district_days: set[DistrictDay] = field(default_factory=set)
     suite_runs: list[SuiteRun] = field(default_factory=list)
-    # How long before the write the newest report it made queryable was published,
-    # seconds: how far behind the sink is (None: it carried no publication time).
-    behind_s: float | None = None
 
     def __bool__(self) -> bool:
         return bool(self.district_days or self.suite_runs)

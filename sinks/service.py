@@ -486,7 +486,7 @@ class _Batcher:
                         return
                     delay = min(delay * 2, MAX_RETRY_DELAY_S)
             SINK_RETRYING.set(0)
-            self._written.behind_s = self._observe_latency()
+            self._observe_latency()
             changed, self._written = self._written, Written()
             for observer in self._observers:
                 observer.written(changed)  # before the commit: a crash tells them again
@@ -522,15 +522,12 @@ class _Batcher:
     def _committable(self) -> bool:
         return bool(self._uncommitted) and self._uncommitted[0].number <= self._acted()
 
-    def _observe_latency(self) -> float | None:
-        """The buffered rows are written: each report they carry is queryable now. Return
-        how long ago the newest of them was published (None: none said when)."""
+    def _observe_latency(self) -> None:
+        """The buffered rows are written: each report they carry is queryable now."""
         now = time.time()
         for table, published in self._published:
             PUBLISH_TO_QUERYABLE.labels(table).observe(max(now - published, 0.0))
-        newest = max((published for _, published in self._published), default=None)
         self._published = []
-        return None if newest is None else max(now - newest, 0.0)
 
     def _commit(self) -> None:
         """Commit the positions of the newest flush every observer has acted on, in the

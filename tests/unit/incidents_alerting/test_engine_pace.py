@@ -34,9 +34,9 @@ class Dispatcher:
 
 
 def make_engine(
-    settings_factory: Any, clock: Callable[[], float], cost_s: float, **alerts: Any
+    settings_factory: Any, clock: Callable[[], float], cost_s: float
 ) -> tuple[AlertEngine, list[set[DistrictDay]]]:
-    settings = settings_factory(alerts={"evaluate_s": 2.0, **alerts})
+    settings = settings_factory(alerts={"evaluate_s": 2.0})
     engine = AlertEngine(
         settings,
         client=object(),  # type: ignore[arg-type]  # evaluate is replaced below: no queries
@@ -201,49 +201,3 @@ def test_the_engines_thread_evaluates_while_the_sink_goes_on(
     finally:
         engine.stop()
     assert engine._thread is not None and not engine._thread.is_alive()
-
-
-def behind(engine: AlertEngine, seconds: float | None, *districts: str) -> None:
-    """The sink wrote a batch whose newest report was published `seconds` earlier."""
-    engine.written(Written({day(d) for d in districts}, behind_s=seconds))
-    engine.step()
-
-
-def test_while_the_sink_is_far_behind_its_input_evaluations_come_every_catchup_evaluate_s(
-    settings_factory: Any,
-) -> None:
-    clock = Clock()
-    engine, evaluated = make_engine(settings_factory, clock, cost_s=0.1)
-    behind(engine, 60.0, "Bannu")  # the first is evaluated at once
-    assert len(evaluated) == 1
-    clock.now += 2.5  # past ALERTS_EVALUATE_S, but 60 s behind (> ALERTS_CATCHUP_BEHIND_S)
-    behind(engine, 50.0, "Tank")
-    behind(engine, None, "Dir")  # no publication time: still catching up
-    assert len(evaluated) == 1 and engine.acted() == 1  # the commit waits with them
-    clock.now += 27.5  # ALERTS_CATCHUP_EVALUATE_S (30 s) after the evaluation ended
-    behind(engine, 40.0, "Swat")
-    assert evaluated[-1] == {day("Tank"), day("Dir"), day("Swat")} and engine.acted() == 4
-    # Caught up (1 s behind): the usual pace again.
-    clock.now += 2.1
-    behind(engine, 1.0, "Kohat")
-    assert evaluated[-1] == {day("Kohat")}
-    # Behind again: the catch-up pace, counted from the last evaluation. Then the sink
-    # stops writing: what it holds is evaluated ALERTS_EVALUATE_S later.
-    clock.now += 2.1
-    behind(engine, 30.0, "Bannu")
-    behind(engine, 30.0, "Tank")
-    assert evaluated[-1] == {day("Kohat")} and engine.acted() == 5
-    clock.now += 2.0
-    engine.step()
-    assert evaluated[-1] == {day("Bannu"), day("Tank")} and engine.acted() == 7
-
-
-def test_catchup_behind_s_zero_keeps_the_usual_pace_however_far_behind(
-    settings_factory: Any,
-) -> None:
-    clock = Clock()
-    engine, evaluated = make_engine(settings_factory, clock, cost_s=0.1, catchup_behind_s=0)
-    behind(engine, 600.0, "Bannu")
-    clock.now += 2.1
-    behind(engine, 600.0, "Tank")
-    assert evaluated == [{day("Bannu")}, {day("Tank")}]
