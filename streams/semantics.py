@@ -223,11 +223,24 @@ def apply_membership(
     return msgspec.structs.replace(state, incidents=incidents), True
 
 
-def _record(incidents: dict[str, IncidentValue], membership: Membership) -> bool:
-    """:func:`apply_membership` on a district-day's incidents, in place."""
+def _record(
+    incidents: dict[str, IncidentValue],
+    membership: Membership,
+    decoded: dict[str, IncidentState] | None = None,
+) -> bool:
+    """:func:`apply_membership` on a district-day's incidents, in place. An incident
+    still JSON is decoded once: it replaces its JSON in `incidents`, and goes to
+    `decoded` as it was before the change."""
     key = membership.incident
     value = incidents.get(key.key)
-    incident = IncidentState(key=key) if value is None else _incident(value)
+    if value is None:
+        incident = IncidentState(key=key)
+    elif isinstance(value, msgspec.Raw):
+        incident = incidents[key.key] = _incident(value)
+        if decoded is not None:
+            decoded[key.key] = incident
+    else:
+        incident = value
     entry = membership.entry
     known = incident.entries.get(entry.report_id)
     if known is not None and entry_order(entry) < entry_order(known):
@@ -429,13 +442,14 @@ def _apply(
     if state is None:
         state = DistrictDayState(district_day=items[0][1].incident.district_day)
     incidents, touched = dict(state.incidents), set[str]()
+    decoded: dict[str, IncidentState] = {}  # stored incidents as they were, decoded once
     for _, m in items:
-        if _record(incidents, m):
+        if _record(incidents, m, decoded):
             touched.add(m.incident.key)
     if not touched:
         return Folded(before)
     state = msgspec.structs.replace(state, incidents=incidents, revision=state.revision + 1)
-    return _folded(before, state, touched, pick)
+    return _folded(before, state, touched, pick, decoded)
 
 
 def add_aggregates(
@@ -468,16 +482,23 @@ def _folded(
     state: DistrictDayState,
     touched: set[str],
     pick: CasualtyPick,
+    decoded: dict[str, IncidentState] | None = None,
 ) -> Folded:
     """A changed district-day: its table value and its snapshot, as the agent writes them.
 
     The aggregate is `before`'s plus the difference of the touched incidents' rows, when
     `before` has one under the same rule; else it is added up from every incident.
+    `decoded` holds `before`'s incidents that were JSON and are decoded already.
     """
     rows = {key: incident_row(_incident(state.incidents[key]), pick) for key in sorted(touched)}
     rule = pick.__name__
     if before is not None and before.aggregate is not None and before.rule == rule:
-        old = [incident_row(i, pick) for k in touched if (i := before.incident(k)) is not None]
+        known = decoded or {}
+        old = [
+            incident_row(i, pick)
+            for k in touched
+            if (i := known.get(k) or before.incident(k)) is not None
+        ]
         total = add_aggregates(before.aggregate, rows.values(), old)
     else:
         total = aggregate(incident_row(i, pick) for _, i in state.each_incident())
